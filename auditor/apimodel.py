@@ -1,0 +1,144 @@
+"""What the Image Builder API defines, read from the generated shape table.
+
+Used by sources (type checks) and by IBD016 (unknown members). Never imports botocore.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+from auditor._api_model import REQUEST_ONLY_MEMBERS, SHAPES
+from auditor.model import Unresolved, join_pointer
+
+ROOT_SHAPE = "DistributionConfiguration"
+
+_JSON_TYPE_NAMES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+_EXPECTED = {
+    "structure": "an object",
+    "map": "an object",
+    "list": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "long": "an integer",
+    "boolean": "a boolean",
+}
+
+
+def shape(name: str) -> dict[str, Any]:
+    return SHAPES[name]
+
+
+def members(shape_name: str) -> dict[str, str]:
+    return SHAPES[shape_name].get("members", {})
+
+
+def enum(shape_name: str) -> list[str]:
+    return list(SHAPES[shape_name].get("enum", ()))
+
+
+def pattern(shape_name: str) -> str | None:
+    return SHAPES[shape_name].get("pattern")
+
+
+def describe(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind in ("structure", "map"):
+        return isinstance(value, dict)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind in ("integer", "long"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return True
+
+
+def check_types(config: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Check every member the API defines against its type.
+
+    Returns a copy in which each wrongly typed value is replaced by an
+    :class:`Unresolved` marker (so rules skip it instead of crashing or guessing), and
+    the list of ``(pointer, message)`` problems. Unknown members are left as they are
+    for IBD016.
+    """
+    problems: list[tuple[str, str]] = []
+
+    def walk(value: Any, shape_name: str, pointer: str) -> Any:
+        if isinstance(value, Unresolved):
+            return value
+        spec = SHAPES[shape_name]
+        kind = spec["type"]
+        if not _type_ok(kind, value):
+            problems.append((pointer, f"expected {_EXPECTED[kind]}, got {describe(value)}"))
+            return Unresolved(f"<invalid: {describe(value)}>")
+        if kind == "structure":
+            known = spec["members"]
+            return {
+                key: walk(item, known[key], join_pointer(pointer, key)) if key in known else item
+                for key, item in value.items()
+            }
+        if kind == "list":
+            return [walk(item, spec["member"], join_pointer(pointer, i)) for i, item in enumerate(value)]
+        if kind == "map":
+            return {key: walk(item, spec["value"], join_pointer(pointer, key)) for key, item in value.items()}
+        return value
+
+    return walk(config, ROOT_SHAPE, ""), problems
+
+
+def suggest(name: str, candidates: list[str]) -> str | None:
+    """The closest defined member for a misspelt one, case-insensitive first."""
+    lowered = {c.lower(): c for c in candidates}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def unknown_members(config: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """Yield ``(pointer of the member, shape it sits in, suggestion)`` for undefined members."""
+
+    def walk(value: Any, shape_name: str, pointer: str) -> Iterator[tuple[str, str, str | None]]:
+        spec = SHAPES[shape_name]
+        kind = spec["type"]
+        if kind == "structure" and isinstance(value, dict):
+            known = spec["members"]
+            for key, item in value.items():
+                child = join_pointer(pointer, key)
+                if key in known:
+                    yield from walk(item, known[key], child)
+                else:
+                    yield child, shape_name, suggest(key, sorted(known))
+        elif kind == "list" and isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from walk(item, spec["member"], join_pointer(pointer, i))
+
+    yield from walk(config, ROOT_SHAPE, "")
+
+
+__all__ = [
+    "REQUEST_ONLY_MEMBERS",
+    "ROOT_SHAPE",
+    "check_types",
+    "enum",
+    "members",
+    "pattern",
+    "shape",
+    "suggest",
+    "unknown_members",
+]

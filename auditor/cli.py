@@ -1,0 +1,250 @@
+"""The ``ib-audit`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from auditor import __version__
+from auditor.config import Settings, load_settings, parse_fail_on, unknown_selectors
+from auditor.engine import audit, configure_rules
+from auditor.model import InputError, Severity
+from auditor.plugins import PluginHost
+from auditor.sources import load_paths
+
+log = logging.getLogger("ib_audit")
+
+EPILOG = """exit codes: 0 no finding at or above --fail-on; 1 findings at or above it;
+2 usage or config error, or an input could not be read (the report still lists
+everything that was obtained)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ib-audit",
+        description="Audit EC2 Image Builder distribution configurations for security and compliance.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"ib-audit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="audit files and directories", epilog=EPILOG)
+    scan.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+    scan.add_argument(
+        "-f",
+        "--format",
+        action="append",
+        metavar="NAME[=FILE]",
+        help="report format, repeatable; without =FILE to stdout (default: text)",
+    )
+    scan.add_argument("--fail-on", metavar="SEV", help="critical|high|medium|low|info|never (default: low)")
+    scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
+    scan.add_argument("--config", metavar="FILE", help="config file (default: .ib-audit.toml or pyproject.toml)")
+    scan.add_argument("--select", action="append", metavar="ID", help="only these rule ids or prefixes (repeatable)")
+    scan.add_argument("--ignore", action="append", metavar="ID", help="skip these rule ids or prefixes (repeatable)")
+    scan.add_argument("-v", "--verbose", action="store_true", help="log skipped files and each step to stderr")
+    scan.add_argument("-q", "--quiet", action="store_true", help="no progress or log output on stderr")
+
+    rules = sub.add_parser("rules", help="list rules, severities and options")
+    rules.add_argument("--format", choices=("text", "json"), default="text")
+    explain = sub.add_parser("explain", help="a rule's full help")
+    explain.add_argument("rule", metavar="ID", help="rule id or slug, e.g. IBD002 or ami-public-launch-permission")
+    sub.add_parser("plugins", help="loaded plugins and what each contributes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("ib-audit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _split(values: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values or () for v in item.split(",") if v.strip())
+
+
+def _parse_formats(specs: Sequence[str] | None, reporters: dict) -> list[tuple[str, str | None]]:
+    outputs = []
+    for spec in specs or ["text"]:
+        name, sep, file = spec.partition("=")
+        if name not in reporters:
+            raise ValueError(f"unknown report format {name!r} (available: {', '.join(sorted(reporters))})")
+        if sep and not file:
+            raise ValueError(f"-f {spec}: missing file name after '='")
+        outputs.append((name, file or None))
+    if sum(1 for _, f in outputs if f is None) > 1:
+        raise ValueError("only one report can go to stdout; give the others a file: -f NAME=FILE")
+    return outputs
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose and not args.quiet else logging.WARNING,
+        format="ib-audit: %(message)s",
+        stream=sys.stderr,
+    )
+    host = PluginHost()
+    rule_classes = [rule for _, rule in host.rules()]
+    reporters = host.reporters()
+    try:
+        outputs = _parse_formats(args.format, reporters)
+        fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
+    except ValueError as exc:
+        print(f"ib-audit: error: {exc}", file=sys.stderr)
+        return 2
+
+    settings = load_settings(Path(args.config) if args.config else None, rule_classes)
+    _apply_flags(settings, args, fail_on_flag, rule_classes)
+    host.configure(settings)
+    specs = configure_rules(host, settings)
+
+    paths = args.paths or ["."]
+    loaded = load_paths(paths, host.file_sources(), settings.max_file_size_mb * 1_000_000)
+    result = audit(host, specs, loaded.targets, loaded.errors, settings, scanned=paths)
+
+    code = result.exit_code
+    if args.exit_zero and code == 1:
+        code = 0
+    for name, file in outputs:
+        reporter = reporters[name]
+        if file is None:
+            color = name == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+            try:
+                reporter.write(result, sys.stdout, color=color)
+            except Exception as exc:
+                print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                code = 2
+            continue
+        buffer = io.StringIO()
+        try:
+            reporter.write(result, buffer)
+            Path(file).write_text(buffer.getvalue(), encoding="utf-8")
+        except OSError as exc:
+            print(f"ib-audit: error: cannot write {name} report to {file}: {exc.strerror or exc}", file=sys.stderr)
+            code = 2
+        except Exception as exc:
+            print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = 2
+    # Errors also go to stderr when stdout carries a machine-readable report.
+    if result.errors and not args.quiet and any(n != "text" or f for n, f in outputs):
+        for e in result.errors:
+            print(f"ib-audit: error: {e.display()}", file=sys.stderr)
+    return code
+
+
+def _apply_flags(settings: Settings, args: argparse.Namespace, fail_on: Severity | None, rules) -> None:
+    if args.fail_on:
+        settings.fail_on = fail_on
+    for flag in ("select", "ignore"):
+        values = _split(getattr(args, flag))
+        if not values:
+            continue
+        bad = unknown_selectors(values, rules)
+        for selector in bad:
+            settings.errors.append(InputError(f"--{flag}", f"unknown rule id or prefix {selector!r}"))
+        setattr(settings, flag, tuple(v for v in values if v not in bad))
+
+
+def _find_rule(host: PluginHost, key: str):
+    for _, rule in host.rules():
+        if key.upper() == rule.id or key == rule.slug:
+            return rule
+    return None
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    host = PluginHost()
+    rules = [rule for _, rule in host.rules()]
+    if args.format == "json":
+        data = [
+            {
+                "id": r.id,
+                "slug": r.slug,
+                "severity": r.severity.label,
+                "summary": r.summary,
+                "tags": list(r.tags),
+                "help_uri": r.help_uri(),
+                "options": [
+                    {"name": o.name, "type": o.type_name, "default": _jsonable(o.default), "help": o.help}
+                    for o in r.option_fields()
+                ],
+            }
+            for r in rules
+        ]
+        print(json.dumps(data, indent=2))
+    else:
+        for r in rules:
+            print(f"{r.id}  {r.slug:<40} {r.severity.label:<9} {r.summary}")
+            for o in r.option_fields():
+                print(f"        option {o.name} ({o.type_name}, default {_toml(o.default)}): {o.help}")
+    _print_plugin_errors(host)
+    return 2 if host.errors else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    host = PluginHost()
+    rule = _find_rule(host, args.rule)
+    if rule is None:
+        print(f"ib-audit: error: unknown rule {args.rule!r}; see 'ib-audit rules'", file=sys.stderr)
+        return 2
+    print(f"{rule.id} {rule.slug} (default severity: {rule.severity.label})")
+    print()
+    print(rule.help_text())
+    fields = rule.option_fields()
+    print()
+    if fields:
+        print(f"Options (in .ib-audit.toml under [rules.{rule.id}]):")
+        for o in fields:
+            print(f"  {o.name} = {_toml(o.default)}   # {o.type_name}: {o.help}")
+    else:
+        print(f"Options: none besides severity and enabled (under [rules.{rule.id}]).")
+    print()
+    print(f"Suppress on a resource with the tag  ib-audit:ignore = {rule.id}")
+    print(f"More: {rule.help_uri()}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = PluginHost()
+    host.rules()
+    host.file_sources()
+    host.reporters()
+    for info in host.infos.values():
+        print(f"{info.name} ({info.origin})")
+        for kind, names in info.contributes.items():
+            print(f"  {kind}: {', '.join(names)}")
+    _print_plugin_errors(host)
+    return 2 if host.errors else 0
+
+
+def _print_plugin_errors(host: PluginHost) -> None:
+    for e in host.errors:
+        print(f"ib-audit: error: {e.display()}", file=sys.stderr)
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "plugins": cmd_plugins}

@@ -1,0 +1,73 @@
+"""Every hook ib-audit defines, in one place.
+
+A plugin is any module or object with functions marked ``@hookimpl`` whose names are
+below. Built-in sources, the rule pack and the reporters are plugins of exactly this
+kind; external packages register theirs under the entry-point group ``ib_audit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from auditor.config import Settings
+    from auditor.model import AuditResult, Finding, Suppression, Target
+    from auditor.reporting import Reporter
+    from auditor.rule import Rule
+    from auditor.sources import FileSource
+
+PROJECT = "ib_audit"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class AuditorSpec:
+    """The hook specifications (pluggy calls each implementation by name)."""
+
+    @hookspec
+    def auditor_add_rules(self) -> Sequence[type[Rule]]:
+        """Contribute rule classes.
+
+        :return: rule classes; each id must be unique across all plugins.
+        """
+
+    @hookspec
+    def auditor_add_file_sources(self) -> Sequence[FileSource]:
+        """Contribute loaders that turn files into targets.
+
+        :return: sources; for each file the first whose ``sniff`` accepts it loads it,
+            in ascending ``priority`` order.
+        """
+
+    @hookspec
+    def auditor_add_reporters(self) -> Sequence[Reporter]:
+        """Contribute report formats selectable with ``-f NAME``.
+
+        :return: reporters; each name must be unique.
+        """
+
+    @hookspec
+    def auditor_configure(self, settings: Settings) -> None:
+        """Called once the configuration is resolved, before anything is scanned.
+
+        :param settings: the merged configuration file and command-line settings.
+        """
+
+    @hookspec(firstresult=True)
+    def auditor_suppress(self, finding: Finding, target: Target) -> Suppression | None:
+        """Decide whether a finding is suppressed; the first non-None answer wins.
+
+        :param finding: the finding, not yet suppressed.
+        :param target: the configuration it was found in.
+        :return: a suppression with its reason, or None to leave the finding active.
+        """
+
+    @hookspec
+    def auditor_session_finish(self, result: AuditResult) -> None:
+        """Called with the final result, before reports are written.
+
+        :param result: every target, finding and error of the run.
+        """

@@ -1,0 +1,274 @@
+"""The types that cross module boundaries: targets, findings, results.
+
+The canonical configuration itself is the API shape (a JSON document, the contents
+of ``distributionConfiguration``); everything around it is a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """Finding severity, ordered so that comparisons mean "at least as severe"."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of {names})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A value the source could not resolve to a literal (``!Ref``, ``var.x``...).
+
+    Rules that need the literal skip the check and record it as unverified.
+    """
+
+    expression: str
+
+    def __str__(self) -> str:
+        return self.expression
+
+
+def is_unresolved(value: Any) -> bool:
+    return isinstance(value, Unresolved)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based region of a file."""
+
+    start_line: int
+    start_column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is: a file region, an ARN, or both."""
+
+    file: str | None = None
+    span: Span | None = None
+    arn: str | None = None
+
+    def display(self) -> str:
+        if self.file:
+            if self.span:
+                return f"{self.file}:{self.span.start_line}:{self.span.start_column}"
+            return self.file
+        return self.arn or "<unknown>"
+
+
+def escape_pointer_token(token: str | int) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def join_pointer(base: str, *tokens: str | int) -> str:
+    """Append tokens to an RFC 6901 JSON Pointer."""
+    return base + "".join("/" + escape_pointer_token(t) for t in tokens)
+
+
+def parent_pointer(pointer: str) -> str:
+    return pointer.rsplit("/", 1)[0] if pointer else pointer
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """Maps canonical JSON Pointers back to regions of one file.
+
+    ``spans`` is keyed by the pointer *in the file's own document*; ``prefix`` is the
+    file pointer of the canonical root (``/distributionConfiguration`` for an API
+    response, ``/3`` for the fourth entry of a list) and ``renames`` maps canonical
+    pointers onto file pointers where the shapes differ (CloudFormation PascalCase...).
+    A missing member resolves to its nearest enclosing member that the file has.
+    """
+
+    file: str
+    spans: Mapping[str, Span]
+    prefix: str = ""
+    renames: Mapping[str, str] = field(default_factory=dict)
+
+    def to_file_pointer(self, canonical: str) -> str:
+        if self.renames:
+            # Longest canonical prefix that has an explicit rename wins.
+            probe = canonical
+            while True:
+                if probe in self.renames:
+                    return self.renames[probe] + canonical[len(probe) :]
+                if not probe:
+                    break
+                probe = parent_pointer(probe)
+        return self.prefix + canonical
+
+    def locate(self, canonical: str) -> Location:
+        pointer = self.to_file_pointer(canonical)
+        while True:
+            span = self.spans.get(pointer)
+            if span is not None:
+                return Location(file=self.file, span=span)
+            if not pointer:
+                return Location(file=self.file)
+            pointer = parent_pointer(pointer)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a target came from."""
+
+    kind: str  # aws | json | cloudformation | terraform | terraform-plan
+    file: str | None = None
+    arn: str | None = None
+    region: str | None = None
+    account: str | None = None
+    resource: str | None = None  # CloudFormation logical id or Terraform address
+
+    def as_dict(self) -> dict[str, str]:
+        out = {"kind": self.kind}
+        for key in ("file", "arn", "region", "account", "resource"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class InlineSuppression:
+    """A suppression written next to the resource (tag, metadata, comment)."""
+
+    rule_id: str  # a rule id, or "all"
+    kind: str  # tag | inline
+    reason: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """One distribution configuration to audit, or one input that failed to load."""
+
+    id: str
+    name: str
+    origin: Origin
+    config: Mapping[str, Any] | None = None
+    source_map: SourceMap | None = None
+    suppressions: tuple[InlineSuppression, ...] = ()
+    error: str | None = None  # set when the input could not be read or fetched
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error is not None else "audited"
+
+    @property
+    def identity(self) -> str:
+        """What a fingerprint hangs on: never a line number."""
+        return self.origin.arn or self.id
+
+    def locate(self, canonical: str) -> Location:
+        if self.source_map is not None:
+            loc = self.source_map.locate(canonical)
+            return Location(file=loc.file, span=loc.span, arn=self.origin.arn)
+        return Location(arn=self.origin.arn or self.id)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    kind: str  # tag | inline | config | baseline
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    rule: str  # slug
+    severity: Severity
+    message: str
+    target: str  # Target.id
+    path: str  # RFC 6901 pointer into the canonical model
+    location: Location
+    fingerprint: str
+    suppressed: Suppression | None = None
+
+    def sort_key(self) -> tuple:
+        loc = self.location
+        return (loc.file or loc.arn or "", self.target, self.path, self.rule_id, self.message)
+
+
+def fingerprint(rule_id: str, identity: str, path: str) -> str:
+    digest = hashlib.sha256(f"{rule_id}\0{identity}\0{path}".encode()).hexdigest()
+    return digest[:32]
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """A check a rule could not complete because a value is unresolved."""
+
+    target: str
+    rule_id: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InputError:
+    """An input that could not be read, fetched or configured."""
+
+    input: str
+    message: str
+
+    def display(self) -> str:
+        return f"{self.input}: {self.message}"
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    targets: tuple[Target, ...]
+    findings: tuple[Finding, ...]
+    errors: tuple[InputError, ...]
+    unverified: tuple[Unverified, ...] = ()
+    rules: tuple[Any, ...] = ()  # the RuleSpec of every rule that ran
+    fail_on: Severity | None = Severity.LOW  # None: the gate is off
+    scanned: tuple[str, ...] = ()  # what the user asked to scan (paths, regions)
+    config_file: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        out = {s.label: 0 for s in sorted(Severity, reverse=True)}
+        for f in self.findings:
+            if f.suppressed is None:
+                out[f.severity.label] += 1
+        return out
+
+    @property
+    def suppressed_count(self) -> int:
+        return sum(1 for f in self.findings if f.suppressed is not None)
+
+    @property
+    def failed(self) -> bool:
+        """True when an unsuppressed finding reaches the gate."""
+        if self.fail_on is None:
+            return False
+        return any(
+            f.suppressed is None and f.severity >= self.fail_on and f.severity > Severity.INFO for f in self.findings
+        )
+
+    @property
+    def exit_code(self) -> int:
+        if self.errors:
+            return 2
+        return 1 if self.failed else 0

@@ -1,0 +1,156 @@
+"""A small wrapper around pluggy's PluginManager, built fresh for every run.
+
+Callers ask the host for rules, sources and reporters; they never call ``pm.hook``.
+Each hook implementation is called in its own guard, so one broken plugin becomes a
+reported error naming it while every other plugin's contribution is kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from auditor import hookspecs
+from auditor.model import Finding, InputError, Suppression, Target
+
+ENTRY_POINT_GROUP = "ib_audit"
+
+# Built-ins are registered by the same call an entry point's plugin goes through.
+BUILTIN_PLUGINS = (
+    ("ib-audit.sources.json", "auditor.sources.jsonfile"),
+    ("ib-audit.rules", "auditor.rules"),
+    ("ib-audit.reports", "auditor.reports"),
+    ("ib-audit.suppress", "auditor.suppress"),
+)
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    origin: str  # "builtin", a distribution "name version", or "test"
+    contributes: dict[str, list[str]] = field(default_factory=dict)
+
+
+class PluginHost:
+    """The plugins of one run and the errors they raised."""
+
+    def __init__(self, *, load_entry_points: bool = True, blocked: Iterable[str] = ()) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs.AuditorSpec)
+        self.errors: list[InputError] = []
+        self.infos: dict[str, PluginInfo] = {}
+        self._blocked = set(blocked)
+        self._rules: list[tuple[str, Any]] | None = None
+        for name, module in BUILTIN_PLUGINS:
+            self._register_module(name, module, "builtin")
+        if load_entry_points:
+            self._load_entry_points()
+        self.pm.check_pending()
+
+    # -- registration -------------------------------------------------------------
+    def register(self, plugin: object, name: str, origin: str = "api") -> None:
+        """Register an already imported plugin (a module or an object)."""
+        if name in self._blocked:
+            return
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # a bad hookimpl signature, a name clash...
+            self._error(name, f"could not be registered: {exc}")
+            return
+        self.infos[name] = PluginInfo(name, origin)
+
+    def _register_module(self, name: str, module_name: str, origin: str) -> None:
+        try:
+            module: ModuleType = importlib.import_module(module_name)
+        except Exception as exc:
+            self._error(name, f"failed to import {module_name}: {type(exc).__name__}: {exc}")
+            return
+        self.register(module, name, origin)
+
+    def _load_entry_points(self) -> None:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in self._blocked or self.pm.has_plugin(ep.name):
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown"
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                self._error(ep.name, f"failed to load ({ep.value}): {type(exc).__name__}: {exc}")
+                continue
+            self.register(plugin, ep.name, dist)
+
+    def _error(self, plugin: str, message: str) -> None:
+        self.errors.append(InputError(f"plugin {plugin}", message))
+
+    # -- calling hooks ------------------------------------------------------------
+    def _call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of a hook, each in its own guard."""
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                value = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                self._error(impl.plugin_name, f"raised in {hook_name}: {type(exc).__name__}: {exc}")
+                continue
+            if value is not None:
+                results.append((impl.plugin_name, value))
+        # pluggy calls the last registered first; report in registration order.
+        results.reverse()
+        return results
+
+    def _collect(self, hook_name: str, kind: str, label: Callable[[Any], str]) -> list[tuple[str, Any]]:
+        out = []
+        for plugin, items in self._call_each(hook_name):
+            for item in items:
+                out.append((plugin, item))
+                info = self.infos.get(plugin)
+                if info is not None:
+                    info.contributes.setdefault(kind, []).append(label(item))
+        return out
+
+    def rules(self) -> list[tuple[str, Any]]:
+        """``(plugin name, rule class)`` pairs; an id claimed twice is an error naming both."""
+        if self._rules is None:
+            self._rules = self._load_rules()
+        return self._rules
+
+    def _load_rules(self) -> list[tuple[str, Any]]:
+        seen: dict[str, str] = {}
+        out = []
+        for plugin, rule in self._collect("auditor_add_rules", "rules", lambda r: r.id):
+            if rule.id in seen:
+                self._error(plugin, f"rule id {rule.id} is already defined by plugin {seen[rule.id]}")
+                continue
+            seen[rule.id] = plugin
+            out.append((plugin, rule))
+        return out
+
+    def file_sources(self) -> list[Any]:
+        sources = [s for _, s in self._collect("auditor_add_file_sources", "sources", lambda s: s.name)]
+        return sorted(sources, key=lambda s: s.priority)
+
+    def reporters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for plugin, reporter in self._collect("auditor_add_reporters", "reporters", lambda r: r.name):
+            if reporter.name in out:
+                self._error(plugin, f"report format {reporter.name!r} is already defined")
+                continue
+            out[reporter.name] = reporter
+        return out
+
+    def configure(self, settings: Any) -> None:
+        self._call_each("auditor_configure", settings=settings)
+
+    def suppress(self, finding: Finding, target: Target) -> Suppression | None:
+        for _, value in self._call_each("auditor_suppress", finding=finding, target=target):
+            return value
+        return None
+
+    def session_finish(self, result: Any) -> None:
+        self._call_each("auditor_session_finish", result=result)

@@ -1,0 +1,77 @@
+"""What a report format is, and the plain data every format is built from."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TextIO
+
+from auditor import __version__
+from auditor.model import AuditResult, Finding, Location
+
+JSON_SCHEMA_VERSION = 1
+
+
+class Reporter(Protocol):
+    name: str
+    description: str
+
+    def write(self, result: AuditResult, stream: TextIO, *, color: bool = False) -> None:
+        """Write the report for ``result`` to ``stream``."""
+
+
+def location_dict(loc: Location) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if loc.file is not None:
+        out["file"] = loc.file
+    if loc.span is not None:
+        out.update(
+            start_line=loc.span.start_line,
+            start_column=loc.span.start_column,
+            end_line=loc.span.end_line,
+            end_column=loc.span.end_column,
+        )
+    if loc.arn is not None:
+        out["arn"] = loc.arn
+    return out
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "rule_id": f.rule_id,
+        "rule": f.rule,
+        "severity": f.severity.label,
+        "message": f.message,
+        "target": f.target,
+        "path": f.path,
+        "location": location_dict(f.location),
+        "fingerprint": f.fingerprint,
+        "suppressed": None if f.suppressed is None else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
+    }
+
+
+def result_dict(result: AuditResult) -> dict[str, Any]:
+    """The JSON report (schema version 1, see DESIGN.md): the machine contract."""
+    audited = sum(1 for t in result.targets if t.status == "audited")
+    return {
+        "version": JSON_SCHEMA_VERSION,
+        "tool": {"name": "ib-audit", "version": __version__},
+        "summary": {
+            "inputs": len(result.targets),
+            "audited": audited,
+            "errors": len(result.errors),
+            "findings": result.counts(),
+            "suppressed": result.suppressed_count,
+            "fail_on": result.fail_on.label if result.fail_on is not None else "never",
+            "failed": result.failed,
+            "exit_code": result.exit_code,
+        },
+        "targets": [
+            {"id": t.id, "name": t.name, "status": t.status, "origin": t.origin.as_dict()}
+            | ({"error": t.error} if t.error is not None else {})
+            for t in result.targets
+        ],
+        "findings": [finding_dict(f) for f in result.findings],
+        "unverified": [
+            {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
+        ],
+        "errors": [{"input": e.input, "message": e.message} for e in result.errors],
+    }

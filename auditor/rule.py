@@ -1,0 +1,163 @@
+"""What a rule is: declared metadata, typed options, and a check over the canonical model.
+
+A rule never computes a location: it yields a JSON Pointer into the canonical model
+and a message, and the engine maps the pointer back to file, line and column (or ARN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import textwrap
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from auditor.model import Severity
+
+PROJECT_URL = "https://github.com/ib-audit/ib-audit"
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """For rules without options."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a rule reports: where in the canonical model, and what is wrong."""
+
+    path: str
+    message: str
+
+
+class RuleContext:
+    """What a rule may know besides the configuration itself."""
+
+    def __init__(self, account: str | None = None) -> None:
+        self.account = account  # the owning account, when the source knows it
+        self.unverified: list[tuple[str, str]] = []
+
+    def cannot_verify(self, path: str, reason: str) -> None:
+        """Record a check skipped because the value at ``path`` is unresolved."""
+        self.unverified.append((path, reason))
+
+
+class Rule:
+    """Base class of every rule. Subclasses declare metadata as class attributes.
+
+    The class docstring is the user-facing help (``ib-audit explain``) and must have
+    *Why*, *Example* and *Fix* sections.
+    """
+
+    id: ClassVar[str]
+    slug: ClassVar[str]
+    severity: ClassVar[Severity]
+    summary: ClassVar[str]  # one line, used as SARIF shortDescription
+    tags: ClassVar[tuple[str, ...]] = ()
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def check(self, config: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+        raise NotImplementedError
+
+    # -- metadata helpers ---------------------------------------------------------
+    @classmethod
+    def help_text(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    @classmethod
+    def help_sections(cls) -> dict[str, str]:
+        """Split the docstring into its lead paragraph and *Why/Example/Fix* sections."""
+        text = cls.help_text()
+        parts = re.split(r"^(Why|Example|Fix):\s*$", text, flags=re.MULTILINE)
+        sections = {"summary": parts[0].strip()}
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            sections[name.lower()] = textwrap.dedent(body).strip("\n").rstrip()
+        return sections
+
+    @classmethod
+    def help_uri(cls) -> str:
+        return f"{PROJECT_URL}/blob/main/docs/rules.md#{cls.id.lower()}-{cls.slug}"
+
+    @classmethod
+    def option_fields(cls) -> list[OptionField]:
+        hints = typing.get_type_hints(cls.Options)
+        return [
+            OptionField(
+                name=f.name.replace("_", "-"),
+                attr=f.name,
+                type=hints[f.name],
+                default=f.default if f.default is not dataclasses.MISSING else f.default_factory(),
+                help=f.metadata.get("help", ""),
+            )
+            for f in dataclasses.fields(cls.Options)
+        ]
+
+
+@dataclass(frozen=True)
+class OptionField:
+    name: str  # kebab-case, as written in config
+    attr: str
+    type: Any
+    default: Any
+    help: str
+
+    @property
+    def type_name(self) -> str:
+        return _type_name(self.type)
+
+
+def option(default: Any, help: str) -> Any:
+    """Declare a rule option with its default and a one-line help."""
+    if isinstance(default, (list, tuple)):
+        value = tuple(default)
+        return dataclasses.field(default_factory=lambda: value, metadata={"help": help})
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (tuple, list):
+        return "list of strings"
+    if tp is bool:
+        return "boolean"
+    if tp is int:
+        return "integer"
+    if tp is str:
+        return "string"
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    return str(tp)
+
+
+def coerce_option(field: OptionField, value: Any) -> Any:
+    """Check a config value against an option's type; raise ValueError naming the problem."""
+    tp = field.type
+    if typing.get_origin(tp) in (tuple, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    raise ValueError(f"unsupported option type {tp!r}")  # pragma: no cover - rule bug
+
+
+def make_options(rule: type[Rule], values: Mapping[str, Any]) -> Any:
+    """Build a rule's options from already-coerced kebab-case values."""
+    by_name = {f.name: f for f in rule.option_fields()}
+    return rule.Options(**{by_name[k].attr: v for k, v in values.items()})

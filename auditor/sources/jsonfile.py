@@ -1,0 +1,125 @@
+"""JSON files: saved API responses, bare configurations, CLI input documents, lists.
+
+Recognised shapes (each may also be an element of a top-level list):
+
+- ``get-distribution-configuration`` output: ``{"distributionConfiguration": {...}}``
+- a bare configuration, or a ``create``/``update-distribution-configuration`` input
+  document (``--cli-input-json``): an object with ``distributions``
+- the ``--distributions`` argument of the CLI: a list of Distribution objects, audited
+  as one configuration made of just those distributions
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from auditor import apimodel
+from auditor.hookspecs import hookimpl
+from auditor.model import InputError, Origin, SourceMap, Span, Target, join_pointer
+from auditor.sources import LoadResult, SourceError
+from auditor.sources.jsonpos import JSONSyntaxError, loads_with_spans
+
+ARN_RE = re.compile(
+    r"^arn:[^:]+:imagebuilder:(?P<region>[^:]*):(?P<account>\d{12}):distribution-configuration/(?P<name>.+)$"
+)
+_MARKERS = ('"distributions"', '"distributionConfiguration"', '"region"')
+
+
+class JSONSource:
+    name = "json"
+    priority = 100  # after the CloudFormation source, which also reads JSON
+
+    def sniff(self, path: Path, text: str) -> bool:
+        head = text.lstrip()[:1]
+        if head not in ("{", "["):
+            return False
+        # A JSON file that never names these members cannot be a configuration;
+        # checking before parsing keeps directory walks of unrelated JSON cheap.
+        return any(marker in text for marker in _MARKERS)
+
+    def load(self, path: Path, text: str, display: str) -> LoadResult:
+        try:
+            document, spans = loads_with_spans(text)
+        except JSONSyntaxError as exc:
+            raise SourceError(str(exc)) from None
+        result = LoadResult()
+        for pointer, config, renames in _configurations(document):
+            _add_target(result, display, spans, pointer, config, renames, many=isinstance(document, list))
+        return result
+
+
+def _configurations(document: Any):
+    """Yield ``(file pointer, canonical config, renames)`` for each configuration found."""
+    if isinstance(document, list):
+        if document and all(_is_distribution(d) for d in document):
+            yield "", {"distributions": document}, {"/distributions": ""}
+            return
+        for index, item in enumerate(document):
+            found = _one(item, join_pointer("", index))
+            if found is not None:
+                yield found
+        return
+    found = _one(document, "")
+    if found is not None:
+        yield found
+
+
+def _is_distribution(value: Any) -> bool:
+    return isinstance(value, dict) and "region" in value and "distributions" not in value
+
+
+def _one(value: Any, pointer: str):
+    if not isinstance(value, dict):
+        return None
+    inner = value.get("distributionConfiguration")
+    if isinstance(inner, dict):
+        return join_pointer(pointer, "distributionConfiguration"), inner, {}
+    if "distributions" in value:
+        config = dict(value)
+        renames = {}
+        # Input documents name the ARN differently and carry an idempotency token.
+        if "distributionConfigurationArn" in config and "arn" not in config:
+            config["arn"] = config.pop("distributionConfigurationArn")
+            renames["/arn"] = join_pointer(pointer, "distributionConfigurationArn")
+        config.pop("clientToken", None)
+        return pointer, config, renames
+    return None
+
+
+def _add_target(
+    result: LoadResult,
+    display: str,
+    spans: dict[str, Span],
+    pointer: str,
+    config: dict[str, Any],
+    renames: dict[str, str],
+    *,
+    many: bool,
+) -> None:
+    source_map = SourceMap(file=display, spans=spans, prefix=pointer, renames=renames)
+    checked, problems = apimodel.check_types(config)
+    target_id = f"{display}#{pointer}" if many and pointer else display
+    for path, message in problems:
+        loc = source_map.locate(path)
+        where = f"line {loc.span.start_line}, column {loc.span.start_column}: " if loc.span else ""
+        result.errors.append(InputError(display, f"{where}{path}: {message}"))
+    arn = checked.get("arn") if isinstance(checked.get("arn"), str) else None
+    match = ARN_RE.match(arn) if arn else None
+    name = checked.get("name")
+    if not isinstance(name, str):
+        name = match.group("name") if match else Path(display).stem
+    origin = Origin(
+        kind="json",
+        file=display,
+        arn=arn,
+        region=match.group("region") if match else None,
+        account=match.group("account") if match else None,
+    )
+    result.targets.append(Target(id=target_id, name=name, origin=origin, config=checked, source_map=source_map))
+
+
+@hookimpl
+def auditor_add_file_sources() -> list[JSONSource]:
+    return [JSONSource()]

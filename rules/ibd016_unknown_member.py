@@ -1,0 +1,37 @@
+"""IBD016 unknown-member."""
+
+from __future__ import annotations
+
+from auditor import apimodel
+from auditor.model import Severity
+from auditor.rule import Rule, Violation
+
+
+class UnknownMember(Rule):
+    """Every member must be one the Image Builder API defines.
+
+    Why:
+      A misspelt member is not a harmless typo: depending on the tool it is dropped
+      silently (the setting you meant never applies, e.g. `launchPermissions` leaves the
+      AMI private or `launchTemplateID` skips the template) or it fails the deploy. In
+      CloudFormation, `Tags` written beside `Properties` instead of inside it is ignored
+      the same way. The member list is generated from botocore's service model.
+
+    Example:
+      "amiDistributionConfiguration": {"launchPermissions": {"userIds": ["111122223333"]}}
+
+    Fix:
+      Use the member name the message suggests (here `launchPermission`).
+    """
+
+    id = "IBD016"
+    slug = "unknown-member"
+    severity = Severity.MEDIUM
+    summary = "Members must be defined by the Image Builder API (typos drop settings)"
+    tags = ("correctness", "schema")
+
+    def check(self, config, ctx):
+        for path, shape_name, suggestion in apimodel.unknown_members(dict(config)):
+            name = path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+            yield Violation(path, f"{name!r} is not a member of {shape_name}{hint}")
