@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ib-audit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (head, less) went away: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _split(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -103,6 +107,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         outputs = _parse_formats(args.format, reporters)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
     except ValueError as exc:
+        _print_plugin_errors(host)
         print(f"ib-audit: error: {exc}", file=sys.stderr)
         return 2
 
@@ -124,6 +129,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             color = name == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
             try:
                 reporter.write(result, sys.stdout, color=color)
+            except BrokenPipeError:
+                raise
             except Exception as exc:
                 print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 code = 2

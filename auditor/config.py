@@ -185,10 +185,7 @@ def unknown_selectors(selectors: Sequence[str], rules: Sequence[type[Rule]]) -> 
 
 def is_enabled(rule: type[Rule], settings: Settings) -> bool:
     setting = settings.rules.get(rule.id)
-    if setting is not None and setting.enabled is not None:
-        explicit = setting.enabled
-    else:
-        explicit = None
+    explicit = setting.enabled if setting is not None else None
     if explicit is False:
         return False
     if any(matches(s, rule) for s in settings.ignore):

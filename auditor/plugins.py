@@ -100,8 +100,7 @@ class PluginHost:
                 continue
             if value is not None:
                 results.append((impl.plugin_name, value))
-        # pluggy calls the last registered first; report in registration order.
-        results.reverse()
+        # get_hookimpls() is in registration order: built-ins first, then entry points.
         return results
 
     def _collect(self, hook_name: str, kind: str, label: Callable[[Any], str]) -> list[tuple[str, Any]]:

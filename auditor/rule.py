@@ -7,6 +7,7 @@ and a message, and the engine maps the pointer back to file, line and column (or
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import textwrap
 import types
@@ -68,7 +69,7 @@ class Rule:
     # -- metadata helpers ---------------------------------------------------------
     @classmethod
     def help_text(cls) -> str:
-        return textwrap.dedent(cls.__doc__ or "").strip()
+        return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
     def help_sections(cls) -> dict[str, str]:

@@ -27,11 +27,12 @@ class TextReporter:
         def paint(text: str, code: str) -> str:
             return f"{code}{text}{_RESET}" if color else text
 
+        names = {t.id: t.name for t in result.targets}
         for f in result.findings:
             sev = paint(f"[{f.severity.label}]", _COLORS[f.severity])
             line = f"{f.location.display()}: {paint(f.rule_id, _BOLD)} {sev} {f.message}"
             if f.location.file and f.target != f.location.file:
-                line += f" ({f.target})"
+                line += f" ({names.get(f.target, f.target)})"
             if f.suppressed is not None:
                 line = paint(f"{line} [suppressed: {f.suppressed.reason}]", _DIM)
             stream.write(line + "\n")

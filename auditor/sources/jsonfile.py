@@ -45,25 +45,27 @@ class JSONSource:
         except JSONSyntaxError as exc:
             raise SourceError(str(exc)) from None
         result = LoadResult()
-        for pointer, config, renames in _configurations(document):
-            _add_target(result, display, spans, pointer, config, renames, many=isinstance(document, list))
+        for element, pointer, config, renames in _configurations(document):
+            target_id = f"{display}#{element}" if element else display
+            _add_target(result, display, target_id, spans, pointer, config, renames)
         return result
 
 
 def _configurations(document: Any):
-    """Yield ``(file pointer, canonical config, renames)`` for each configuration found."""
+    """Yield ``(list element, file pointer, canonical config, renames)`` per configuration."""
     if isinstance(document, list):
         if document and all(_is_distribution(d) for d in document):
-            yield "", {"distributions": document}, {"/distributions": ""}
+            yield "", "", {"distributions": document}, {"/distributions": ""}
             return
         for index, item in enumerate(document):
-            found = _one(item, join_pointer("", index))
+            element = join_pointer("", index)
+            found = _one(item, element)
             if found is not None:
-                yield found
+                yield (element, *found)
         return
     found = _one(document, "")
     if found is not None:
-        yield found
+        yield ("", *found)
 
 
 def _is_distribution(value: Any) -> bool:
@@ -91,16 +93,14 @@ def _one(value: Any, pointer: str):
 def _add_target(
     result: LoadResult,
     display: str,
+    target_id: str,
     spans: dict[str, Span],
     pointer: str,
     config: dict[str, Any],
     renames: dict[str, str],
-    *,
-    many: bool,
 ) -> None:
     source_map = SourceMap(file=display, spans=spans, prefix=pointer, renames=renames)
     checked, problems = apimodel.check_types(config)
-    target_id = f"{display}#{pointer}" if many and pointer else display
     for path, message in problems:
         loc = source_map.locate(path)
         where = f"line {loc.span.start_line}, column {loc.span.start_column}: " if loc.span else ""

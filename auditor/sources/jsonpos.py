@@ -1,25 +1,30 @@
-"""Parse JSON and keep the position of every value.
+"""Parse JSON and find where any value sits in the text, on demand.
 
-Values come from the standard library's ``json`` (exact JSON semantics and its
-line/column error messages). Positions come from libyaml's composer run over the same
-text: JSON is valid YAML flow syntax and libyaml is C, about four times faster than a
-pure-Python JSON source mapper. The rare JSON text libyaml refuses (a key longer than
-1024 characters, some control characters) falls back to ``json_source_map``.
+Values come from the standard library's ``json`` (exact JSON semantics, line/column
+errors). Positions are found lazily: only the pointers a finding or error asks for
+are located. Each lookup descends from the root; at every container it records the
+offsets of all children once, skipping over each child value with the standard
+library's C scanner, so a file is scanned at most once per nesting level however
+many findings it has.
+
+bench/bench_scan.py measures this against mapping every value up front: libyaml's
+composer and the json-source-map library are 28x and 60x slower than json.loads on
+the benchmark files, which made position mapping most of a large scan's time.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+from collections.abc import Iterator, Mapping
+from json.decoder import WHITESPACE, scanstring
 from typing import Any
 
-import yaml
+from auditor.model import Span
 
-from auditor.model import Span, join_pointer
-
-try:  # PyYAML wheels ship libyaml; the pure-Python loader is the slow fallback.
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the PyYAML build
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+_NEWLINE = re.compile("\n")
+_SCANNER = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
 
 
 class JSONSyntaxError(ValueError):
@@ -31,62 +36,103 @@ class JSONSyntaxError(ValueError):
         self.column = column
 
 
-class _Mismatch(Exception):
-    pass
-
-
-def loads_with_spans(text: str) -> tuple[Any, dict[str, Span]]:
-    """Return the decoded document and a map from JSON Pointer to its value's span."""
+def loads_with_spans(text: str) -> tuple[Any, LazySpans]:
+    """Return the decoded document and a lazy map from JSON Pointer to the value's span."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise JSONSyntaxError(exc.msg, exc.lineno, exc.colno) from None
     except RecursionError:
         raise JSONSyntaxError("nesting too deep", 1, 1) from None
-    try:
-        spans = _spans_from_yaml(text, value)
-    except (yaml.YAMLError, _Mismatch, RecursionError, ValueError):
-        spans = _spans_from_json_source_map(text)
-    return value, spans
+    return value, LazySpans(text)
 
 
-def _span(node: yaml.Node) -> Span:
-    s, e = node.start_mark, node.end_mark
-    return Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
 
 
-def _spans_from_yaml(text: str, value: Any) -> dict[str, Span]:
-    root = yaml.compose(text, Loader=_Loader)
-    spans: dict[str, Span] = {}
-    # Iterative walk: documents can nest deeper than Python's recursion limit.
-    stack: list[tuple[yaml.Node, Any, str]] = [(root, value, "")]
-    while stack:
-        node, val, pointer = stack.pop()
-        spans[pointer] = _span(node)
-        if isinstance(node, yaml.MappingNode):
-            if not isinstance(val, dict):
-                raise _Mismatch(pointer)
-            # A later duplicate key wins, as in json.loads.
-            members = {key_node.value: value_node for key_node, value_node in node.value}
-            for key, value_node in members.items():
-                if key not in val:
-                    raise _Mismatch(pointer)
-                stack.append((value_node, val[key], join_pointer(pointer, key)))
-        elif isinstance(node, yaml.SequenceNode):
-            if not isinstance(val, list) or len(val) != len(node.value):
-                raise _Mismatch(pointer)
-            for index, item in enumerate(node.value):
-                stack.append((item, val[index], join_pointer(pointer, index)))
-        elif isinstance(val, (dict, list)):
-            raise _Mismatch(pointer)
-    return spans
+class LazySpans(Mapping[str, Span]):
+    """Pointer → Span for a valid JSON text, computed on first use and memoised."""
 
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._root = WHITESPACE.match(text, 0).end()
+        # container start offset -> {token: (start, end)}
+        self._children: dict[int, dict[str, tuple[int, int]]] = {}
+        self._newlines: list[int] | None = None
 
-def _spans_from_json_source_map(text: str) -> dict[str, Span]:
-    from json_source_map import calculate
+    # -- Mapping protocol ----------------------------------------------------------
+    def __getitem__(self, pointer: str) -> Span:
+        offsets = self._find(pointer)
+        if offsets is None:
+            raise KeyError(pointer)
+        return self._span(*offsets)
 
-    spans = {}
-    for pointer, entry in calculate(text).items():
-        s, e = entry.value_start, entry.value_end
-        spans[pointer] = Span(s.line + 1, s.column + 1, e.line + 1, e.column + 1)
-    return spans
+    def __iter__(self) -> Iterator[str]:
+        # Only for tests and debugging: walks the whole document.
+        stack = [("", self._root)]
+        while stack:
+            pointer, start = stack.pop()
+            yield pointer
+            for token, (child, _) in self._members(start).items():
+                stack.append((pointer + "/" + token.replace("~", "~0").replace("/", "~1"), child))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    # -- lookups ---------------------------------------------------------------------
+    def _find(self, pointer: str) -> tuple[int, int] | None:
+        start = self._root
+        end = None
+        if pointer:
+            if not pointer.startswith("/"):
+                return None
+            for token in pointer[1:].split("/"):
+                found = self._members(start).get(_unescape(token))
+                if found is None:
+                    return None
+                start, end = found
+        if end is None:
+            end = _SCANNER(self._text, start)[1]
+        return start, end
+
+    def _members(self, start: int) -> dict[str, tuple[int, int]]:
+        """Offsets of every direct child of the container at ``start`` (empty for scalars)."""
+        cached = self._children.get(start)
+        if cached is not None:
+            return cached
+        text = self._text
+        members: dict[str, tuple[int, int]] = {}
+        opener = text[start]
+        ws = WHITESPACE.match
+        i = ws(text, start + 1).end()
+        if opener == "{":
+            while text[i] != "}":
+                key, i = scanstring(text, i + 1)
+                i = ws(text, ws(text, i).end() + 1).end()  # past ':'
+                _, end = _SCANNER(text, i)
+                members[key] = (i, end)  # a later duplicate wins, as in json.loads
+                i = ws(text, end).end()
+                if text[i] == ",":
+                    i = ws(text, i + 1).end()
+        elif opener == "[":
+            index = 0
+            while text[i] != "]":
+                _, end = _SCANNER(text, i)
+                members[str(index)] = (i, end)
+                index += 1
+                i = ws(text, end).end()
+                if text[i] == ",":
+                    i = ws(text, i + 1).end()
+        self._children[start] = members
+        return members
+
+    def _position(self, offset: int) -> tuple[int, int]:
+        if self._newlines is None:
+            self._newlines = [m.start() for m in _NEWLINE.finditer(self._text)]
+        line = bisect.bisect_left(self._newlines, offset)
+        line_start = self._newlines[line - 1] + 1 if line else 0
+        return line + 1, offset - line_start + 1
+
+    def _span(self, start: int, end: int) -> Span:
+        return Span(*self._position(start), *self._position(end))

@@ -1,0 +1,205 @@
+"""Offline scan speed: 10,000 configurations in 100 files, and a one-file scan.
+
+Run:  python bench/bench_scan.py [--configs 10000] [--files 100] [--repeat 3]
+
+Prints, all measured in this run:
+- full scan to JSON through the real CLI (subprocess): wall time, configurations/s,
+  peak RSS;
+- parsing plus locating every finding's value, ours (stdlib json + a lazy locator on
+  the C scanner) against the json-source-map library and plain json.loads;
+- a one-file scan's wall time against bare interpreter start-up, and the top
+  imports from ``python -X importtime``;
+- whether boto3/botocore were imported (they must not be on this path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXE = Path(sys.executable).with_name("ib-audit")
+REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2", "ap-northeast-1"]
+
+
+def make_config(rng: random.Random, n: int) -> dict:
+    """A realistic configuration; about a third carry a mistake some rule reports."""
+    dists = []
+    for region in rng.sample(REGIONS, rng.randint(1, 4)):
+        ami = {
+            "name": f"golden-{n}-{{{{ imagebuilder:buildDate }}}}",
+            "description": "Hardened baseline built by Image Builder",
+            "amiTags": {"owner": "platform", "cost-center": f"cc-{n % 97}"},
+            "kmsKeyId": f"arn:aws:kms:{region}:111122223333:key/1234abcd-12ab-34cd-56ef-{n:012d}",
+            "targetAccountIds": ["444455556666"],
+            "launchPermission": {"userIds": ["444455556666", "777788889999"]},
+        }
+        roll = rng.random()
+        if roll < 0.1:
+            del ami["kmsKeyId"]
+        elif roll < 0.15:
+            ami["launchPermission"]["userGroups"] = ["all"]
+        elif roll < 0.25:
+            ami["name"] = f"golden-{n}"
+        dist = {"region": region, "amiDistributionConfiguration": ami}
+        if rng.random() < 0.1:
+            dist["fastLaunchConfigurations"] = [
+                {
+                    "enabled": True,
+                    "maxParallelLaunches": rng.choice([2, 6, 10]),
+                    "snapshotConfiguration": {"targetResourceCount": 5},
+                }
+            ]
+        dists.append(dist)
+    return {
+        "distributionConfiguration": {
+            "arn": f"arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/cfg-{n}",
+            "name": f"cfg-{n}",
+            "description": "Generated for the benchmark",
+            "distributions": dists,
+            "timeoutMinutes": 360,
+            "dateCreated": "2026-01-01T00:00:00.000Z",
+            "tags": {"owner": "platform"},
+        }
+    }
+
+
+def generate(directory: Path, configs: int, files: int) -> int:
+    rng = random.Random(42)
+    per_file = configs // files
+    total_bytes = 0
+    for f in range(files):
+        docs = [make_config(rng, f * per_file + i) for i in range(per_file)]
+        text = json.dumps(docs, indent=2)
+        (directory / f"configs-{f:03}.json").write_text(text)
+        total_bytes += len(text)
+    return total_bytes
+
+
+def timed(cmd: list[str]) -> tuple[float, int, subprocess.CompletedProcess]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before), proc
+
+
+def bench_positions(directory: Path, report: dict, repeat: int) -> None:
+    """Parse every file and locate every finding's value: ours lazily, the others eagerly."""
+    from json_source_map import calculate
+
+    from auditor.sources.jsonpos import loads_with_spans
+
+    wanted: dict[str, list[str]] = {}
+    for f in report["findings"]:
+        file, _, element = f["target"].partition("#")
+        wanted.setdefault(Path(file).name, []).append(f"{element}/distributionConfiguration{f['path']}")
+    texts = [(p.read_text(), wanted.get(p.name, [])) for p in sorted(directory.glob("*.json"))]
+
+    def ours(text: str, pointers: list[str]) -> None:
+        _, spans = loads_with_spans(text)
+        for pointer in pointers:
+            spans.get(pointer)
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for text, pointers in texts:
+                fn(text, pointers)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    mine = best(ours)
+    library = best(lambda text, _: calculate(text))
+    plain = best(lambda text, _: json.loads(text))
+    located = sum(len(p) for _, p in texts)
+    print(f"\nParse all files and locate the {located} findings' values (best of {repeat}):")
+    print(f"  ib-audit (json + lazy C-scanner locator): {mine:.3f} s")
+    print(f"  json-source-map library (maps every value): {library:.3f} s   ({library / mine:.1f}x ours)")
+    print(
+        f"  json.loads, no positions at all:           {plain:.3f} s   (ours costs {mine / plain:.1f}x plain parsing)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    exe = str(EXE) if EXE.exists() else shutil.which("ib-audit")
+    if not exe:
+        print("ib-audit is not installed in this interpreter's environment", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp, "configs")
+        data.mkdir()
+        size = generate(data, args.configs, args.files)
+        print(f"Generated {args.configs} configurations in {args.files} files ({size / 1e6:.1f} MB)")
+
+        walls, peaks = [], []
+        for _ in range(args.repeat):
+            wall, peak, proc = timed([exe, "scan", str(data), "-f", f"json={tmp}/out.json", "--fail-on", "never"])
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            walls.append(wall)
+            peaks.append(peak)
+        report = json.loads(Path(tmp, "out.json").read_text())
+        assert report["summary"]["audited"] == args.configs, report["summary"]
+        best = min(walls)
+        print(f"\nFull scan to JSON via the CLI (best of {args.repeat}, median {statistics.median(walls):.2f} s):")
+        print(f"  wall {best:.2f} s, {args.configs / best:,.0f} configurations/s, peak RSS {max(peaks) / 1024:.0f} MB")
+        print(f"  findings: {len(report['findings'])}, target < 5 s: {'met' if best < 5 else 'MISSED'}")
+
+        bench_positions(data, report, args.repeat)
+
+        one = str(REPO / "examples" / "public-ami.json")
+        scan_walls = [timed([exe, "scan", one, "-f", "json=/dev/null"])[0] for _ in range(5)]
+        bare = [timed([sys.executable, "-c", "pass"])[0] for _ in range(5)]
+        print("\nOne-file scan (best of 5):")
+        print(
+            f"  ib-audit scan: {min(scan_walls):.3f} s; bare python start-up: {min(bare):.3f} s "
+            f"({min(scan_walls) / min(bare):.1f}x); target < 0.3 s: {'met' if min(scan_walls) < 0.3 else 'MISSED'}"
+        )
+
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-c",
+                f"from auditor.cli import main; main(['scan', {one!r}, '-f', 'json=/dev/null'])",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        rows = []
+        for line in proc.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line and "self" not in line:
+                _, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
+                rows.append((int(cumulative), name))
+        top_level = [r for r in rows if not r[1].startswith(" ")]
+        total = sum(c for c, _ in top_level)
+        print(f"\npython -X importtime, one-file scan: {total / 1000:.0f} ms of imports; largest top-level:")
+        for cumulative, name in sorted(top_level, reverse=True)[:8]:
+            print(f"  {cumulative / 1000:7.1f} ms  {name}")
+        aws = sorted({n.strip().split(".")[0] for _, n in rows if n.strip().split(".")[0] in ("boto3", "botocore")})
+        print(f"  boto3/botocore imported: {aws or 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The bundled examples: every rule fires where the README says, the compliant file passes."""
+
+from __future__ import annotations
+
+POLICY = "examples/ib-audit.toml"
+
+EXPECTED = [
+    (
+        "IBD001",
+        "/distributions/0/amiDistributionConfiguration/kmsKeyId",
+        "examples/aws-managed-key-cross-account.json",
+        12,
+    ),
+    (
+        "IBD008",
+        "/distributions/0/amiDistributionConfiguration/kmsKeyId",
+        "examples/aws-managed-key-cross-account.json",
+        12,
+    ),
+    (
+        "IBD006",
+        "/distributions/0/amiDistributionConfiguration/targetAccountIds/1",
+        "examples/aws-managed-key-cross-account.json",
+        13,
+    ),
+    (
+        "IBD005",
+        "/distributions/1/amiDistributionConfiguration/kmsKeyId",
+        "examples/aws-managed-key-cross-account.json",
+        21,
+    ),
+    (
+        "IBD006",
+        "/distributions/1/amiDistributionConfiguration/launchPermission/userIds/0",
+        "examples/aws-managed-key-cross-account.json",
+        22,
+    ),
+    ("IBD013", "/distributions/1/containerDistributionConfiguration", "examples/container-ecr.json", 15),
+    (
+        "IBD013",
+        "/distributions/1/containerDistributionConfiguration/targetRepository/service",
+        "examples/container-ecr.json",
+        16,
+    ),
+    ("IBD010", "/distributions/0/amiDistributionConfiguration/amiTags", "examples/mixed-estate.json", 12),
+    (
+        "IBD007",
+        "/distributions/0/amiDistributionConfiguration/launchPermission/organizationArns/0",
+        "examples/mixed-estate.json",
+        15,
+    ),
+    ("IBD015", "/distributions/0/launchTemplateConfigurations/1/setDefaultVersion", "examples/mixed-estate.json", 20),
+    ("IBD016", "/distributions/1/amiDistributionConfiguration/launchPermissions", "examples/mixed-estate.json", 29),
+    ("IBD011", "/distributions/1/region", "examples/mixed-estate.json", 24),
+    ("IBD010", "/tags", "examples/mixed-estate.json", 34),
+    ("IBD001", "/distributions/0/amiDistributionConfiguration", "examples/mixed-estate.json", 45),
+    (
+        "IBD002",
+        "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0",
+        "examples/public-ami.json",
+        13,
+    ),
+    ("IBD009", "/distributions/0/amiDistributionConfiguration/name", "examples/public-ami.json", 10),
+    ("IBD012", "/distributions/0/s3ExportConfiguration", "examples/s3-vm-export.json", 14),
+    ("IBD004", "/distributions/0/s3ExportConfiguration/diskImageFormat", "examples/s3-vm-export.json", 15),
+    ("IBD012", "/distributions/0/s3ExportConfiguration/s3Bucket", "examples/s3-vm-export.json", 16),
+    ("IBD001", "/distributions/0/amiDistributionConfiguration", "examples/unencrypted-multi-region.json", 8),
+    ("IBD001", "/distributions/1/amiDistributionConfiguration", "examples/unencrypted-multi-region.json", 15),
+    ("IBD001", "/distributions/2/amiDistributionConfiguration", "examples/unencrypted-multi-region.json", 22),
+    ("IBD011", "/distributions/2/region", "examples/unencrypted-multi-region.json", 21),
+    ("IBD014", "/timeoutMinutes", "examples/unencrypted-multi-region.json", 28),
+    ("IBD003", "/distributions/0/fastLaunchConfigurations/0", "examples/windows-fast-launch.json", 15),
+    (
+        "IBD003",
+        "/distributions/0/fastLaunchConfigurations/0/maxParallelLaunches",
+        "examples/windows-fast-launch.json",
+        18,
+    ),
+    (
+        "IBD003",
+        "/distributions/0/fastLaunchConfigurations/0/snapshotConfiguration/targetResourceCount",
+        "examples/windows-fast-launch.json",
+        17,
+    ),
+    ("IBD003", "/distributions/0/fastLaunchConfigurations/1/launchTemplate", "examples/windows-fast-launch.json", 23),
+]
+
+
+def test_examples_with_policy_fire_every_rule(scan):
+    run = scan("examples/", "--config", POLICY)
+    assert run.findings() == EXPECTED
+    assert {rule for rule, *_ in EXPECTED} == {f"IBD{n:03}" for n in range(1, 17)}
+    assert run.code == 1
+    assert run.report["errors"] == []
+    assert run.report["summary"]["inputs"] == 9
+
+
+def test_suppressed_example_is_reported_but_does_not_count(scan):
+    run = scan("examples/mixed-estate.json", "--config", POLICY)
+    suppressed = [f for f in run.report["findings"] if f["suppressed"]]
+    assert [(f["rule_id"], f["target"], f["suppressed"]) for f in suppressed] == [
+        ("IBD001", "examples/mixed-estate.json#/1", {"kind": "tag", "reason": "accepted until Q3 (SEC-142)"})
+    ]
+    assert run.report["summary"]["suppressed"] == 1
+    assert "[suppressed: accepted until Q3 (SEC-142)]" in run.out
+
+
+def test_compliant_example_passes(scan):
+    run = scan("examples/compliant-baseline.json", "--config", POLICY)
+    assert run.findings() == []
+    assert run.code == 0
+    assert "Result: passed" in run.out
+
+
+def test_without_policy_allowlist_rules_stay_quiet(scan):
+    run = scan("examples/")
+    fired = {rule for rule, *_ in run.findings()}
+    assert "IBD010" not in fired and "IBD011" in fired  # IBD011 still catches the duplicate region
+    assert run.code == 1

@@ -1,0 +1,214 @@
+"""Plugins: an external pack adds a rule and a reporter; a broken one is reported by name."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from auditor import hookspecs
+from auditor.cli import main
+from auditor.hookspecs import hookimpl
+from auditor.model import Severity
+from auditor.plugins import PluginHost
+from auditor.rule import Rule, Violation, option
+
+from conftest import EXAMPLES
+
+
+@dataclass(frozen=True)
+class _Opts:
+    max_distributions: int = option(1, "Most distributions allowed.")
+
+
+class TooManyRegions(Rule):
+    """Limit how many regions a configuration distributes to.
+
+    Why:
+      Test rule.
+
+    Example:
+      two distributions
+
+    Fix:
+      Fewer.
+    """
+
+    id = "ACME001"
+    slug = "too-many-regions"
+    severity = Severity.LOW
+    summary = "At most N distributions"
+    Options = _Opts
+
+    def check(self, config, ctx):
+        if len(config.get("distributions", [])) > self.options.max_distributions:
+            yield Violation("/distributions", f"more than {self.options.max_distributions} distributions")
+
+
+class CountReporter:
+    name = "count"
+    description = "number of findings"
+
+    def write(self, result, stream, *, color=False):
+        stream.write(f"{len(result.findings)} findings\n")
+
+
+class AcmePack:
+    @hookimpl
+    def auditor_add_rules(self):
+        return [TooManyRegions]
+
+    @hookimpl
+    def auditor_add_reporters(self):
+        return [CountReporter()]
+
+
+class BrokenPack:
+    @hookimpl
+    def auditor_add_rules(self):
+        raise RuntimeError("boom")
+
+
+class ClashingPack:
+    @hookimpl
+    def auditor_add_rules(self):
+        return [type("Clash", (TooManyRegions,), {"__doc__": TooManyRegions.__doc__})]
+
+
+class RaisingRulePack:
+    class Crash(TooManyRegions):
+        """Crash.
+
+        Why:
+          x
+
+        Example:
+          x
+
+        Fix:
+          x
+        """
+
+        id = "ACME999"
+
+        def check(self, config, ctx):
+            raise ValueError("rule bug")
+
+    @hookimpl
+    def auditor_add_rules(self):
+        return [self.Crash]
+
+
+@pytest.fixture
+def with_plugins(monkeypatch):
+    """Make PluginHost() register extra plugin objects, as entry points would."""
+    extra: list[tuple[str, object]] = []
+    original = PluginHost._load_entry_points
+
+    def load(self):
+        original(self)
+        for name, plugin in extra:
+            self.register(plugin, name, "test")
+
+    monkeypatch.setattr(PluginHost, "_load_entry_points", load)
+    return extra
+
+
+def test_external_pack_adds_a_rule_and_a_reporter(with_plugins, scan, tmp_path, capsys):
+    with_plugins.append(("acme", AcmePack()))
+    (tmp_path / ".ib-audit.toml").write_text("[rules.ACME001]\nmax-distributions = 2\n")
+    run = scan(str(EXAMPLES / "unencrypted-multi-region.json"), "--select", "ACME", cwd=tmp_path)
+    path = str(EXAMPLES / "unencrypted-multi-region.json")
+    assert run.findings() == [("ACME001", "/distributions", path, 5)]
+    assert main(["scan", path, "-f", "count"]) == 1
+    assert capsys.readouterr().out == "6 findings\n"
+
+
+def test_broken_plugin_is_reported_by_name_and_others_still_run(with_plugins, scan):
+    with_plugins.append(("broken-pack", BrokenPack()))
+    run = scan(str(EXAMPLES / "public-ami.json"))
+    assert run.report["errors"] == [
+        {"input": "plugin broken-pack", "message": "raised in auditor_add_rules: RuntimeError: boom"}
+    ]
+    assert {f[0] for f in run.findings()} == {"IBD002", "IBD009"}
+    assert run.code == 2
+
+
+def test_rule_id_clash_names_both_plugins(with_plugins):
+    with_plugins.append(("acme", AcmePack()))
+    with_plugins.append(("clash", ClashingPack()))
+    host = PluginHost()
+    ids = [r.id for _, r in host.rules()]
+    assert ids.count("ACME001") == 1
+    assert [e.display() for e in host.errors] == ["plugin clash: rule id ACME001 is already defined by plugin acme"]
+
+
+def test_rule_that_raises_is_an_error_naming_rule_and_plugin(with_plugins, scan):
+    with_plugins.append(("crashy", RaisingRulePack()))
+    run = scan(str(EXAMPLES / "public-ami.json"))
+    assert [e["message"] for e in run.report["errors"]] == ["rule ACME999 (plugin crashy) raised ValueError: rule bug"]
+    assert {f[0] for f in run.findings()} == {"IBD002", "IBD009"}
+
+
+def test_plugins_command_lists_contributions(with_plugins, capsys):
+    with_plugins.append(("acme", AcmePack()))
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "acme (test)\n  rules: ACME001\n  reporters: count\n" in out
+    assert "ib-audit.rules (builtin)\n  rules: IBD001, IBD002," in out
+
+
+def test_every_hookspec_is_documented_and_exercised():
+    specs = [name for name in dir(hookspecs.AuditorSpec) if name.startswith("auditor_")]
+    assert specs == [
+        "auditor_add_file_sources",
+        "auditor_add_reporters",
+        "auditor_add_rules",
+        "auditor_configure",
+        "auditor_session_finish",
+        "auditor_suppress",
+    ]
+    for name in specs:
+        doc = inspect.getdoc(getattr(hookspecs.AuditorSpec, name))
+        assert doc and (":return:" in doc or ":param" in doc), name
+    tested = inspect.getsource(inspect.getmodule(test_every_hookspec_is_documented_and_exercised))
+    for name in specs:
+        if name not in ("auditor_add_rules", "auditor_add_reporters", "auditor_add_file_sources", "auditor_suppress"):
+            assert f"def {name}" in tested, f"no test plugin implements {name}"
+
+
+class Recorder:
+    def __init__(self):
+        self.seen = {}
+
+    @hookimpl
+    def auditor_configure(self, settings):
+        self.seen["fail_on"] = settings.fail_on
+
+    @hookimpl
+    def auditor_session_finish(self, result):
+        self.seen["findings"] = len(result.findings)
+
+
+def test_configure_and_session_finish_hooks(with_plugins, scan):
+    recorder = Recorder()
+    with_plugins.append(("recorder", recorder))
+    run = scan(str(EXAMPLES / "public-ami.json"), "--fail-on", "high")
+    assert recorder.seen == {"fail_on": Severity.HIGH, "findings": len(run.report["findings"])}
+
+
+def test_rules_json_lists_options(capsys):
+    assert main(["rules", "--format", "json"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    ibd006 = next(r for r in rules if r["id"] == "IBD006")
+    assert ibd006["options"] == [
+        {
+            "name": "allowed-accounts",
+            "type": "list of strings",
+            "default": [],
+            "help": "Account ids the AMI may reach; empty turns the allowlist off.",
+        }
+    ]
+    assert [r["id"] for r in rules] == [f"IBD{n:03}" for n in range(1, 17)]
