@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[=FILE]",
         help="report format, repeatable; without =FILE to stdout (default: text)",
     )
+    scan.add_argument(
+        "--sarif-category",
+        metavar="NAME",
+        help="SARIF automationDetails.id, so several scans can be uploaded side by side",
+    )
     scan.add_argument("--fail-on", metavar="SEV", help="critical|high|medium|low|info|never (default: low)")
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     scan.add_argument("--config", metavar="FILE", help="config file (default: .ib-audit.toml or pyproject.toml)")
@@ -118,7 +123,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     paths = args.paths or ["."]
     loaded = load_paths(paths, host.file_sources(), settings.max_file_size_mb * 1_000_000)
-    result = audit(host, specs, loaded.targets, loaded.errors, settings, scanned=paths)
+    result = audit(
+        host,
+        specs,
+        loaded.targets,
+        loaded.errors,
+        settings,
+        scanned=paths,
+        report_options={"sarif_category": args.sarif_category},
+    )
 
     code = result.exit_code
     if args.exit_zero and code == 1:

@@ -48,6 +48,7 @@ def audit(
     errors: Sequence[InputError],
     settings: Settings,
     scanned: Sequence[str] = (),
+    report_options: dict | None = None,
 ) -> AuditResult:
     """Run every rule over every loaded target and build the result."""
     findings: list[Finding] = []
@@ -97,6 +98,7 @@ def audit(
         fail_on=settings.fail_on,
         scanned=tuple(scanned),
         config_file=settings.config_file,
+        report_options=report_options or {},
     )
     host.session_finish(result)
     return result

@@ -249,6 +249,7 @@ class AuditResult:
     fail_on: Severity | None = Severity.LOW  # None: the gate is off
     scanned: tuple[str, ...] = ()  # what the user asked to scan (paths, regions)
     config_file: str | None = None
+    report_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. sarif_category
 
     def counts(self) -> dict[str, int]:
         out = {s.label: 0 for s in sorted(Severity, reverse=True)}

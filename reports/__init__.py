@@ -8,6 +8,18 @@ from .json_report import JSONReporter
 from .text import TextReporter
 
 
+class SARIFReporter:
+    """Imports sarif-om only when a SARIF report is asked for (import time matters)."""
+
+    name = "sarif"
+    description = "SARIF 2.1.0 for GitHub code scanning and other SARIF viewers"
+
+    def write(self, result, stream, *, color: bool = False) -> None:
+        from . import sarif
+
+        sarif.write(result, stream)
+
+
 @hookimpl
 def auditor_add_reporters():
-    return [TextReporter(), JSONReporter()]
+    return [TextReporter(), JSONReporter(), SARIFReporter()]

@@ -1,0 +1,146 @@
+"""SARIF report: schema, multitool (SARIF + GitHub rules), content, limits, snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from sarif_checks import multitool_problems, schema_errors
+
+from auditor.cli import main
+
+from conftest import EXAMPLES, REPO
+
+SNAPSHOT = REPO / "tests" / "snapshots" / "examples.sarif.json"
+
+
+@pytest.fixture
+def sarif(tmp_path, monkeypatch, capsys):
+    def run(*args, cwd=REPO):
+        monkeypatch.chdir(cwd)
+        out = tmp_path / "out.sarif"
+        code = main(["scan", *args, "-f", f"sarif={out}"])
+        capsys.readouterr()
+        return code, json.loads(out.read_text()), out
+
+    return run
+
+
+def _results(log):
+    return log["runs"][0]["results"]
+
+
+def test_examples_pass_the_official_schema_and_the_multitool(sarif, tmp_path):
+    code, log, path = sarif("examples/", "--config", "examples/ib-audit.toml", "--sarif-category", "repo")
+    assert code == 1
+    assert schema_errors(log) == []
+    assert multitool_problems(path, tmp_path) == []
+
+
+def test_errors_become_notifications_and_still_validate(sarif, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"distributions": [}')
+    code, log, path = sarif(str(bad), str(EXAMPLES / "public-ami.json"))
+    assert code == 2
+    invocation = log["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    (note,) = invocation["toolExecutionNotifications"]
+    assert note["level"] == "error"
+    assert note["message"]["text"] == f"{bad}: line 1, column 20: invalid JSON: Expecting value."
+    assert note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == bad.as_uri()
+    assert schema_errors(log) == []
+    assert multitool_problems(path, tmp_path) == []
+
+
+def test_result_content(sarif):
+    _, log, _ = sarif("examples/public-ami.json")
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == [f"IBD{n:03}" for n in range(1, 17)]
+    public = next(r for r in _results(log) if r["ruleId"] == "IBD002")
+    assert rules[public["ruleIndex"]]["id"] == "IBD002"
+    assert public["level"] == "error"
+    assert public["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "examples/public-ami.json", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 13, "startColumn": 47, "endLine": 13, "endColumn": 52},
+    }
+    assert public["locations"][0]["logicalLocations"][0] == {
+        "name": "community-image",
+        "fullyQualifiedName": "arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/community-image",
+        "kind": "resource",
+    }
+    assert public["properties"]["path"] == "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0"
+    assert re.fullmatch(r"[0-9a-f]{32}", public["partialFingerprints"]["ibAuditFingerprint/v1"])
+    # A medium finding keeps its explicit "warning" level (the default a naive serialiser drops).
+    name = next(r for r in _results(log) if r["ruleId"] == "IBD009")
+    assert name["level"] == "warning"
+    ibd002 = rules[1]
+    assert ibd002["properties"]["security-severity"] == "9.5"
+    assert ibd002["properties"]["tags"][0] == "security"
+    assert ibd002["defaultConfiguration"]["level"] == "error"
+    assert set(ibd002["help"]) == {"text", "markdown"} and "**Fix.**" in ibd002["help"]["markdown"]
+    assert ibd002["helpUri"].endswith("#ibd002-ami-public-launch-permission")
+
+
+def test_suppressions_are_native(sarif):
+    _, log, _ = sarif("examples/mixed-estate.json")
+    suppressed = [r for r in _results(log) if "suppressions" in r]
+    assert [(r["ruleId"], r["suppressions"]) for r in suppressed] == [
+        ("IBD001", [{"kind": "inSource", "status": "accepted", "justification": "accepted until Q3 (SEC-142)"}])
+    ]
+
+
+def test_category_sets_automation_details(sarif):
+    _, log, _ = sarif("examples/public-ami.json", "--sarif-category", "aws/111122223333/us-east-1")
+    assert log["runs"][0]["automationDetails"] == {"id": "aws/111122223333/us-east-1/"}
+    _, log, _ = sarif("examples/public-ami.json")
+    assert "automationDetails" not in log["runs"][0]
+
+
+def test_fingerprints_survive_blank_lines_above_the_resource(sarif, tmp_path):
+    text = (EXAMPLES / "public-ami.json").read_text()
+    target = tmp_path / "public-ami.json"
+    target.write_text(text)
+    _, before, _ = sarif(str(target))
+    target.write_text(text.replace('  "distributionConfiguration": {', '\n\n\n  "distributionConfiguration": {', 1))
+    _, after, _ = sarif(str(target))
+
+    def key(log):
+        return [
+            (r["ruleId"], r["partialFingerprints"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+            for r in _results(log)
+        ]
+
+    assert [(a, b) for a, b, _ in key(before)] == [(a, b) for a, b, _ in key(after)]
+    assert [line + 3 for *_, line in key(before)] == [line for *_, line in key(after)]
+
+
+def test_results_beyond_githubs_limit_keep_the_most_severe(sarif, monkeypatch):
+    from auditor.reports import sarif as sarif_module
+
+    monkeypatch.setattr(sarif_module, "MAX_RESULTS", 3)
+    _, log, _ = sarif("examples/", "--config", "examples/ib-audit.toml")
+    results = _results(log)
+    assert len(results) == 3
+    assert {r["ruleId"] for r in results} <= {"IBD002", "IBD001", "IBD005", "IBD006", "IBD007", "IBD008"}
+    assert any(r["ruleId"] == "IBD002" for r in results)  # the one critical finding is kept
+    (note,) = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["level"] == "warning" and note["message"]["text"].startswith("25 of 28 results were left out")
+
+
+def _masked(log: dict) -> dict:
+    text = json.dumps(log, indent=2, sort_keys=True)
+    text = text.replace(REPO.as_uri(), "file:///REPO")
+    from auditor import __version__
+
+    return json.loads(text.replace(f'"{__version__}"', '"VERSION"'))
+
+
+def test_snapshot_of_the_examples(sarif):
+    _, log, _ = sarif("examples/", "--config", "examples/ib-audit.toml")
+    masked = _masked(log)
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(json.dumps(masked, indent=2, sort_keys=True) + "\n")
+    assert masked == json.loads(SNAPSHOT.read_text())
