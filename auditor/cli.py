@@ -36,6 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="audit files and directories", epilog=EPILOG)
     scan.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
+    live = scan.add_argument_group("live scan (boto3; standard credential chain and AWS_* variables)")
+    live.add_argument("--aws", action="store_true", help="audit the configurations deployed in AWS")
+    live.add_argument(
+        "--region", action="append", metavar="R", help="region to scan, repeatable; 'all' for every region"
+    )
+    live.add_argument("--arn", action="append", metavar="ARN", help="scan just this configuration (repeatable)")
+    live.add_argument("--profile", metavar="P", help="AWS profile to use")
+    live.add_argument("--endpoint-url", metavar="URL", help="Image Builder endpoint (default: AWS's)")
+    live.add_argument("--max-workers", type=int, default=16, metavar="N", help="concurrent API calls (default: 16)")
+    live.add_argument(
+        "--snapshot-dir",
+        metavar="DIR",
+        help="write each fetched configuration to DIR/<account>/<region>/<name>.json; findings then point at its lines",
+    )
     scan.add_argument(
         "-f",
         "--format",
@@ -79,6 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (head, less) went away: not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as exc:
+        # A bug of ours must still end in one readable line and exit 2, not a traceback.
+        if os.environ.get("IB_AUDIT_DEBUG") == "1":
+            raise
+        print(
+            f"ib-audit: internal error: {type(exc).__name__}: {exc} (set IB_AUDIT_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _split(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -121,15 +144,38 @@ def cmd_scan(args: argparse.Namespace) -> int:
     host.configure(settings)
     specs = configure_rules(host, settings)
 
-    paths = args.paths or ["."]
+    live = args.aws or bool(args.arn)
+    paths = args.paths or ([] if live else ["."])
     loaded = load_paths(paths, host.file_sources(), settings.max_file_size_mb * 1_000_000)
+    scanned = list(paths)
+    if live:
+        if args.max_workers < 1:
+            print("ib-audit: error: --max-workers must be at least 1", file=sys.stderr)
+            return 2
+        from auditor.sources import aws  # boto3 is imported only on this path
+
+        fetched = aws.fetch(
+            aws.AwsOptions(
+                regions=_split(args.region),
+                arns=tuple(args.arn or ()),
+                profile=args.profile,
+                endpoint_url=args.endpoint_url,
+                max_workers=args.max_workers,
+                snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
+                progress=sys.stderr.isatty() and not args.quiet,
+            )
+        )
+        loaded.targets.extend(fetched.targets)
+        loaded.errors.extend(fetched.errors)
+        scanned += [f"aws:{r}" for r in _split(args.region) or ["default-region"]] if args.aws else []
+        scanned += list(args.arn or ())
     result = audit(
         host,
         specs,
         loaded.targets,
         loaded.errors,
         settings,
-        scanned=paths,
+        scanned=scanned,
         report_options={"sarif_category": args.sarif_category},
     )
 

@@ -10,6 +10,9 @@ import pytest
 
 from auditor.cli import main
 
+# A bug should fail a test with its traceback, not become main()'s one-line exit 2.
+os.environ.setdefault("IB_AUDIT_DEBUG", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

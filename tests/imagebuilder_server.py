@@ -1,0 +1,222 @@
+"""A local EC2 Image Builder endpoint speaking the real rest-json wire protocol.
+
+moto does not implement Image Builder. This server answers the two calls ib-audit
+makes, the way the service does (routes and shapes from botocore's model):
+
+- ``POST /ListDistributionConfigurations`` with a JSON body (``maxResults``,
+  ``nextToken``) returning ``distributionConfigurationSummaryList`` and ``nextToken``;
+- ``GET /GetDistributionConfiguration?distributionConfigurationArn=...`` returning
+  ``{"requestId", "distributionConfiguration"}``.
+
+Errors are a status code, an ``x-amzn-ErrorType`` header and a ``{"message"}`` body.
+The region comes from the SigV4 credential scope in ``Authorization``; the account
+from the access key id when it is registered in ``accounts`` (see ``for_account``),
+else the default account. Faults are injected per instance: latency, page size, 429
+bursts, 5xx, 403 on chosen ARNs, malformed bodies, a token-bucket rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+SCOPE_RE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/imagebuilder/aws4_request")
+
+
+@dataclass
+class Faults:
+    latency: float = 0.0  # seconds added to every call
+    page_size: int = 25  # the most the list call returns per page
+    throttle_first: int = 0  # the first N calls answer 429
+    throttle_every: int = 0  # every Nth call answers 429
+    server_error_first: int = 0  # the first N calls answer 500
+    forbidden_arns: set[str] = field(default_factory=set)  # 403 on get
+    missing_arns: set[str] = field(default_factory=set)  # 404 on get
+    malformed_arns: set[str] = field(default_factory=set)  # a body that is not JSON
+    forbidden_regions: set[str] = field(default_factory=set)  # 403 on list
+    rate_limit: float = 0.0  # token bucket refill per second; 0 = unlimited
+    burst: int = 10  # token bucket capacity
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, capacity: int) -> None:
+        self.rate, self.capacity = rate, capacity
+        self.tokens = float(capacity)
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+class ImageBuilderServer:
+    """Holds configurations per (account, region) and serves them on 127.0.0.1."""
+
+    def __init__(self, faults: Faults | None = None, default_account: str = "111122223333") -> None:
+        self.faults = faults or Faults()
+        self.default_account = default_account
+        self.accounts: dict[str, str] = {}  # access key id -> account
+        self.configs: dict[tuple[str, str], dict[str, dict]] = {}  # (account, region) -> arn -> config
+        self.calls: Counter[str] = Counter()
+        self.status_counts: Counter[int] = Counter()
+        self.lock = threading.Lock()
+        self._bucket = None
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- data ------------------------------------------------------------------------
+    def add(self, region: str, config: dict, account: str | None = None) -> str:
+        account = account or self.default_account
+        name = config["name"]
+        arn = f"arn:aws:imagebuilder:{region}:{account}:distribution-configuration/{name.lower()}"
+        stored = {"arn": arn, **{k: v for k, v in config.items() if k != "arn"}}
+        stored.setdefault("dateCreated", "2026-01-01T00:00:00.000Z")
+        self.configs.setdefault((account, region), {})[arn] = stored
+        return arn
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> str:
+        if self.faults.rate_limit:
+            self._bucket = _TokenBucket(self.faults.rate_limit, self.faults.burst)
+        handler = type("Handler", (_Handler,), {"app": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- request handling ---------------------------------------------------------------
+    def _fault(self, call_number: int) -> tuple[int, str, str] | None:
+        f = self.faults
+        if self._bucket is not None and not self._bucket.take():
+            return 429, "CallRateLimitExceededException", "Rate exceeded"
+        if call_number <= f.throttle_first or (f.throttle_every and call_number % f.throttle_every == 0):
+            return 429, "CallRateLimitExceededException", "Rate exceeded"
+        if call_number <= f.throttle_first + f.server_error_first:
+            return 500, "ServiceException", "Internal failure"
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: ImageBuilderServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: bytes | dict, error_type: str | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if error_type:
+            self.send_header("x-amzn-ErrorType", f"{error_type}:http://internal.amazon.com/coral/")
+        self.end_headers()
+        self.wfile.write(data)
+        with self.app.lock:
+            self.app.status_counts[status] += 1
+
+    def _error(self, status: int, error_type: str, message: str) -> None:
+        self._send(status, {"message": message}, error_type)
+
+    def _identity(self) -> tuple[str, str] | None:
+        match = SCOPE_RE.search(self.headers.get("Authorization", ""))
+        if not match:
+            return None
+        return self.app.accounts.get(match.group("key"), self.app.default_account), match.group("region")
+
+    def _begin(self, name: str) -> tuple[str, str] | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else b""
+        if self.app.faults.latency:
+            time.sleep(self.app.faults.latency)
+        with self.app.lock:
+            self.app.calls[name] += 1
+            number = sum(self.app.calls.values())
+        identity = self._identity()
+        if identity is None:
+            self._error(403, "ForbiddenException", "Missing SigV4 Authorization header")
+            return None
+        fault = self.app._fault(number)
+        if fault:
+            self._error(*fault)
+            return None
+        return identity
+
+    def do_POST(self) -> None:
+        if urlparse(self.path).path != "/ListDistributionConfigurations":
+            self._error(404, "ResourceNotFoundException", f"No route for POST {self.path}")
+            return
+        identity = self._begin("ListDistributionConfigurations")
+        if identity is None:
+            return
+        account, region = identity
+        if region in self.app.faults.forbidden_regions:
+            self._error(403, "ForbiddenException", "You are not authorized to perform this operation")
+            return
+        request = json.loads(self._body or b"{}")
+        limit = min(int(request.get("maxResults") or 100), self.app.faults.page_size)
+        arns = sorted(self.app.configs.get((account, region), {}))
+        start = int(request["nextToken"]) if request.get("nextToken") else 0
+        page = arns[start : start + limit]
+        configs = self.app.configs[(account, region)] if page else {}
+        summaries = [
+            {
+                "arn": arn,
+                "name": configs[arn]["name"],
+                "dateCreated": configs[arn]["dateCreated"],
+                "regions": sorted({d["region"] for d in configs[arn].get("distributions", []) if "region" in d}),
+            }
+            for arn in page
+        ]
+        body = {"requestId": str(uuid.uuid4()), "distributionConfigurationSummaryList": summaries}
+        if start + limit < len(arns):
+            body["nextToken"] = str(start + limit)
+        self._send(200, body)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        if url.path != "/GetDistributionConfiguration":
+            self._error(404, "ResourceNotFoundException", f"No route for GET {url.path}")
+            return
+        identity = self._begin("GetDistributionConfiguration")
+        if identity is None:
+            return
+        account, region = identity
+        arn = parse_qs(url.query).get("distributionConfigurationArn", [""])[0]
+        faults = self.app.faults
+        if arn in faults.forbidden_arns:
+            self._error(403, "ForbiddenException", f"User is not authorized to access {arn}")
+            return
+        if arn in faults.malformed_arns:
+            self._send(200, b'{"requestId": "x", "distributionConfiguration": {"name": ')
+            return
+        config = self.app.configs.get((account, region), {}).get(arn)
+        if config is None or arn in faults.missing_arns:
+            self._error(404, "ResourceNotFoundException", f"The distribution configuration {arn} does not exist")
+            return
+        self._send(200, {"requestId": str(uuid.uuid4()), "distributionConfiguration": config})
