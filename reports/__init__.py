@@ -20,6 +20,18 @@ class SARIFReporter:
         sarif.write(result, stream)
 
 
+class HTMLReporter:
+    """Imports Jinja2 only when an HTML report is asked for."""
+
+    name = "html"
+    description = "one self-contained HTML page for people, filterable, readable without JavaScript"
+
+    def write(self, result, stream, *, color: bool = False) -> None:
+        from . import html
+
+        html.write(result, stream)
+
+
 @hookimpl
 def auditor_add_reporters():
-    return [TextReporter(), JSONReporter(), SARIFReporter()]
+    return [TextReporter(), JSONReporter(), SARIFReporter(), HTMLReporter()]

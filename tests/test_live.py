@@ -250,3 +250,62 @@ def test_live_sarif_passes_schema_and_multitool(endpoint, tmp_path, capsys, monk
     assert all(u.startswith(f"aws/{ACCOUNT}/us-east-1/") for u in uris)
     assert schema_errors(log) == []
     assert multitool_problems(out, tmp_path) == []
+
+
+def test_progress_on_a_tty_only_and_verbose_logs_never_show_credentials(endpoint, aws_env, tmp_path):
+    import os
+    import pty
+
+    endpoint()
+    env = dict(os.environ)
+    # stderr on a pseudo-terminal: a progress line appears.
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-f", "json=/dev/null"],
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    shown = b"".join(chunks).decode()
+    assert proc.returncode == 1
+    assert "\rib-audit: regions 1/1  configurations" in shown and "errors 0" in shown
+    # Not a terminal: no progress line; -v logs calls and retries, never credentials.
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-v", "-f", "json=/dev/null"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert "\r" not in proc.stderr
+    assert "us-east-1 list_distribution_configurations  (attempt 1)" in proc.stderr
+    assert "get_distribution_configuration arn:aws:imagebuilder:us-east-1:" in proc.stderr
+    assert "AKIDLOCALTEST" not in proc.stderr and "local-secret" not in proc.stderr
+    # --quiet on a terminal: nothing.
+    leader, follower = pty.openpty()
+    subprocess.run(
+        [sys.executable, "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-q", "-f", "json=/dev/null"],
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+    )
+    os.close(follower)
+    try:
+        quiet = os.read(leader, 65536)
+    except OSError:
+        quiet = b""
+    os.close(leader)
+    assert quiet == b""

@@ -1,0 +1,259 @@
+"""HTML report: one self-contained page for a security reviewer.
+
+Everything the template shows is prepared here as plain data; the template only lays
+it out. Jinja2 autoescapes every value, JSON for scripts is embedded with ``<``, ``>``
+and ``&`` escaped, and a Content-Security-Policy forbids any network request, so text
+from a configuration can never become markup, script or a fetch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from auditor import __version__
+from auditor.model import AuditResult, Finding, Severity, Target
+
+SNIPPET_CONTEXT = 1
+SNIPPET_MAX_LINES = 8
+SNIPPET_MAX_WIDTH = 200
+ROWS_PER_CHUNK = 250  # rows per <tbody>; off-screen chunks are skipped by the browser
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("auditor.reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["tojson_safe"] = script_json
+    return env
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside <script>: no '</script>', '<!--' or '&' can appear."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= SNIPPET_MAX_WIDTH else line[: SNIPPET_MAX_WIDTH - 1] + "\u2026"
+
+
+def _reflow(text: str) -> str:
+    """Docstring paragraphs as flowing text (blank lines stay paragraph breaks)."""
+    return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+
+
+def _value_at(config: Any, pointer: str) -> tuple[Any, bool]:
+    """The value at a pointer, or the deepest enclosing value and False."""
+    value = config
+    for token in pointer.split("/")[1:] if pointer else []:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and token in value:
+            value = value[token]
+        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+            value = value[int(token)]
+        else:
+            return value, False
+    return value, True
+
+
+class _Files:
+    """Source lines of the files findings point at, read once each."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str] | None] = {}
+
+    def lines(self, file: str) -> list[str] | None:
+        if file not in self._lines:
+            try:
+                self._lines[file] = Path(file).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                self._lines[file] = None
+        return self._lines[file]
+
+
+def _snippet(finding: Finding, target: Target | None, files: _Files) -> dict[str, Any]:
+    loc = finding.location
+    if loc.file and loc.span:
+        lines = files.lines(loc.file)
+        if lines:
+            first = max(1, loc.span.start_line - SNIPPET_CONTEXT)
+            last = min(len(lines), loc.span.end_line + SNIPPET_CONTEXT, first + SNIPPET_MAX_LINES - 1)
+            return {
+                "kind": "source",
+                "lines": [
+                    {"number": n, "text": _clip(lines[n - 1]), "hit": loc.span.start_line <= n <= loc.span.end_line}
+                    for n in range(first, last + 1)
+                ],
+            }
+    if target is not None and target.config is not None:
+        value, exact = _value_at(target.config, finding.path)
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        lines = text.splitlines()[:SNIPPET_MAX_LINES]
+        return {
+            "kind": "json",
+            "note": None if exact else "member missing; showing the object that lacks it",
+            "lines": [{"number": None, "text": _clip(line), "hit": exact} for line in lines],
+        }
+    return {"kind": "none", "lines": []}
+
+
+def _sharing(target: Target) -> list[dict[str, Any]]:
+    """Per distribution: region, who can launch the AMI, which key encrypts it."""
+    rows = []
+    config = target.config or {}
+    for dist in config.get("distributions") or []:
+        if not isinstance(dist, dict):
+            continue
+        ami = dist.get("amiDistributionConfiguration")
+        container = dist.get("containerDistributionConfiguration")
+        if isinstance(ami, dict):
+            perm = ami.get("launchPermission") if isinstance(ami.get("launchPermission"), dict) else {}
+            who = [
+                *[f"group {g}" for g in perm.get("userGroups") or [] if isinstance(g, str)],
+                *[f"account {a}" for a in perm.get("userIds") or [] if isinstance(a, str)],
+                *[f"organization {o}" for o in perm.get("organizationArns") or [] if isinstance(o, str)],
+                *[f"OU {o}" for o in perm.get("organizationalUnitArns") or [] if isinstance(o, str)],
+            ]
+            copies = [a for a in ami.get("targetAccountIds") or [] if isinstance(a, str)]
+            key = ami.get("kmsKeyId")
+            rows.append(
+                {
+                    "region": str(dist.get("region", "?")),
+                    "kind": "AMI",
+                    "launch": who or ["this account only"],
+                    "copies": copies,
+                    "key": str(key) if key is not None else "none (account default)",
+                    "public": any(g.lower() == "all" for g in perm.get("userGroups") or [] if isinstance(g, str)),
+                }
+            )
+        elif isinstance(container, dict):
+            repo = container.get("targetRepository") if isinstance(container.get("targetRepository"), dict) else {}
+            rows.append(
+                {
+                    "region": str(dist.get("region", "?")),
+                    "kind": "container",
+                    "launch": [f"{repo.get('service', '?')} repository {repo.get('repositoryName', '?')}"],
+                    "copies": [],
+                    "key": "n/a",
+                    "public": False,
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "region": str(dist.get("region", "?")),
+                    "kind": "AMI (defaults)",
+                    "launch": ["this account only"],
+                    "copies": [],
+                    "key": "none (account default)",
+                    "public": False,
+                }
+            )
+    return rows
+
+
+def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str, Any]:
+    """Everything the template shows, as plain data."""
+    targets = {t.id: t for t in result.targets}
+    files = _Files()
+    rule_help = {}
+    for spec in result.rules:
+        sections = spec.rule.help_sections()
+        rule_help[spec.id] = {
+            "id": spec.id,
+            "slug": spec.rule.slug,
+            "summary": spec.rule.summary,
+            "why": _reflow(sections.get("why", "")),
+            "example": sections.get("example", ""),
+            "fix": _reflow(sections.get("fix", "")),
+            "uri": spec.rule.help_uri(),
+        }
+    rows = []
+    for index, f in enumerate(result.findings):
+        target = targets.get(f.target)
+        rows.append(
+            {
+                "index": index,
+                "severity": f.severity.label,
+                "rank": int(f.severity),
+                "rule_id": f.rule_id,
+                "rule": f.rule,
+                "resource": target.name if target else f.target,
+                "target": f.target,
+                "location": f.location.display(),
+                "path": f.path,
+                "message": f.message,
+                "suppressed": None
+                if f.suppressed is None
+                else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
+                "snippet": _snippet(f, target, files),
+            }
+        )
+    # A reviewer reads the worst first; the JSON report keeps file order.
+    rows.sort(key=lambda r: (-r["rank"], r["location"], r["rule_id"]))
+    active = [r for r in rows if r["suppressed"] is None]
+    counts = result.counts()
+    peak = max(counts.values()) or 1
+    by_target = defaultdict(Counter)
+    for r in active:
+        by_target[r["target"]][r["severity"]] += 1
+    resources = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "origin": t.origin.as_dict(),
+            "status": t.status,
+            "error": t.error,
+            "sharing": _sharing(t) if t.config is not None else [],
+            "findings": dict(by_target.get(t.id, {})),
+        }
+        for t in result.targets
+    ]
+    if result.errors:
+        verdict = "incomplete"
+    elif result.failed:
+        verdict = "fail"
+    else:
+        verdict = "pass"
+    return {
+        "version": __version__,
+        "generated": (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        "verdict": verdict,
+        "fail_on": result.fail_on.label if result.fail_on is not None else "never",
+        "scanned": list(result.scanned),
+        "config_file": result.config_file,
+        "counts": counts,
+        "bars": [{"severity": sev, "count": n, "width": round(300 * n / peak)} for sev, n in counts.items()],
+        "audited": sum(1 for t in result.targets if t.status == "audited"),
+        "inputs": len(result.targets),
+        "errors": [{"input": e.input, "message": e.message} for e in result.errors],
+        "findings": active,
+        "chunks": [active[i : i + ROWS_PER_CHUNK] for i in range(0, len(active), ROWS_PER_CHUNK)],
+        "suppressed": [r for r in rows if r["suppressed"] is not None],
+        "rules": [rule_help[k] for k in sorted(rule_help)],
+        "rule_ids": sorted({r["rule_id"] for r in active}),
+        "severities": [s.label for s in sorted(Severity, reverse=True)],
+        "resources": resources,
+        "unverified": [
+            {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
+        ],
+        "script_data": {
+            "counts": counts,
+            "total": len(active),
+            "verdict": verdict,
+        },
+    }
+
+
+def write(result: AuditResult, stream: TextIO) -> None:
+    template = _environment().get_template("report.html.j2")
+    stream.write(template.render(report=prepare(result)))

@@ -1,0 +1,194 @@
+"""HTML report, opened in a real headless Chromium (Debian's package, driven by Playwright).
+
+Skips where chromium is absent; CI sets IB_AUDIT_NO_SKIP=1, which turns that skip
+into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from auditor.cli import main
+
+from conftest import EXAMPLES, REPO, skip_or_fail
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAYLOADS = [
+    "<script>window.__pwned = 1</script>",
+    '"><img src=x onerror="window.__pwned = 2">',
+    "</script><script>window.__pwned = 3</script>",
+    "<!--<script>window.__pwned = 4</script>",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        skip_or_fail("Debian's chromium is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("playwright (Python) is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def report(tmp_path, monkeypatch, capsys):
+    def build(*args):
+        monkeypatch.chdir(REPO)
+        html, js = tmp_path / "report.html", tmp_path / "report.json"
+        main(["scan", *args, "-f", f"html={html}", "-f", f"json={js}"])
+        capsys.readouterr()
+        return html, json.loads(js.read_text())
+
+    return build
+
+
+class Page:
+    """A page with every request, console error and page error recorded."""
+
+    def __init__(self, browser, path: Path, *, javascript: bool = True):
+        self.context = browser.new_context(java_script_enabled=javascript, viewport={"width": 1280, "height": 1400})
+        self.page = self.context.new_page()
+        self.requests, self.errors = [], []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.url = path.as_uri()
+        self.page.goto(self.url)
+
+    def visible_rows(self) -> int:
+        return self.page.locator("tr.finding:visible").count()
+
+    def close(self):
+        self.context.close()
+
+
+def _active(report_json):
+    return [f for f in report_json["findings"] if f["suppressed"] is None]
+
+
+def test_rows_filters_and_search(browser, report, tmp_path):
+    html, data = report("examples/", "--config", "examples/ib-audit.toml")
+    page = Page(browser, html)
+    try:
+        total = len(_active(data))
+        assert page.page.locator("tr.finding").count() == total == 27
+        assert page.visible_rows() == total
+        assert page.page.locator("#shown").inner_text() == f"Showing {total} of {total} findings"
+        # Severity filter: hide medium.
+        page.page.get_by_role("checkbox", name="medium").uncheck()
+        not_medium = sum(1 for f in _active(data) if f["severity"] != "medium")
+        assert page.visible_rows() == not_medium
+        page.page.get_by_role("checkbox", name="medium").check()
+        # Free text search, case-insensitive, on any cell.
+        page.page.get_by_label("Search", exact=True).fill("COMMUNITY-IMAGE")
+        assert page.visible_rows() == sum(1 for f in _active(data) if "public-ami.json" in f["location"]["file"])
+        page.page.get_by_label("Search", exact=True).fill("")
+        # Rule filter.
+        page.page.get_by_label("Rule", exact=True).select_option("IBD003")
+        assert page.visible_rows() == sum(1 for f in _active(data) if f["rule_id"] == "IBD003") == 4
+        assert page.page.locator("#shown").inner_text() == f"Showing 4 of {total} findings"
+        page.page.get_by_label("Rule", exact=True).select_option("")
+        # Sorting by rule puts IBD001 first, clicking again reverses.
+        page.page.get_by_role("button", name="Rule").click()
+        first = page.page.locator("tr.finding").first.get_attribute("data-rule")
+        assert first == "IBD001"
+        page.page.get_by_role("button", name="Rule").click()
+        assert page.page.locator("tr.finding").first.get_attribute("data-rule") == "IBD016"
+        # Expanding a row shows the rule's help and the highlighted source line.
+        page.page.locator("tr.finding summary").first.click()
+        details = page.page.locator("tr.finding details").first
+        assert "Why." in details.inner_text() and "Fix." in details.inner_text()
+        assert details.locator("span.hit").count() >= 1
+        page.page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert page.errors == []
+        assert page.requests == [page.url]
+    finally:
+        page.close()
+
+
+def test_every_finding_is_in_the_page_without_javascript(browser, report):
+    html, data = report("examples/", "--config", "examples/ib-audit.toml")
+    page = Page(browser, html, javascript=False)
+    try:
+        assert page.visible_rows() == len(_active(data))
+        text = page.page.locator("body").inner_text()
+        for f in _active(data):
+            assert f["message"] in text
+        assert not page.page.locator("#controls").is_visible()  # controls need JS
+        # Suppressed findings sit in their own section, with the reason.
+        page.page.locator("#suppressed-title + details > summary").click()
+        assert "tag: accepted until Q3 (SEC-142)" in page.page.locator("tr.suppressed").inner_text()
+    finally:
+        page.close()
+
+
+def test_hostile_configuration_text_stays_text(browser, report, tmp_path):
+    config = {
+        "distributionConfiguration": {
+            "arn": "arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/x",
+            "name": PAYLOADS[0],
+            "description": PAYLOADS[1],
+            "distributions": [
+                {
+                    "region": PAYLOADS[2],
+                    "amiDistributionConfiguration": {
+                        "name": PAYLOADS[3],
+                        "amiTags": {PAYLOADS[1]: PAYLOADS[2]},
+                        PAYLOADS[2]: PAYLOADS[0],
+                    },
+                }
+            ],
+            "tags": {PAYLOADS[0]: PAYLOADS[3]},
+        }
+    }
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(config, indent=2))
+    html, data = report(str(hostile))
+    assert len(_active(data)) >= 3  # IBD001, IBD009, IBD016 echo the payloads
+    page = Page(browser, html)
+    try:
+        for summary in page.page.locator("tr.finding summary").all():
+            summary.click()
+        assert page.page.evaluate("typeof window.__pwned") == "undefined"
+        assert page.page.locator("img").count() == 0
+        assert page.errors == []
+        assert page.requests == [page.url]
+        body = page.page.locator("body").inner_text()
+        assert PAYLOADS[0] in body and PAYLOADS[2] in body
+        data_json = json.loads(page.page.locator("#ib-audit-data").text_content())
+        assert data_json["total"] == len(_active(data))
+        page.page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_errors_are_impossible_to_miss(browser, report, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"distributions": [')
+    html, _ = report(str(bad), str(EXAMPLES / "compliant-baseline.json"))
+    page = Page(browser, html)
+    try:
+        alert = page.page.get_by_role("alert")
+        assert alert.is_visible()
+        assert "1 input(s) could not be audited" in alert.inner_text()
+        assert "bad.json" in alert.inner_text()
+        assert page.page.locator(".verdict").inner_text() == "INCOMPLETE"
+    finally:
+        page.close()
