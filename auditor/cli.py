@@ -9,12 +9,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from auditor import __version__
+from auditor.baseline import apply_baseline, load_baseline, write_baseline
 from auditor.config import Settings, load_settings, parse_fail_on, unknown_selectors
 from auditor.engine import audit, configure_rules
-from auditor.model import InputError, Severity
+from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
 from auditor.sources import load_paths
 
@@ -63,12 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="SARIF automationDetails.id, so several scans can be uploaded side by side",
     )
     scan.add_argument("--fail-on", metavar="SEV", help="critical|high|medium|low|info|never (default: low)")
+    scan.add_argument(
+        "--baseline", metavar="FILE", help="fail only on findings not in this baseline; report fixed ones"
+    )
+    scan.add_argument("--write-baseline", metavar="FILE", help="record the current findings as a baseline")
+    scan.add_argument(
+        "--ignore-unrecognized",
+        action="store_true",
+        help="skip named files that are not distribution configurations (for pre-commit file lists)",
+    )
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     scan.add_argument("--config", metavar="FILE", help="config file (default: .ib-audit.toml or pyproject.toml)")
     scan.add_argument("--select", action="append", metavar="ID", help="only these rule ids or prefixes (repeatable)")
     scan.add_argument("--ignore", action="append", metavar="ID", help="skip these rule ids or prefixes (repeatable)")
     scan.add_argument("-v", "--verbose", action="store_true", help="log skipped files and each step to stderr")
     scan.add_argument("-q", "--quiet", action="store_true", help="no progress or log output on stderr")
+
+    merge = sub.add_parser("merge", help="merge JSON reports of several runs and write any report from them")
+    merge.add_argument("files", nargs="+", metavar="FILE", help="JSON reports written with -f json=FILE")
+    merge.add_argument("-f", "--format", action="append", metavar="NAME[=FILE]", help="as for scan (default: text)")
+    merge.add_argument("--fail-on", metavar="SEV", help="override the first report's fail-on")
+    merge.add_argument("--sarif-category", metavar="NAME", help="SARIF automationDetails.id")
+    merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
 
     rules = sub.add_parser("rules", help="list rules, severities and options")
     rules.add_argument("--format", choices=("text", "json"), default="text")
@@ -146,7 +164,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     live = args.aws or bool(args.arn)
     paths = args.paths or ([] if live else ["."])
-    loaded = load_paths(paths, host.file_sources(), settings.max_file_size_mb * 1_000_000)
+    loaded = load_paths(
+        paths,
+        host.file_sources(),
+        settings.max_file_size_mb * 1_000_000,
+        strict=not args.ignore_unrecognized,
+    )
     scanned = list(paths)
     if live:
         if args.max_workers < 1:
@@ -179,8 +202,49 @@ def cmd_scan(args: argparse.Namespace) -> int:
         report_options={"sarif_category": args.sarif_category},
     )
 
+    if args.baseline:
+        result = _with_baseline(result, Path(args.baseline))
+    if args.write_baseline:
+        try:
+            write_baseline(Path(args.write_baseline), result.findings)
+        except OSError as exc:
+            print(
+                f"ib-audit: error: cannot write baseline {args.write_baseline}: {exc.strerror or exc}", file=sys.stderr
+            )
+            return 2
+    return _write_reports(result, outputs, reporters, args)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from auditor.merge import merge_reports
+
+    host = PluginHost()
+    reporters = host.reporters()
+    try:
+        outputs = _parse_formats(args.format, reporters)
+        fail_on = parse_fail_on(args.fail_on) if args.fail_on else None
+    except ValueError as exc:
+        print(f"ib-audit: error: {exc}", file=sys.stderr)
+        return 2
+    result = merge_reports([Path(f) for f in args.files], {r.id: (p, r) for p, r in host.rules()})
+    result = replace(result, report_options={"sarif_category": args.sarif_category})
+    if args.fail_on:
+        result = replace(result, fail_on=fail_on)
+    return _write_reports(result, outputs, reporters, args)
+
+
+def _with_baseline(result: AuditResult, path: Path) -> AuditResult:
+    entries, error = load_baseline(path)
+    if error is not None:
+        return replace(result, errors=(*result.errors, error))
+    audited = {t.id for t in result.targets if t.status == "audited"}
+    findings, fixed = apply_baseline(result.findings, entries, str(path), audited)
+    return replace(result, findings=tuple(findings), fixed=tuple(fixed))
+
+
+def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
     code = result.exit_code
-    if args.exit_zero and code == 1:
+    if getattr(args, "exit_zero", False) and code == 1:
         code = 0
     for name, file in outputs:
         reporter = reporters[name]
@@ -205,7 +269,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             code = 2
     # Errors also go to stderr when stdout carries a machine-readable report.
-    if result.errors and not args.quiet and any(n != "text" or f for n, f in outputs):
+    if result.errors and not getattr(args, "quiet", False) and any(n != "text" or f for n, f in outputs):
         for e in result.errors:
             print(f"ib-audit: error: {e.display()}", file=sys.stderr)
     return code
@@ -313,4 +377,4 @@ def _toml(value) -> str:
     return json.dumps(value)
 
 
-COMMANDS = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "plugins": cmd_plugins}
+COMMANDS = {"merge": cmd_merge, "scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "plugins": cmd_plugins}

@@ -207,6 +207,7 @@ class Finding:
     location: Location
     fingerprint: str
     suppressed: Suppression | None = None
+    baseline_state: str | None = None  # new | unchanged, when a baseline was given
 
     def sort_key(self) -> tuple:
         loc = self.location
@@ -250,6 +251,7 @@ class AuditResult:
     scanned: tuple[str, ...] = ()  # what the user asked to scan (paths, regions)
     config_file: str | None = None
     report_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. sarif_category
+    fixed: tuple[Mapping[str, Any], ...] = ()  # baseline entries no longer found
 
     def counts(self) -> dict[str, int]:
         out = {s.label: 0 for s in sorted(Severity, reverse=True)}

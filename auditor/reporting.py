@@ -45,6 +45,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "location": location_dict(f.location),
         "fingerprint": f.fingerprint,
         "suppressed": None if f.suppressed is None else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
+        "baseline_state": f.baseline_state,
     }
 
 
@@ -74,4 +75,9 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
             {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
         ],
         "errors": [{"input": e.input, "message": e.message} for e in result.errors],
+        "fixed": [dict(e) for e in result.fixed],
+        "rules": [
+            {"id": s.id, "slug": s.rule.slug, "severity": s.severity.label, "plugin": s.plugin} for s in result.rules
+        ],
+        "scanned": list(result.scanned),
     }

@@ -32,6 +32,26 @@ class HTMLReporter:
         html.write(result, stream)
 
 
+class JUnitReporter:
+    name = "junit"
+    description = "JUnit XML: a test case per configuration and rule, for CI test views"
+
+    def write(self, result, stream, *, color: bool = False) -> None:
+        from . import junit
+
+        junit.write(result, stream)
+
+
+class MarkdownReporter:
+    name = "markdown"
+    description = "a compact Markdown summary for $GITHUB_STEP_SUMMARY and merge-request comments"
+
+    def write(self, result, stream, *, color: bool = False) -> None:
+        from . import markdown
+
+        markdown.write(result, stream)
+
+
 @hookimpl
 def auditor_add_reporters():
-    return [TextReporter(), JSONReporter(), SARIFReporter(), HTMLReporter()]
+    return [TextReporter(), JSONReporter(), SARIFReporter(), HTMLReporter(), JUnitReporter(), MarkdownReporter()]

@@ -180,9 +180,8 @@ def _result(finding: Finding, rule_index: dict[str, int], target) -> om.Result:
                 justification=finding.suppressed.reason,
             )
         ]
-    baseline = getattr(finding, "baseline_state", None)
-    if baseline:
-        result.baseline_state = baseline
+    if finding.baseline_state:
+        result.baseline_state = finding.baseline_state
     return result
 
 

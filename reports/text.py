@@ -54,6 +54,10 @@ class TextReporter:
         if result.errors:
             stream.write(f", {paint(f'{len(result.errors)} error(s)', _COLORS[Severity.HIGH])}")
         stream.write(".\n")
+        if result.fixed:
+            stream.write(f"{len(result.fixed)} baseline finding(s) fixed:\n")
+            for e in result.fixed:
+                stream.write(f"  {e.get('target')}: {e.get('rule_id')} {e.get('path')}\n")
         by_rule = Counter((f.rule_id, f.rule) for f in result.findings if f.suppressed is None)
         for (rule_id, slug), n in sorted(by_rule.items()):
             stream.write(f"  {rule_id} {slug}: {n}\n")

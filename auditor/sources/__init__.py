@@ -66,8 +66,14 @@ def error_target(display: str, message: str, kind: str = "file") -> Target:
     return Target(id=display, name=Path(display).name, origin=Origin(kind=kind, file=display), error=message)
 
 
-def load_paths(paths: Sequence[str], sources: Sequence[FileSource], max_bytes: int) -> LoadResult:
-    """Load every file under ``paths``; each named input ends as targets or as an error."""
+def load_paths(
+    paths: Sequence[str], sources: Sequence[FileSource], max_bytes: int, *, strict: bool = True
+) -> LoadResult:
+    """Load every file under ``paths``; each named input ends as targets or as an error.
+
+    With ``strict=False`` a named file that is not a configuration is skipped quietly,
+    as in a directory walk (pre-commit passes every staged file of a type).
+    """
     result = LoadResult()
     for raw in paths:
         path = Path(raw)
@@ -75,7 +81,7 @@ def load_paths(paths: Sequence[str], sources: Sequence[FileSource], max_bytes: i
             for file in walk(path):
                 _load_file(file, sources, max_bytes, explicit=False, into=result)
         elif path.exists() or path.is_symlink():
-            _load_file(path, sources, max_bytes, explicit=True, into=result)
+            _load_file(path, sources, max_bytes, explicit=strict, into=result)
         else:
             result.targets.append(error_target(raw, "no such file or directory"))
     return result

@@ -1,0 +1,67 @@
+"""JUnit XML: one test case per configuration x rule, for CI systems' test views.
+
+A case fails when the rule found something unsuppressed in that configuration (the
+failure lists every finding with its location); a configuration that could not be
+read is one case with an <error>. Suppressed-only cases pass, marked skipped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TextIO
+from xml.etree import ElementTree as ET
+
+from auditor.model import AuditResult, Finding
+
+
+def _lines(findings: list[Finding]) -> str:
+    return "\n".join(
+        f"{f.location.display()}: {f.rule_id} [{f.severity.label}] {f.message} ({f.path})" for f in findings
+    )
+
+
+def build(result: AuditResult) -> ET.Element:
+    by_case: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in result.findings:
+        by_case[(f.target, f.rule_id)].append(f)
+    root = ET.Element("testsuites", name="ib-audit")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for target in result.targets:
+        suite = ET.SubElement(root, "testsuite", name=target.id)
+        counts = dict.fromkeys(totals, 0)
+        if target.error is not None:
+            case = ET.SubElement(suite, "testcase", classname=target.name, name="load configuration")
+            ET.SubElement(case, "error", message=target.error, type="input-error").text = f"{target.id}: {target.error}"
+            counts["tests"] += 1
+            counts["errors"] += 1
+        else:
+            for spec in result.rules:
+                case = ET.SubElement(suite, "testcase", classname=target.name, name=f"{spec.id} {spec.rule.slug}")
+                counts["tests"] += 1
+                found = by_case.get((target.id, spec.id), [])
+                active = [f for f in found if f.suppressed is None]
+                if active:
+                    worst = max(f.severity for f in active)
+                    failure = ET.SubElement(
+                        case, "failure", message=f"{len(active)} finding(s): {active[0].message}", type=worst.label
+                    )
+                    failure.text = _lines(active)
+                    counts["failures"] += 1
+                elif found:
+                    reasons = "; ".join(sorted({f.suppressed.reason for f in found if f.suppressed}))
+                    ET.SubElement(case, "skipped", message=f"suppressed: {reasons}")
+                    counts["skipped"] += 1
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+    for key, value in totals.items():
+        root.set(key, str(value))
+    return root
+
+
+def write(result: AuditResult, stream: TextIO) -> None:
+    root = build(result)
+    ET.indent(root)
+    stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    stream.write(ET.tostring(root, encoding="unicode"))
+    stream.write("\n")
