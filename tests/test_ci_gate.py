@@ -118,7 +118,7 @@ def test_junit_parses_with_a_real_consumer(work, capsys):
     cases = [(suite.name, case.name, case) for suite in xml for case in suite]
     assert len(cases) == 9 * 16 + 1
     failed = {(s, c.split()[0]) for s, c, case in cases if any(isinstance(r, Failure) for r in case.result)}
-    code, report, _ = _scan(capsys, "examples/", "broken.json")
+    _, report, _ = _scan(capsys, "examples/", "broken.json")
     expected = {(f["target"], f["rule_id"]) for f in report["findings"] if f["suppressed"] is None}
     assert failed == expected
     errors = [(s, c) for s, c, case in cases if any(isinstance(r, Error) for r in case.result)]
