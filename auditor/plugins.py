@@ -24,6 +24,8 @@ ENTRY_POINT_GROUP = "ib_audit"
 # Built-ins are registered by the same call an entry point's plugin goes through.
 BUILTIN_PLUGINS = (
     ("ib-audit.sources.json", "auditor.sources.jsonfile"),
+    ("ib-audit.sources.cloudformation", "auditor.sources.cloudformation"),
+    ("ib-audit.sources.terraform", "auditor.sources.terraform"),
     ("ib-audit.rules", "auditor.rules"),
     ("ib-audit.reports", "auditor.reports"),
     ("ib-audit.suppress", "auditor.suppress"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conftest import EXAMPLES, REPO
+
 POLICY = "examples/ib-audit.toml"
 
 EXPECTED = [
@@ -87,12 +89,14 @@ EXPECTED = [
 
 
 def test_examples_with_policy_fire_every_rule(scan):
-    run = scan("examples/", "--config", POLICY)
+    run = scan(*sorted(str(p.relative_to(REPO)) for p in EXAMPLES.glob("*.json")), "--config", POLICY)
     assert run.findings() == EXPECTED
     assert {rule for rule, *_ in EXPECTED} == {f"IBD{n:03}" for n in range(1, 17)}
     assert run.code == 1
     assert run.report["errors"] == []
     assert run.report["summary"]["inputs"] == 9
+    everything = scan("examples/", "--config", POLICY)
+    assert sorted(everything.findings()) == sorted(EXPECTED + IAC_EXPECTED)
 
 
 def test_suppressed_example_is_reported_but_does_not_count(scan):
@@ -117,3 +121,33 @@ def test_without_policy_allowlist_rules_stay_quiet(scan):
     fired = {rule for rule, *_ in run.findings()}
     assert "IBD010" not in fired and "IBD011" in fired  # IBD011 still catches the duplicate region
     assert run.code == 1
+
+
+IAC_EXPECTED = [
+    ("IBD001", "/distributions/1/amiDistributionConfiguration", "examples/cloudformation/golden-pipeline.yaml", 25),
+    (
+        "IBD002",
+        "/distributions/1/amiDistributionConfiguration/launchPermission/userGroups/0",
+        "examples/cloudformation/golden-pipeline.yaml",
+        32,
+    ),
+    (
+        "IBD009",
+        "/distributions/0/amiDistributionConfiguration/name",
+        "examples/cloudformation/golden-pipeline.yaml",
+        48,
+    ),
+    ("IBD010", "", "examples/cloudformation/golden-pipeline.yaml", 36),
+    ("IBD016", "/Tags", "examples/cloudformation/golden-pipeline.yaml", 53),
+    ("IBD001", "/distributions/1/amiDistributionConfiguration", "examples/terraform/main.tf", 21),
+    ("IBD003", "/distributions/0/fastLaunchConfigurations/0/maxParallelLaunches", "examples/terraform/main.tf", 42),
+    ("IBD013", "/distributions/0/containerDistributionConfiguration", "examples/terraform/main.tf", 57),
+]
+
+
+def test_cloudformation_and_terraform_examples(scan):
+    run = scan("examples/cloudformation", "examples/terraform", "--config", POLICY)
+    assert sorted(run.findings()) == sorted(IAC_EXPECTED)
+    suppressed = [(f["rule_id"], f["suppressed"]) for f in run.report["findings"] if f["suppressed"]]
+    assert suppressed == [("IBD009", {"kind": "inline", "reason": "replaced by GoldenDistribution in Q3 (PLAT-881)"})]
+    assert run.report["errors"] == []

@@ -84,3 +84,48 @@ def test_mutated_examples(tmp_path, index, seed, replacement):
 def test_truncated_and_corrupted_text(tmp_path, index, cut, junk):
     text = json.dumps(EXAMPLE_DOCS[index], indent=2)
     _check(tmp_path, text[:cut] + junk + text[cut + len(junk) :])
+
+
+IAC_TEXTS = []
+
+
+def _iac_texts():
+    if not IAC_TEXTS:
+        from iac_writer import to_cloudformation, to_terraform
+
+        for doc in EXAMPLE_DOCS:
+            for item in doc if isinstance(doc, list) else [doc]:
+                config = item.get("distributionConfiguration", item)
+                IAC_TEXTS.append(("template.yaml", to_cloudformation(config)[0]))
+                IAC_TEXTS.append(("main.tf", to_terraform(config)[0]))
+    return IAC_TEXTS
+
+
+def _check_named(tmp: Path, name: str, text: str) -> None:
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    loaded = load_paths([str(path)], SOURCES, 20_000_000)
+    result = audit(HOST, SPECS, loaded.targets, loaded.errors, SETTINGS)
+    assert result.targets
+    assert [e for e in result.errors if "raised" in e.message or "failed:" in e.message] == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, 100), cut=st.integers(0, 3000), junk=st.text(max_size=6))
+def test_corrupted_cloudformation_and_terraform(tmp_path, index, cut, junk):
+    name, text = _iac_texts()[index % len(_iac_texts())]
+    _check_named(tmp_path, name, text[:cut] + junk + text[cut + len(junk) :])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, len(EXAMPLE_DOCS) - 1), seed=st.integers(0, 2**32), replacement=json_values)
+def test_mutated_configurations_as_cloudformation_and_terraform(tmp_path, index, seed, replacement):
+    from iac_writer import to_cloudformation, to_terraform
+
+    doc = json.loads(json.dumps(EXAMPLE_DOCS[index]))
+    doc = doc[0] if isinstance(doc, list) else doc
+    config = _mutate(doc.get("distributionConfiguration", doc), random.Random(seed), replacement)
+    if not isinstance(config, dict):
+        config = {"distributions": config}
+    _check_named(tmp_path, "template.yaml", to_cloudformation(config)[0])
+    _check_named(tmp_path, "main.tf", to_terraform(config)[0])

@@ -1,0 +1,277 @@
+"""CloudFormation and Terraform: every rule fires at the same canonical path as in JSON,
+on the line where the writer put the offending property; intrinsics and references stay
+unresolved; suppressions; plan files; the real-world corpus."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from iac_writer import _pascal, to_cloudformation, to_terraform
+
+from auditor.rules import BUILTIN_RULES
+
+from conftest import CORPUS, FIXTURES, skip_or_fail
+
+RULE_DIR = FIXTURES / "rules"
+RULE_IDS = sorted(r.id for r in BUILTIN_RULES)
+WRITERS = {"cloudformation": (to_cloudformation, "template.yaml"), "terraform": (to_terraform, "main.tf")}
+
+
+def _policy(tmp_path, rule_id, options):
+    path = tmp_path / "policy.toml"
+    path.write_text(f"[rules.{rule_id}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in options.items()))
+    return str(path)
+
+
+def _expected_path(rule_id: str, path: str, fmt: str) -> str:
+    # Unknown members keep the spelling the author wrote; in CloudFormation that is PascalCase.
+    if rule_id == "IBD016" and fmt == "cloudformation":
+        head, _, last = path.rpartition("/")
+        return f"{head}/{_pascal(last)}"
+    return path
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_rule_fires_at_the_same_path_and_the_written_line(rule_id, fmt, scan, tmp_path):
+    case = tomllib.loads((RULE_DIR / rule_id / "case.toml").read_text())
+    config = json.loads((RULE_DIR / rule_id / "fail.json").read_text())
+    write, filename = WRITERS[fmt]
+    text, lines = write(config)
+    target = tmp_path / filename
+    target.write_text(text)
+    run = scan(str(target), "--select", rule_id, "--config", _policy(tmp_path, rule_id, case.get("options", {})))
+    expected = sorted(
+        (rule_id, _expected_path(rule_id, path, fmt), str(target), lines[path]) for path, _line in case["expected"]
+    )
+    assert sorted(run.findings()) == expected, text
+    assert run.report["errors"] == []
+    assert run.report["targets"][0]["origin"]["kind"] == fmt
+
+
+CFN_UNRESOLVED = """\
+Parameters:
+  Key: {Type: String}
+Resources:
+  Golden:
+    Type: AWS::ImageBuilder::DistributionConfiguration
+    Metadata:
+      ib-audit:
+        ignore:
+          - id: IBD009
+            reason: names are set by the pipeline
+    Properties:
+      Name: !Sub "${AWS::StackName}-golden"
+      Distributions:
+        - Region: !Ref AWS::Region
+          AmiDistributionConfiguration:
+            Name: !Sub "golden-{{ imagebuilder:buildDate }}"
+            KmsKeyId: !Ref Key
+            LaunchPermissionConfiguration:
+              UserGroups: [!Ref Group]
+        - Region: us-west-2
+          AmiDistributionConfiguration:
+            Name: fixed-name
+            KmsKeyId:
+              Fn::If: [UseKey, !Ref Key, !Ref AWS::NoValue]
+            TargetAccountIds: !Split [",", !Ref Accounts]
+"""
+
+
+def test_cloudformation_intrinsics_are_unresolved_not_guessed(scan, tmp_path):
+    template = tmp_path / "stack.yaml"
+    template.write_text(CFN_UNRESOLVED)
+    run = scan(str(template))
+    assert run.findings() == [
+        ("IBD009", "/distributions/1/amiDistributionConfiguration/name", str(template), 22),
+    ]
+    finding = run.report["findings"][0]
+    assert finding["suppressed"] == {"kind": "inline", "reason": "names are set by the pipeline"}
+    assert run.report["targets"][0]["id"] == f"{template}#Golden"
+    assert run.report["targets"][0]["origin"] == {"kind": "cloudformation", "file": str(template), "resource": "Golden"}
+    assert [(u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
+        ("IBD002", "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0")
+    ]
+    assert run.code == 0
+
+
+TF_UNRESOLVED = """\
+variable "kms" {}
+
+# ib-audit:ignore IBD009 the name comes from the release train
+resource "aws_imagebuilder_distribution_configuration" "golden" {
+  name = "golden-${var.env}"
+
+  distribution {
+    region = var.region
+    ami_distribution_configuration {
+      name       = "fixed"
+      kms_key_id = var.kms
+      launch_permission {
+        user_groups = [var.group]
+      }
+    }
+  }
+
+  dynamic "distribution" {
+    for_each = var.regions
+    content {
+      region = distribution.value
+      ami_distribution_configuration {
+        kms_key_id = lookup(var.keys, distribution.value, null)
+        launch_permission {
+          user_groups = ["all"]
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def test_terraform_references_and_dynamic_blocks(scan, tmp_path):
+    main_tf = tmp_path / "main.tf"
+    main_tf.write_text(TF_UNRESOLVED)
+    run = scan(str(main_tf))
+    assert run.findings() == [
+        ("IBD009", "/distributions/0/amiDistributionConfiguration/name", str(main_tf), 10),
+        ("IBD002", "/distributions/1/amiDistributionConfiguration/launchPermission/userGroups/0", str(main_tf), 25),
+    ]
+    suppressed = {f["rule_id"]: f["suppressed"] for f in run.report["findings"]}
+    assert suppressed == {
+        "IBD009": {"kind": "inline", "reason": "the name comes from the release train"},
+        "IBD002": None,
+    }
+    assert [(u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
+        ("IBD002", "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0")
+    ]
+    assert run.report["targets"][0]["origin"]["resource"] == "aws_imagebuilder_distribution_configuration.golden"
+
+
+def test_terraform_plan_json_with_child_modules(scan, tmp_path):
+    resource = {
+        "address": "module.images.aws_imagebuilder_distribution_configuration.this",
+        "type": "aws_imagebuilder_distribution_configuration",
+        "name": "this",
+        "values": {
+            "name": "golden",
+            "tags": None,
+            "distribution": [
+                {
+                    "region": "us-east-1",
+                    "ami_distribution_configuration": [
+                        {
+                            "name": "golden",
+                            "kms_key_id": None,
+                            "launch_permission": [{"user_groups": ["all"], "user_ids": []}],
+                        }
+                    ],
+                    "fast_launch_configuration": [],
+                }
+            ],
+        },
+    }
+    plan = {
+        "format_version": "1.2",
+        "planned_values": {"root_module": {"child_modules": [{"address": "module.images", "resources": [resource]}]}},
+    }
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan, indent=2))
+    run = scan(str(path))
+    lines = path.read_text().splitlines()
+
+    def line_of(needle: str, after: int = 0) -> int:
+        return next(i for i, line in enumerate(lines, 1) if i > after and needle in line)
+
+    ami = line_of('"ami_distribution_configuration"')
+    assert run.findings() == [
+        ("IBD001", "/distributions/0/amiDistributionConfiguration", str(path), ami + 1),
+        (
+            "IBD002",
+            "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0",
+            str(path),
+            line_of('"all"'),
+        ),
+        (
+            "IBD009",
+            "/distributions/0/amiDistributionConfiguration/name",
+            str(path),
+            line_of('"name": "golden"', after=ami),
+        ),
+    ]
+    assert run.report["targets"][0]["origin"] == {
+        "kind": "terraform-plan",
+        "file": str(path),
+        "resource": "module.images.aws_imagebuilder_distribution_configuration.this",
+    }
+
+
+def test_parse_errors_name_file_line_and_column_and_the_rest_is_audited(scan, tmp_path):
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("Resources:\n  X:\n    Type: AWS::ImageBuilder::DistributionConfiguration\n    Properties: [\n")
+    bad_tf = tmp_path / "bad.tf"
+    bad_tf.write_text('resource "aws_imagebuilder_distribution_configuration" "x" {\n  name = \n}\n')
+    good, _ = to_terraform({"name": "ok", "distributions": [{"region": "us-east-1"}]}, "ok")
+    (tmp_path / "good.tf").write_text(good)
+    run = scan(str(tmp_path))
+    messages = {e["input"].rsplit("/", 1)[-1]: e["message"] for e in run.report["errors"]}
+    assert messages["bad.yaml"].startswith("line 5, column 1: invalid YAML: ")
+    assert messages["bad.tf"] == "line 2, column 10: invalid HCL"  # the line break after "name ="
+    assert [t["id"].rsplit("/", 1)[-1] for t in run.report["targets"] if t["status"] == "audited"] == [
+        "good.tf#aws_imagebuilder_distribution_configuration.ok"
+    ]
+    assert run.code == 2
+
+
+# -- the real-world corpus ------------------------------------------------------------------------
+@pytest.fixture
+def corpus():
+    if not (CORPUS / "cloudformation").is_dir():
+        skip_or_fail(f"shared corpus not found at {CORPUS}")
+    return CORPUS
+
+
+def test_every_corpus_template_and_module_is_read(corpus, scan):
+    run = scan(str(corpus / "cloudformation"), str(corpus / "terraform"), "--fail-on", "never")
+    assert run.report["errors"] == []
+    files = {t["origin"]["file"].rsplit("/", 1)[-1] for t in run.report["targets"]}
+    expected = {p.name for p in (corpus / "cloudformation").iterdir()} | {
+        p.name for p in (corpus / "terraform").iterdir()
+    }
+    assert files == expected
+    assert all(t["status"] == "audited" for t in run.report["targets"])
+    assert len(run.report["targets"]) == 17 + 46
+
+
+@pytest.mark.parametrize(
+    ("file", "expected"),
+    [
+        (
+            "cloudformation/aws-cdk__aws-cdk-imagebuilder-distribution-configuration-all-parameters.template.json",
+            [("IBD002", 139), ("IBD002", 334)],
+        ),
+        (
+            "cloudformation/aws-cloudformation-user-guide__aws-resource-imagebuilder-distributionconfiguration__1.yaml",
+            [("IBD016", 42)],
+        ),
+        (
+            "cloudformation/aws-cloudformation-user-guide__aws-resource-imagebuilder-distributionconfiguration__2.json",
+            [("IBD016", 65)],
+        ),
+        (
+            "cloudformation/build-and-deploy-docker-images-to-aws-using-ec2-image-builder__docker-image-builder.yml",
+            [("IBD013", 153)],
+        ),
+        ("terraform/terraform-provider-aws__imagebuilder_distribution_configuration.html__1.tf", [("IBD016", 12)]),
+        ("terraform/terraform-provider-aws__imagebuilder_distribution_configuration.html__2.tf", [("IBD015", 18)]),
+        ("terraform/terraform-provider-aws__distribution_configuration_test__06.tf", [("IBD002", 9)]),
+        ("terraform/terraform-aws-imagebuilder-pipeline__main.tf", [("IBD003", 272)]),
+        ("terraform/checkov__main.tf", [("IBD001", 6), ("IBD008", 6)]),
+    ],
+)
+def test_corpus_files_yield_their_known_mistakes(corpus, scan, file, expected):
+    """Pinned: the genuine mistakes in public examples, at their lines (read by eye)."""
+    run = scan(str(corpus / file), "--select", ",".join(sorted({r for r, _ in expected})))
+    assert sorted((r, line) for r, _p, _f, line in run.findings()) == sorted(expected)
