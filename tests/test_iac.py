@@ -218,7 +218,7 @@ def test_parse_errors_name_file_line_and_column_and_the_rest_is_audited(scan, tm
     run = scan(str(tmp_path))
     messages = {e["input"].rsplit("/", 1)[-1]: e["message"] for e in run.report["errors"]}
     assert messages["bad.yaml"].startswith("line 5, column 1: invalid YAML: ")
-    assert messages["bad.tf"] == "line 2, column 10: invalid HCL"  # the line break after "name ="
+    assert messages["bad.tf"] == "line 2, column 3: invalid HCL: unexpected input"  # "name =" has no value
     assert [t["id"].rsplit("/", 1)[-1] for t in run.report["targets"] if t["status"] == "audited"] == [
         "good.tf#aws_imagebuilder_distribution_configuration.ok"
     ]
