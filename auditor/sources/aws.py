@@ -164,16 +164,31 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def base_session(profile: str | None) -> boto3.session.Session:
+    # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is what most AWS SDKs and CI
+    # systems set, so it is honoured too.
+    region = None if os.environ.get("AWS_DEFAULT_REGION") else os.environ.get("AWS_REGION")
+    return boto3.session.Session(profile_name=profile, region_name=region)
+
+
 class LiveScanner:
-    def __init__(self, options: AwsOptions) -> None:
+    """The calls of one account: its own clients, and its own pacer (limits are per account)."""
+
+    def __init__(
+        self,
+        options: AwsOptions,
+        session: boto3.session.Session | None = None,
+        progress: _Progress | None = None,
+        account: str | None = None,
+        max_in_flight: int | None = None,
+    ) -> None:
         self.options = options
-        # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is what most AWS SDKs and
-        # CI systems set, so it is honoured too.
-        region = None if os.environ.get("AWS_DEFAULT_REGION") else os.environ.get("AWS_REGION")
-        self.session = boto3.session.Session(profile_name=options.profile, region_name=region)
+        self.session = session or base_session(options.profile)
+        self.account = account
         self.pacer = Pacer()
         self._local = threading.local()
-        self.progress = _Progress(options.progress)
+        self.progress = progress or _Progress(options.progress)
+        self.slots = threading.BoundedSemaphore(max_in_flight or options.max_workers)
         # Retries off inside botocore: ours cover the 429 botocore ignores, in every mode.
         self._config = botocore.config.Config(
             retries={"total_max_attempts": 1},
@@ -194,6 +209,10 @@ class LiveScanner:
         return clients[region]
 
     def _call(self, region: str, operation: str, **kwargs: Any) -> dict:
+        with self.slots:  # per-account concurrency, so one account cannot take every worker
+            return self._call_unbounded(region, operation, **kwargs)
+
+    def _call_unbounded(self, region: str, operation: str, **kwargs: Any) -> dict:
         opts = self.options
         start = time.monotonic()
         attempt = 0
@@ -275,38 +294,19 @@ class LiveScanner:
         result = LoadResult()
         try:
             if self.options.arns:
-                self._fetch_arns(list(dict.fromkeys(self.options.arns)), result)
+                arns = list(dict.fromkeys(self.options.arns))
+                self.progress.update(configs_total=len(arns))
+                fetch_all([(self, arn) for arn in arns], self.options.max_workers, result, self.progress)
             else:
-                self._scan_regions(result)
+                regions, errors, all_regions = self.regions()
+                result.errors.extend(errors)
+                pairs = [(self, region) for region in regions]
+                scan_pairs(pairs, self.options.max_workers, result, self.progress, skip_not_enabled=all_regions)
         except FatalAwsError as exc:
             result.errors.append(InputError("aws", str(exc)))
         finally:
             self.progress.close()
         return result
-
-    def _scan_regions(self, result: LoadResult) -> None:
-        regions, errors, all_regions = self.regions()
-        result.errors.extend(errors)
-        self.progress.update(regions_total=len(regions))
-        arns: list[str] = []
-        with ThreadPoolExecutor(self.options.max_workers) as pool:
-            futures = {pool.submit(self._list_region, region): region for region in regions}
-            for future in as_completed(futures):
-                region = futures[future]
-                try:
-                    found = future.result()
-                except FatalAwsError:
-                    raise
-                except FetchError as exc:
-                    if all_regions and "not enabled" in str(exc):
-                        log.info("region %s skipped: %s", region, exc)
-                    else:
-                        result.targets.append(_error_target(f"region {region}", str(exc), region=region))
-                    self.progress.update(regions_done=1, errors=1)
-                    continue
-                arns.extend(found)
-                self.progress.update(regions_done=1, configs_total=len(found))
-        self._fetch_arns(sorted(arns), result, counted=True)
 
     def _list_region(self, region: str) -> list[str]:
         arns, token = [], None
@@ -319,38 +319,6 @@ class LiveScanner:
             token = page.get("nextToken")
             if not token:
                 return arns
-
-    def _fetch_arns(self, arns: list[str], result: LoadResult, counted: bool = False) -> None:
-        if not counted:
-            self.progress.update(configs_total=len(arns))
-        with ThreadPoolExecutor(self.options.max_workers) as pool:
-            futures = {pool.submit(self._fetch_one, arn): arn for arn in arns}
-            done: dict[str, tuple[Target, list[InputError]]] = {}
-            for future in as_completed(futures):
-                arn = futures[future]
-                try:
-                    done[arn] = future.result()
-                except FatalAwsError:
-                    raise
-                except FetchError as exc:
-                    match = ARN_RE.match(arn)
-                    done[arn] = (
-                        _error_target(
-                            arn,
-                            str(exc),
-                            arn=arn,
-                            region=match.group("region") if match else None,
-                            account=match.group("account") if match else None,
-                        ),
-                        [],
-                    )
-                    self.progress.update(configs_done=1, errors=1)
-                    continue
-                self.progress.update(configs_done=1)
-        for arn in arns:  # stable order, whatever order the calls finished in
-            target, errors = done[arn]
-            result.targets.append(target)
-            result.errors.extend(errors)
 
     def _fetch_one(self, arn: str) -> tuple[Target, list[InputError]]:
         match = ARN_RE.match(arn)
@@ -374,6 +342,88 @@ class LiveScanner:
             origin = Origin(kind="aws", file=display, arn=arn, region=region, account=account)
         errors = [InputError(arn, f"{path}: {message}") for path, message in problems]
         return Target(id=arn, name=name, origin=origin, config=checked, source_map=source_map), errors
+
+
+def _interleave(pairs: list[tuple[LiveScanner, str]]) -> list[tuple[LiveScanner, str]]:
+    """Round-robin over accounts, so the pool works on all of them at once."""
+    by_account: dict[int, list[tuple[LiveScanner, str]]] = {}
+    for pair in pairs:
+        by_account.setdefault(id(pair[0]), []).append(pair)
+    queues = list(by_account.values())
+    out = []
+    while queues:
+        out.extend(q.pop(0) for q in queues)
+        queues = [q for q in queues if q]
+    return out
+
+
+def _region_label(scanner: LiveScanner, region: str) -> str:
+    return f"region {scanner.account}/{region}" if scanner.account else f"region {region}"
+
+
+def scan_pairs(
+    pairs: list[tuple[LiveScanner, str]],
+    workers: int,
+    result: LoadResult,
+    progress: _Progress,
+    *,
+    skip_not_enabled: bool = False,
+) -> None:
+    """List every (account, region) pair, then fetch every configuration found."""
+    progress.update(regions_total=len(pairs))
+    found_arns: list[tuple[LiveScanner, str]] = []
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(scanner._list_region, region): (scanner, region) for scanner, region in _interleave(pairs)}
+        for future in as_completed(futures):
+            scanner, region = futures[future]
+            try:
+                found = future.result()
+            except FatalAwsError:
+                raise
+            except FetchError as exc:
+                if skip_not_enabled and "not enabled" in str(exc):
+                    log.info("%s skipped: %s", _region_label(scanner, region), exc)
+                else:
+                    label = _region_label(scanner, region)
+                    result.targets.append(_error_target(label, str(exc), region=region, account=scanner.account))
+                progress.update(regions_done=1, errors=1)
+                continue
+            found_arns.extend((scanner, arn) for arn in found)
+            progress.update(regions_done=1, configs_total=len(found))
+    found_arns.sort(key=lambda pair: pair[1])
+    fetch_all(found_arns, workers, result, progress)
+
+
+def fetch_all(pairs: list[tuple[LiveScanner, str]], workers: int, result: LoadResult, progress: _Progress) -> None:
+    """Get every configuration; each ARN ends as a target or an error target, in ARN order."""
+    done: dict[str, tuple[Target, list[InputError]]] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(scanner._fetch_one, arn): arn for scanner, arn in _interleave(pairs)}
+        for future in as_completed(futures):
+            arn = futures[future]
+            try:
+                done[arn] = future.result()
+            except FatalAwsError:
+                raise
+            except FetchError as exc:
+                match = ARN_RE.match(arn)
+                done[arn] = (
+                    _error_target(
+                        arn,
+                        str(exc),
+                        arn=arn,
+                        region=match.group("region") if match else None,
+                        account=match.group("account") if match else None,
+                    ),
+                    [],
+                )
+                progress.update(configs_done=1, errors=1)
+                continue
+            progress.update(configs_done=1)
+    for _, arn in pairs:
+        target, errors = done[arn]
+        result.targets.append(target)
+        result.errors.extend(errors)
 
 
 def _endpoint_from_env() -> bool:
