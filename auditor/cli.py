@@ -52,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write each fetched configuration to DIR/<account>/<region>/<name>.json; findings then point at its lines",
     )
+    org = scan.add_argument_group("many accounts (assume a role in each)")
+    org.add_argument("--role-name", metavar="NAME", help="role to assume in each account")
+    org.add_argument("--accounts", action="append", metavar="ID,...", help="account ids (repeatable, comma-separated)")
+    org.add_argument("--accounts-file", metavar="FILE", help="account ids, one per line (# comments)")
+    org.add_argument("--organization", action="store_true", help="every active account of the AWS Organization")
+    org.add_argument("--external-id", metavar="ID", help="external id for the role")
+    org.add_argument("--role-session-name", default="ib-audit", metavar="NAME", help="session name (default: ib-audit)")
+    org.add_argument("--session-duration", type=int, default=3600, metavar="S", help="role session seconds (refreshed)")
+    org.add_argument(
+        "--max-workers-per-account", type=int, default=4, metavar="N", help="per-account bound (default 4)"
+    )
+    org.add_argument("--shard", metavar="K/N", help="scan slice K of N of the (account, region) pairs")
     scan.add_argument(
         "-f",
         "--format",
@@ -162,7 +174,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     host.configure(settings)
     specs = configure_rules(host, settings)
 
-    live = args.aws or bool(args.arn)
+    many = bool(args.role_name or args.accounts or args.accounts_file or args.organization)
+    live = args.aws or bool(args.arn) or many
+    report_coverage = None
     paths = args.paths or ([] if live else ["."])
     loaded = load_paths(
         paths,
@@ -177,17 +191,46 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return 2
         from auditor.sources import aws  # boto3 is imported only on this path
 
-        fetched = aws.fetch(
-            aws.AwsOptions(
-                regions=_split(args.region),
-                arns=tuple(args.arn or ()),
-                profile=args.profile,
-                endpoint_url=args.endpoint_url,
-                max_workers=args.max_workers,
-                snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
-                progress=sys.stderr.isatty() and not args.quiet,
-            )
+        aws_options = aws.AwsOptions(
+            regions=_split(args.region),
+            arns=tuple(args.arn or ()),
+            profile=args.profile,
+            endpoint_url=args.endpoint_url,
+            max_workers=args.max_workers,
+            snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
+            progress=sys.stderr.isatty() and not args.quiet,
         )
+        if many or args.shard:
+            from auditor.sources import org
+
+            try:
+                shard = org.parse_shard(args.shard) if args.shard else None
+            except ValueError as exc:
+                print(f"ib-audit: error: {exc}", file=sys.stderr)
+                return 2
+            if many and not args.role_name:
+                print("ib-audit: error: --accounts/--organization need --role-name", file=sys.stderr)
+                return 2
+            if many:
+                fetched, coverage = org.fetch_organization(
+                    aws_options,
+                    org.OrgOptions(
+                        role_name=args.role_name,
+                        accounts=_split(args.accounts),
+                        accounts_file=Path(args.accounts_file) if args.accounts_file else None,
+                        organization=args.organization,
+                        external_id=args.external_id,
+                        session_name=args.role_session_name,
+                        duration=args.session_duration,
+                        per_account=args.max_workers_per_account,
+                        shard=shard,
+                    ),
+                )
+            else:
+                fetched, coverage = org.fetch_sharded_account(aws_options, shard)
+            report_coverage = coverage
+        else:
+            fetched = aws.fetch(aws_options)
         loaded.targets.extend(fetched.targets)
         loaded.errors.extend(fetched.errors)
         scanned += [f"aws:{r}" for r in _split(args.region) or ["default-region"]] if args.aws else []
@@ -199,7 +242,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         loaded.errors,
         settings,
         scanned=scanned,
-        report_options={"sarif_category": args.sarif_category},
+        report_options={"sarif_category": args.sarif_category, "coverage": report_coverage},
     )
 
     if args.baseline:
@@ -227,7 +270,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(f"ib-audit: error: {exc}", file=sys.stderr)
         return 2
     result = merge_reports([Path(f) for f in args.files], {r.id: (p, r) for p, r in host.rules()})
-    result = replace(result, report_options={"sarif_category": args.sarif_category})
+    result = replace(result, report_options={**result.report_options, "sarif_category": args.sarif_category})
     if args.fail_on:
         result = replace(result, fail_on=fail_on)
     return _write_reports(result, outputs, reporters, args)

@@ -63,6 +63,8 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
     rules: dict[str, RuleSpec] = {}
     scanned: list[str] = []
     fail_on: Severity | None = Severity.LOW
+    shards: dict[int, dict[int, str]] = {}  # N -> K -> file
+    pairs: dict[str, str] = {}
     for index, file in enumerate(files):
         name = str(file)
         try:
@@ -107,6 +109,16 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
             )
             unverified.extend(Unverified(**u) for u in doc.get("unverified", []) if u["target"] not in duplicates)
             fixed.extend(doc.get("fixed", []))
+            coverage = doc.get("coverage") or {}
+            if coverage.get("shard"):
+                k, n = (int(x) for x in str(coverage["shard"]).split("/"))
+                if k in shards.setdefault(n, {}):
+                    errors.append(InputError(name, f"shard {k}/{n} was already merged from {shards[n][k]}"))
+                shards[n].setdefault(k, name)
+            for pair in coverage.get("pairs") or []:
+                if pair in pairs and pairs[pair] != name:
+                    errors.append(InputError(name, f"account/region {pair} was already covered by {pairs[pair]}"))
+                pairs.setdefault(pair, name)
             scanned.extend(doc.get("scanned", []))
             for r in doc.get("rules", []):
                 if r["id"] not in rules:
@@ -116,6 +128,12 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             errors.append(InputError(name, f"cannot merge: {detail}"))
+    for n, seen in sorted(shards.items()):
+        for k in range(1, n + 1):
+            if k not in seen:
+                errors.append(
+                    InputError("merge", f"shard {k}/{n} is missing: its accounts and regions were not scanned")
+                )
     # Error targets carry their own error; the input errors list repeats them once.
     target_errors = [InputError(t.id, t.error) for t in targets.values() if t.error is not None]
     other = [e for e in errors if not any(e.input == t.input and e.message == t.message for t in target_errors)]
@@ -128,4 +146,5 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
         fail_on=fail_on,
         scanned=tuple(dict.fromkeys(scanned)),
         fixed=tuple(fixed),
+        report_options={"coverage": {"shard": None, "pairs": sorted(pairs)} if pairs else None},
     )

@@ -80,4 +80,5 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
             {"id": s.id, "slug": s.rule.slug, "severity": s.severity.label, "plugin": s.plugin} for s in result.rules
         ],
         "scanned": list(result.scanned),
+        "coverage": result.report_options.get("coverage"),
     }

@@ -43,6 +43,7 @@ class Faults:
     forbidden_regions: set[str] = field(default_factory=set)  # 403 on list
     rate_limit: float = 0.0  # token bucket refill per second; 0 = unlimited
     burst: int = 10  # token bucket capacity
+    account_rate_limit: float = 0.0  # a separate token bucket per account, as AWS limits are
 
 
 class _TokenBucket:
@@ -70,11 +71,13 @@ class ImageBuilderServer:
         self.faults = faults or Faults()
         self.default_account = default_account
         self.accounts: dict[str, str] = {}  # access key id -> account
+        self.resolve_account = None  # or a function: access key id -> account (assumed roles)
         self.configs: dict[tuple[str, str], dict[str, dict]] = {}  # (account, region) -> arn -> config
         self.calls: Counter[str] = Counter()
         self.status_counts: Counter[int] = Counter()
         self.lock = threading.Lock()
         self._bucket = None
+        self._account_buckets: dict[str, _TokenBucket] = {}
         self._server: ThreadingHTTPServer | None = None
 
     # -- data ------------------------------------------------------------------------
@@ -109,8 +112,13 @@ class ImageBuilderServer:
         self.stop()
 
     # -- request handling ---------------------------------------------------------------
-    def _fault(self, call_number: int) -> tuple[int, str, str] | None:
+    def _fault(self, call_number: int, account: str) -> tuple[int, str, str] | None:
         f = self.faults
+        if f.account_rate_limit:
+            with self.lock:
+                bucket = self._account_buckets.setdefault(account, _TokenBucket(f.account_rate_limit, f.burst))
+            if not bucket.take():
+                return 429, "CallRateLimitExceededException", "Rate exceeded"
         if self._bucket is not None and not self._bucket.take():
             return 429, "CallRateLimitExceededException", "Rate exceeded"
         if call_number <= f.throttle_first or (f.throttle_every and call_number % f.throttle_every == 0):
@@ -147,7 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
         match = SCOPE_RE.search(self.headers.get("Authorization", ""))
         if not match:
             return None
-        return self.app.accounts.get(match.group("key"), self.app.default_account), match.group("region")
+        key = match.group("key")
+        account = self.app.resolve_account(key) if self.app.resolve_account else None
+        return account or self.app.accounts.get(key, self.app.default_account), match.group("region")
 
     def _begin(self, name: str) -> tuple[str, str] | None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -161,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         if identity is None:
             self._error(403, "ForbiddenException", "Missing SigV4 Authorization header")
             return None
-        fault = self.app._fault(number)
+        fault = self.app._fault(number, identity[0])
         if fault:
             self._error(*fault)
             return None

@@ -373,7 +373,9 @@ def scan_pairs(
     progress.update(regions_total=len(pairs))
     found_arns: list[tuple[LiveScanner, str]] = []
     with ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(scanner._list_region, region): (scanner, region) for scanner, region in _interleave(pairs)}
+        futures = {
+            pool.submit(scanner._list_region, region): (scanner, region) for scanner, region in _interleave(pairs)
+        }
         for future in as_completed(futures):
             scanner, region = futures[future]
             try:

@@ -1,0 +1,183 @@
+"""Organization-wide live scans: many accounts through an assumed role, sharded.
+
+Accounts come from ``--accounts``, ``--accounts-file`` or ``organizations:ListAccounts``
+(``--organization``, active accounts only). In each account ib-audit assumes
+``arn:<partition>:iam::<account>:role/<role-name>`` with credentials that refresh
+themselves on long scans. An account whose role cannot be assumed is an error target
+for that account; the others are scanned. Every (account, region) pair is one unit of
+work in a single bounded pool; each account has its own pacer and concurrency bound,
+so a throttled account slows down alone.
+
+``--shard K/N`` keeps the pairs whose stable hash falls in slice K, so N runners cover
+everything exactly once; the JSON report records the shard and its pairs, and
+``ib-audit merge`` checks that every shard is there exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import botocore.credentials
+import botocore.exceptions
+import botocore.session
+
+from auditor.model import InputError, Origin, Target
+from auditor.sources import LoadResult
+from auditor.sources.aws import AwsOptions, FatalAwsError, LiveScanner, _Progress, base_session, scan_pairs
+
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+
+
+@dataclass
+class OrgOptions:
+    role_name: str
+    accounts: tuple[str, ...] = ()
+    accounts_file: Path | None = None
+    organization: bool = False
+    external_id: str | None = None
+    session_name: str = "ib-audit"
+    duration: int = 3600
+    per_account: int = 4
+    shard: tuple[int, int] | None = None  # (K, N), 1-based
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise ValueError(f"--shard takes K/N with 1 <= K <= N, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def in_shard(account: str, region: str, shard: tuple[int, int] | None) -> bool:
+    """Stable across runs and machines: a hash of the pair, not its position in a list."""
+    if shard is None:
+        return True
+    k, n = shard
+    digest = hashlib.sha256(f"{account}/{region}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
+
+
+def resolve_accounts(opts: OrgOptions, session: boto3.session.Session) -> tuple[list[str], list[InputError]]:
+    accounts: list[str] = list(opts.accounts)
+    errors: list[InputError] = []
+    if opts.accounts_file is not None:
+        try:
+            for line in opts.accounts_file.read_text(encoding="utf-8").splitlines():
+                entry = line.split("#", 1)[0].strip()
+                if entry:
+                    accounts.append(entry)
+        except OSError as exc:
+            errors.append(InputError(str(opts.accounts_file), f"cannot read accounts file: {exc.strerror or exc}"))
+    if opts.organization:
+        try:
+            client = session.client("organizations")
+            for page in client.get_paginator("list_accounts").paginate():
+                for account in page.get("Accounts", []):
+                    if account.get("Status", account.get("State")) == "ACTIVE":
+                        accounts.append(account["Id"])
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise FatalAwsError(f"AWS credentials not found ({exc})") from None
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            errors.append(InputError("organization", f"cannot list accounts: {exc}"))
+    good = []
+    for account in dict.fromkeys(accounts):
+        if ACCOUNT_RE.match(account):
+            good.append(account)
+        else:
+            errors.append(InputError(f"account {account}", "not a 12-digit AWS account id"))
+    return good, errors
+
+
+def assumed_session(base: boto3.session.Session, account: str, opts: OrgOptions) -> boto3.session.Session:
+    """A session in ``account`` whose credentials refresh before they expire.
+
+    The first set of credentials is fetched here, so a role that cannot be assumed
+    fails now, for this account only.
+    """
+    partition = base.get_partition_for_region(base.region_name or "us-east-1")
+    role_arn = f"arn:{partition}:iam::{account}:role/{opts.role_name}"
+    extra = {"RoleSessionName": opts.session_name, "DurationSeconds": opts.duration}
+    if opts.external_id:
+        extra["ExternalId"] = opts.external_id
+    source = base.get_credentials()
+    if source is None:
+        raise FatalAwsError("AWS credentials not found; configure a profile, environment variables or a role")
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=base._session.create_client,
+        source_credentials=source,
+        role_arn=role_arn,
+        extra_args=extra,
+    )
+    fetcher.fetch_credentials()  # fail now if the role cannot be assumed
+    credentials = botocore.credentials.DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
+    inner = botocore.session.Session()
+    inner._credentials = credentials
+    return boto3.session.Session(botocore_session=inner, region_name=base.region_name)
+
+
+def fetch_organization(aws: AwsOptions, opts: OrgOptions) -> tuple[LoadResult, dict]:
+    """Scan every (account, region) pair of this shard; return the result and its coverage."""
+    result = LoadResult()
+    progress = _Progress(aws.progress)
+    coverage: dict = {"shard": f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None, "pairs": []}
+    try:
+        base = base_session(aws.profile)
+        accounts, errors = resolve_accounts(opts, base)
+        result.errors.extend(errors)
+        regions, region_errors, all_regions = LiveScanner(aws, session=base, progress=progress).regions()
+        result.errors.extend(region_errors)
+        pairs = []
+        for account in accounts:
+            wanted = [r for r in regions if in_shard(account, r, opts.shard)]
+            if not wanted:
+                continue
+            coverage["pairs"].extend(f"{account}/{r}" for r in wanted)
+            try:
+                session = assumed_session(base, account, opts)
+            except FatalAwsError:
+                raise
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                message = f"cannot assume role {opts.role_name}: {exc}"
+                result.targets.append(
+                    Target(
+                        id=f"account {account}", name=account, origin=Origin(kind="aws", account=account), error=message
+                    )
+                )
+                continue
+            scanner = LiveScanner(
+                aws, session=session, progress=progress, account=account, max_in_flight=opts.per_account
+            )
+            pairs.extend((scanner, region) for region in wanted)
+        scan_pairs(pairs, aws.max_workers, result, progress, skip_not_enabled=all_regions)
+    except FatalAwsError as exc:
+        result.errors.append(InputError("aws", str(exc)))
+    finally:
+        progress.close()
+    coverage["pairs"].sort()
+    return result, coverage
+
+
+def fetch_sharded_account(aws: AwsOptions, shard: tuple[int, int] | None) -> tuple[LoadResult, dict]:
+    """One account (the current credentials), its regions sharded."""
+    result = LoadResult()
+    progress = _Progress(aws.progress)
+    coverage: dict = {"shard": f"{shard[0]}/{shard[1]}" if shard else None, "pairs": []}
+    try:
+        scanner = LiveScanner(aws, progress=progress)
+        regions, errors, all_regions = scanner.regions()
+        result.errors.extend(errors)
+        account = "self"
+        wanted = [r for r in regions if in_shard(account, r, shard)]
+        coverage["pairs"] = sorted(f"{account}/{r}" for r in wanted)
+        scan_pairs([(scanner, r) for r in wanted], aws.max_workers, result, progress, skip_not_enabled=all_regions)
+    except FatalAwsError as exc:
+        result.errors.append(InputError("aws", str(exc)))
+    finally:
+        progress.close()
+    return result, coverage
