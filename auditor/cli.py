@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="SARIF automationDetails.id, so several scans can be uploaded side by side",
     )
+    scan.add_argument(
+        "--sarif-split",
+        choices=("none", "account-region"),
+        default="none",
+        help="one SARIF run (and category) per account and region",
+    )
     scan.add_argument("--fail-on", metavar="SEV", help="critical|high|medium|low|info|never (default: low)")
     scan.add_argument(
         "--baseline", metavar="FILE", help="fail only on findings not in this baseline; report fixed ones"
@@ -98,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("-f", "--format", action="append", metavar="NAME[=FILE]", help="as for scan (default: text)")
     merge.add_argument("--fail-on", metavar="SEV", help="override the first report's fail-on")
     merge.add_argument("--sarif-category", metavar="NAME", help="SARIF automationDetails.id")
+    merge.add_argument("--sarif-split", choices=("none", "account-region"), default="none", help="as for scan")
     merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
 
     rules = sub.add_parser("rules", help="list rules, severities and options")
@@ -242,7 +249,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         loaded.errors,
         settings,
         scanned=scanned,
-        report_options={"sarif_category": args.sarif_category, "coverage": report_coverage},
+        report_options={
+            "sarif_category": args.sarif_category,
+            "sarif_split": args.sarif_split,
+            "coverage": report_coverage,
+        },
     )
 
     if args.baseline:
@@ -270,7 +281,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(f"ib-audit: error: {exc}", file=sys.stderr)
         return 2
     result = merge_reports([Path(f) for f in args.files], {r.id: (p, r) for p, r in host.rules()})
-    result = replace(result, report_options={**result.report_options, "sarif_category": args.sarif_category})
+    result = replace(
+        result,
+        report_options={
+            **result.report_options,
+            "sarif_category": args.sarif_category,
+            "sarif_split": args.sarif_split,
+        },
+    )
     if args.fail_on:
         result = replace(result, fail_on=fail_on)
     return _write_reports(result, outputs, reporters, args)

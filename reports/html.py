@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from auditor import __version__
-from auditor.model import AuditResult, Finding, Severity, Target
+from auditor.model import AuditResult, Finding, Severity, Target, Unresolved
 
 SNIPPET_CONTEXT = 1
 SNIPPET_MAX_LINES = 8
@@ -106,6 +106,16 @@ def _snippet(finding: Finding, target: Target | None, files: _Files) -> dict[str
     return {"kind": "none", "lines": []}
 
 
+def _shown(values: Any) -> list[str]:
+    """Literal entries as they are, unresolved ones marked: never silently dropped."""
+    if isinstance(values, Unresolved):
+        return [f"{values} (unresolved)"]
+    out = []
+    for value in values if isinstance(values, list) else []:
+        out.append(f"{value} (unresolved)" if isinstance(value, Unresolved) else str(value))
+    return out
+
+
 def _sharing(target: Target) -> list[dict[str, Any]]:
     """Per distribution: region, who can launch the AMI, which key encrypts it."""
     rows = []
@@ -118,12 +128,12 @@ def _sharing(target: Target) -> list[dict[str, Any]]:
         if isinstance(ami, dict):
             perm = ami.get("launchPermission") if isinstance(ami.get("launchPermission"), dict) else {}
             who = [
-                *[f"group {g}" for g in perm.get("userGroups") or [] if isinstance(g, str)],
-                *[f"account {a}" for a in perm.get("userIds") or [] if isinstance(a, str)],
-                *[f"organization {o}" for o in perm.get("organizationArns") or [] if isinstance(o, str)],
-                *[f"OU {o}" for o in perm.get("organizationalUnitArns") or [] if isinstance(o, str)],
+                *[f"group {g}" for g in _shown(perm.get("userGroups"))],
+                *[f"account {a}" for a in _shown(perm.get("userIds"))],
+                *[f"organization {o}" for o in _shown(perm.get("organizationArns"))],
+                *[f"OU {o}" for o in _shown(perm.get("organizationalUnitArns"))],
             ]
-            copies = [a for a in ami.get("targetAccountIds") or [] if isinstance(a, str)]
+            copies = _shown(ami.get("targetAccountIds"))
             key = ami.get("kmsKeyId")
             rows.append(
                 {
@@ -131,7 +141,9 @@ def _sharing(target: Target) -> list[dict[str, Any]]:
                     "kind": "AMI",
                     "launch": who or ["this account only"],
                     "copies": copies,
-                    "key": str(key) if key is not None else "none (account default)",
+                    "key": (f"{key} (unresolved)" if isinstance(key, Unresolved) else str(key))
+                    if key is not None
+                    else "none (account default)",
                     "public": any(g.lower() == "all" for g in perm.get("userGroups") or [] if isinstance(g, str)),
                 }
             )
@@ -216,7 +228,9 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
             "sharing": _sharing(t) if t.config is not None else [],
             "findings": dict(by_target.get(t.id, {})),
         }
-        for t in result.targets
+        for t in sorted(
+            result.targets, key=lambda t: (t.origin.account or "", t.origin.region or "", t.origin.file or "", t.name)
+        )
     ]
     if result.errors:
         verdict = "incomplete"

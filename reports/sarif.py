@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -186,7 +187,42 @@ def _result(finding: Finding, rule_index: dict[str, int], target) -> om.Result:
 
 
 def build_log(result: AuditResult) -> dict[str, Any]:
-    """The SARIF log as JSON values, within GitHub's upload limits."""
+    """The SARIF log as JSON values, within GitHub's upload limits.
+
+    With the report option ``sarif_split == "account-region"`` there is one run per
+    account and region, each with its own category (``<base>/<account>/<region>/``), so
+    code scanning tracks them apart; otherwise one run.
+    """
+    base = (result.report_options.get("sarif_category") or "").rstrip("/")
+    if result.report_options.get("sarif_split") != "account-region":
+        runs = [_build_run(result, base or None)]
+    else:
+        groups: dict[tuple[str, str], list] = {}
+        for t in result.targets:
+            groups.setdefault((t.origin.account or "files", t.origin.region or "all"), []).append(t)
+        runs = []
+        known = {t.id for t in result.targets}
+        for index, ((account, region), members) in enumerate(sorted(groups.items())):
+            ids = {t.id for t in members}
+            sub = replace(
+                result,
+                targets=tuple(members),
+                findings=tuple(f for f in result.findings if f.target in ids),
+                # Errors about no particular target (config, plugins) go with the first run.
+                errors=tuple(e for e in result.errors if e.input in ids or (index == 0 and e.input not in known)),
+            )
+            runs.append(_build_run(sub, f"{base or 'ib-audit'}/{account}/{region}"))
+    log = to_sarif_json(om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=runs))
+    # sarif-om 1.0.4 predates suppression.status (it has a draft-era "state" that the
+    # final 2.1.0 schema rejects), so the status is added to the serialised form.
+    for run in log["runs"]:
+        for res in run.get("results", []):
+            for suppression in res.get("suppressions", []):
+                suppression["status"] = "accepted"
+    return log
+
+
+def _build_run(result: AuditResult, category: str | None) -> om.Run:
     rules = [_rule_descriptor(spec) for spec in result.rules]
     rule_index = {spec.id: i for i, spec in enumerate(result.rules)}
     # A rule contributed by a plugin that was later disabled still needs a descriptor.
@@ -242,16 +278,9 @@ def build_log(result: AuditResult) -> dict[str, Any]:
         original_uri_base_ids={SRCROOT: om.ArtifactLocation(uri=Path.cwd().as_uri() + "/")},
         column_kind="unicodeCodePoints",
     )
-    category = result.report_options.get("sarif_category")
     if category:
         run.automation_details = om.RunAutomationDetails(id=category.rstrip("/") + "/")
-    log = to_sarif_json(om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=[run]))
-    # sarif-om 1.0.4 predates suppression.status (it has a draft-era "state" that the
-    # final 2.1.0 schema rejects), so the status is added to the serialised form.
-    for res in log["runs"][0].get("results", []):
-        for suppression in res.get("suppressions", []):
-            suppression["status"] = "accepted"
-    return log
+    return run
 
 
 def _within_limits(results: list[om.Result], rules: list) -> list[om.Result]:

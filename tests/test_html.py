@@ -197,3 +197,17 @@ def test_errors_are_impossible_to_miss(browser, report, tmp_path):
         assert page.page.locator(".verdict").inner_text() == "INCOMPLETE"
     finally:
         page.close()
+
+
+def test_by_resource_view_never_hides_unresolved_sharing(browser, report):
+    html, _ = report("examples/cloudformation/golden-pipeline.yaml")
+    page = Page(browser, html)
+    try:
+        row = page.page.locator("table.resources tbody").first.locator("tr").first
+        text = row.inner_text()
+        assert "!Ref WorkloadAccountId (unresolved)" in text  # copied to an account we cannot name
+        assert "!Ref KmsKeyArn (unresolved)" in text
+        public = page.page.locator("table.resources tbody").first.locator("tr").nth(1).inner_text()
+        assert "PUBLIC:" in public and "group all" in public and "none (account default)" in public
+    finally:
+        page.close()

@@ -173,3 +173,42 @@ def test_shards_merged_equal_an_unsharded_scan_and_gaps_are_detected(organizatio
     ]
     assert any(e["message"] == f"shard 2/3 was already merged from {tmp_path}/shard2.json" for e in dup["errors"])
     assert key(dup) == key(full)  # nothing counted twice
+
+
+def test_sarif_one_run_per_account_and_region(organization, tmp_path, capsys):
+    from sarif_checks import multitool_problems, schema_errors
+
+    out = tmp_path / "org.sarif"
+    code = main(
+        [
+            "scan",
+            "--organization",
+            "--role-name",
+            "ib-audit",
+            "--region",
+            ",".join(REGIONS),
+            "--sarif-split",
+            "account-region",
+            "--sarif-category",
+            "nightly",
+            "-f",
+            f"sarif={out}",
+        ]
+    )
+    capsys.readouterr()
+    assert code == 2
+    log = json.loads(out.read_text())
+    categories = [run["automationDetails"]["id"] for run in log["runs"]]
+    audited = sorted(set(organization["accounts"]) - {organization["no_role"]})
+    expected = sorted(
+        [f"nightly/{a}/{r}/" for a in audited for r in REGIONS] + [f"nightly/{organization['no_role']}/all/"]
+    )
+    assert sorted(categories) == expected
+    for run in log["runs"]:
+        account, region = run["automationDetails"]["id"].split("/")[1:3]
+        uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run.get("results", [])}
+        assert all(uri.startswith(f"aws/{account}/{region}/") for uri in uris)
+    failing = next(r for r in log["runs"] if r["automationDetails"]["id"] == f"nightly/{organization['no_role']}/all/")
+    assert failing["invocations"][0]["executionSuccessful"] is False
+    assert schema_errors(log) == []
+    assert multitool_problems(out, tmp_path) == []
