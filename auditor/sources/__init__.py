@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from auditor.model import InputError, Origin, Target
+from auditor.model import InputError, Origin, SourceMap, Target
 
 log = logging.getLogger("ib_audit.sources")
 
@@ -44,6 +44,25 @@ class FileSource(Protocol):
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
         """Parse the file; raise SourceError for a file that cannot be read at all."""
+
+
+def checked_config(
+    config: dict, source_map: SourceMap, display: str, into: LoadResult, resource: str | None = None
+) -> dict:
+    """Type-check a canonical configuration; each wrong type is an error naming its line.
+
+    The returned copy has wrongly typed values replaced by ``Unresolved``, so the rest
+    of the configuration is still audited.
+    """
+    from auditor import apimodel
+
+    checked, problems = apimodel.check_types(config)
+    for pointer, message in problems:
+        loc = source_map.locate(pointer)
+        where = f"line {loc.span.start_line}, column {loc.span.start_column}: " if loc.span else ""
+        what = f"{resource}: " if resource else ""
+        into.errors.append(InputError(display, f"{where}{what}{pointer}: {message}"))
+    return checked
 
 
 def display_path(path: Path) -> str:

@@ -20,8 +20,8 @@ import yaml
 
 from auditor import apimodel
 from auditor.hookspecs import hookimpl
-from auditor.model import InlineSuppression, InputError, Origin, SourceMap, Span, Target, Unresolved, join_pointer
-from auditor.sources import LoadResult, SourceError
+from auditor.model import InlineSuppression, Origin, SourceMap, Span, Target, Unresolved, join_pointer
+from auditor.sources import LoadResult, SourceError, checked_config
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -174,12 +174,8 @@ class CloudFormationSource:
                 # e.g. Tags beside Properties: CloudFormation ignores it, so does the AMI.
                 config[key] = value
                 renames[join_pointer("", key)] = join_pointer(base, key)
-        checked, problems = apimodel.check_types(config)
         source_map = SourceMap(file=display, spans=spans, renames=renames)
-        for pointer, message in problems:
-            loc = source_map.locate(pointer)
-            where = f"line {loc.span.start_line}, column {loc.span.start_column}: " if loc.span else ""
-            result.errors.append(InputError(display, f"{where}{logical_id}: {pointer}: {message}"))
+        checked = checked_config(config, source_map, display, result, logical_id)
         name = checked.get("name") if isinstance(checked.get("name"), str) else logical_id
         return Target(
             id=f"{display}#{logical_id}",

@@ -15,10 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from auditor import apimodel
 from auditor.hookspecs import hookimpl
-from auditor.model import InputError, Origin, SourceMap, Span, Target, join_pointer
-from auditor.sources import LoadResult, SourceError
+from auditor.model import Origin, SourceMap, Span, Target, join_pointer
+from auditor.sources import LoadResult, SourceError, checked_config
 from auditor.sources.jsonpos import JSONSyntaxError, loads_with_spans
 
 ARN_RE = re.compile(
@@ -100,11 +99,7 @@ def _add_target(
     renames: dict[str, str],
 ) -> None:
     source_map = SourceMap(file=display, spans=spans, prefix=pointer, renames=renames)
-    checked, problems = apimodel.check_types(config)
-    for path, message in problems:
-        loc = source_map.locate(path)
-        where = f"line {loc.span.start_line}, column {loc.span.start_column}: " if loc.span else ""
-        result.errors.append(InputError(display, f"{where}{path}: {message}"))
+    checked = checked_config(config, source_map, display, result)
     arn = checked.get("arn") if isinstance(checked.get("arn"), str) else None
     match = ARN_RE.match(arn) if arn else None
     name = checked.get("name")

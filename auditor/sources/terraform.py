@@ -20,10 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from auditor import apimodel
 from auditor.hookspecs import hookimpl
-from auditor.model import InlineSuppression, InputError, Origin, SourceMap, Span, Target, Unresolved, join_pointer
-from auditor.sources import LoadResult, SourceError
+from auditor.model import InlineSuppression, Origin, SourceMap, Span, Target, Unresolved, join_pointer
+from auditor.sources import LoadResult, SourceError, checked_config
 from auditor.sources.jsonpos import JSONSyntaxError, loads_with_spans
 
 RESOURCE_TYPE = "aws_imagebuilder_distribution_configuration"
@@ -286,11 +285,7 @@ def _comment_suppressions(lines: list[str], start_line: int, end_line: int) -> t
 def _finish(
     config: dict, display: str, address: str, origin: Origin, source_map: SourceMap, result: LoadResult, suppressions=()
 ) -> Target:
-    checked, problems = apimodel.check_types(config)
-    for pointer, message in problems:
-        loc = source_map.locate(pointer)
-        where = f"line {loc.span.start_line}, column {loc.span.start_column}: " if loc.span else ""
-        result.errors.append(InputError(display, f"{where}{address}: {pointer}: {message}"))
+    checked = checked_config(config, source_map, display, result, address)
     name = checked.get("name") if isinstance(checked.get("name"), str) else address
     return Target(
         id=f"{display}#{address}",
