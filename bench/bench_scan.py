@@ -189,9 +189,10 @@ def main() -> int:
         rows = []
         for line in proc.stderr.splitlines():
             if line.startswith("import time:") and "|" in line and "self" not in line:
-                _, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
-                rows.append((int(cumulative), name))
-        top_level = [r for r in rows if not r[1].startswith(" ")]
+                _, cumulative, name = line[len("import time:") :].split("|")
+                rows.append((int(cumulative), name.rstrip()))
+        # A nested import is indented under its parent; only the outermost add up.
+        top_level = [(c, n.strip()) for c, n in rows if n.startswith(" ") and not n.startswith("  ")]
         total = sum(c for c, _ in top_level)
         print(f"\npython -X importtime, one-file scan: {total / 1000:.0f} ms of imports; largest top-level:")
         for cumulative, name in sorted(top_level, reverse=True)[:8]:
