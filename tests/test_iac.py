@@ -208,6 +208,15 @@ def test_terraform_plan_json_with_child_modules(scan, tmp_path):
     }
 
 
+def test_odd_plan_json_is_not_a_crash(scan, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"planned_values": ["aws_imagebuilder_distribution_configuration"]}')
+    run = scan(str(plan))
+    assert run.report["errors"] == [
+        {"input": str(plan), "message": "not a recognised EC2 Image Builder distribution configuration"}
+    ]
+
+
 def test_parse_errors_name_file_line_and_column_and_the_rest_is_audited(scan, tmp_path):
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("Resources:\n  X:\n    Type: AWS::ImageBuilder::DistributionConfiguration\n    Properties: [\n")

@@ -17,8 +17,8 @@ from typing import Any
 
 from auditor.hookspecs import hookimpl
 from auditor.model import Origin, SourceMap, Span, Target, join_pointer
-from auditor.sources import LoadResult, SourceError, checked_config
-from auditor.sources.jsonpos import JSONSyntaxError, loads_with_spans
+from auditor.sources import LoadResult, checked_config
+from auditor.sources.jsonpos import loads_with_spans
 
 ARN_RE = re.compile(
     r"^arn:[^:]+:imagebuilder:(?P<region>[^:]*):(?P<account>\d{12}):distribution-configuration/(?P<name>.+)$"
@@ -39,10 +39,7 @@ class JSONSource:
         return any(marker in text for marker in _MARKERS)
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
-        try:
-            document, spans = loads_with_spans(text)
-        except JSONSyntaxError as exc:
-            raise SourceError(str(exc)) from None
+        document, spans = loads_with_spans(text)  # JSONSyntaxError is a SourceError
         result = LoadResult()
         for element, pointer, config, renames in _configurations(document):
             target_id = f"{display}#{element}" if element else display

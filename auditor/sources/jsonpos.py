@@ -22,13 +22,14 @@ from json.decoder import WHITESPACE, scanstring
 from typing import Any
 
 from auditor.model import Span
+from auditor.sources import SourceError
 
 _NEWLINE = re.compile("\n")
 _SCANNER = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
 
 
-class JSONSyntaxError(ValueError):
-    """Malformed JSON; the message carries line and column."""
+class JSONSyntaxError(SourceError):
+    """Malformed JSON; the message carries line and column (a SourceError for loaders)."""
 
     def __init__(self, msg: str, line: int, column: int) -> None:
         super().__init__(f"line {line}, column {column}: invalid JSON: {msg}")

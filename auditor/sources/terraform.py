@@ -23,7 +23,7 @@ from typing import Any
 from auditor.hookspecs import hookimpl
 from auditor.model import InlineSuppression, Origin, SourceMap, Span, Target, Unresolved, join_pointer
 from auditor.sources import LoadResult, SourceError, checked_config
-from auditor.sources.jsonpos import JSONSyntaxError, loads_with_spans
+from auditor.sources.jsonpos import loads_with_spans
 
 RESOURCE_TYPE = "aws_imagebuilder_distribution_configuration"
 # Terraform block or attribute name -> (API member, is a repeated block / list).
@@ -348,12 +348,10 @@ class TerraformPlanSource:
         return text.lstrip()[:1] == "{" and '"planned_values"' in text and RESOURCE_TYPE in text
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
-        try:
-            document, spans = loads_with_spans(text)
-        except JSONSyntaxError as exc:
-            raise SourceError(str(exc)) from None
+        document, spans = loads_with_spans(text)  # JSONSyntaxError is a SourceError
         result = LoadResult()
-        root = document.get("planned_values", {}).get("root_module") if isinstance(document, dict) else None
+        planned = document.get("planned_values") if isinstance(document, dict) else None
+        root = planned.get("root_module") if isinstance(planned, dict) else None
         stack = [(root, "/planned_values/root_module")] if isinstance(root, dict) else []
         while stack:
             module, pointer = stack.pop(0)
