@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,9 @@ class Target:
     source_map: SourceMap | None = None
     suppressions: tuple[InlineSuppression, ...] = ()
     error: str | None = None  # set when the input could not be read or fetched
+    # How the source spells an API member (CloudFormation "KmsKeyId", Terraform
+    # "kms_key_id"), so messages suggest what the author should write. None: as the API.
+    spell: Callable[[str], str] | None = None
 
     @property
     def status(self) -> str:

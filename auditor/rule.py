@@ -37,9 +37,14 @@ class Violation:
 class RuleContext:
     """What a rule may know besides the configuration itself."""
 
-    def __init__(self, account: str | None = None) -> None:
+    def __init__(self, account: str | None = None, spell=None) -> None:
         self.account = account  # the owning account, when the source knows it
         self.unverified: list[tuple[str, str]] = []
+        self._spell = spell
+
+    def spell(self, member: str) -> str:
+        """An API member name as the author of this source writes it (for messages)."""
+        return self._spell(member) if self._spell else member
 
     def cannot_verify(self, path: str, reason: str) -> None:
         """Record a check skipped because the value at ``path`` is unresolved."""

@@ -32,6 +32,16 @@ class UnknownMember(Rule):
 
     def check(self, config, ctx):
         for path, shape_name, suggestion in apimodel.unknown_members(dict(config)):
-            name = path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
-            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-            yield Violation(path, f"{name!r} is not a member of {shape_name}{hint}")
+            key = path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+            # Names as the author's format writes them (KmsKeyId, kms_key_id, kmsKeyId).
+            written, shape = ctx.spell(key), ctx.spell(shape_name)
+            if suggestion is None:
+                yield Violation(path, f"{written!r} is not a member of {shape}")
+                continue
+            spelled = ctx.spell(suggestion)
+            if spelled == written:
+                # Spelt right but not valid at this level, e.g. CloudFormation Tags written
+                # beside Properties instead of inside them: the setting is ignored.
+                yield Violation(path, f"{written!r} is not valid at this level and is ignored; move it into {shape}")
+            else:
+                yield Violation(path, f"{written!r} is not a member of {shape}; did you mean {spelled!r}?")

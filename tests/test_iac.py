@@ -284,3 +284,29 @@ def test_corpus_files_yield_their_known_mistakes(corpus, scan, file, expected):
     """Pinned: the genuine mistakes in public examples, at their lines (read by eye)."""
     run = scan(str(corpus / file), "--select", ",".join(sorted({r for r, _ in expected})))
     assert sorted((r, line) for r, _p, _f, line in run.findings()) == sorted(expected)
+
+
+def test_unknown_members_are_named_and_suggested_in_the_authors_format(scan, tmp_path):
+    template = tmp_path / "typo.yaml"
+    template.write_text(
+        "Resources:\n  X:\n    Type: AWS::ImageBuilder::DistributionConfiguration\n    Properties:\n"
+        "      Distributions:\n        - Region: us-east-1\n          AmiDistributionConfiguration:\n"
+        "            LaunchPermissions:\n              UserIds: ['111122223333']\n            KmsKeyID: k\n"
+        "    Tags:\n      owner: me\n"
+    )
+    module = tmp_path / "typo.tf"
+    module.write_text(
+        'resource "aws_imagebuilder_distribution_configuration" "x" {\n  distribution {\n    region = "us-east-1"\n'
+        "    ami_distribution_configuration {\n      launch_permissions {\n        user_ids = []\n      }\n"
+        '      kms_key = "k"\n    }\n  }\n}\n'
+    )
+    run = scan(str(template), str(module), "--select", "IBD016")
+    assert sorted(f["message"] for f in run.report["findings"]) == sorted(
+        [
+            "'KmsKeyID' is not a member of AmiDistributionConfiguration; did you mean 'KmsKeyId'?",
+            "'LaunchPermissions' is not a member of AmiDistributionConfiguration; did you mean 'LaunchPermissionConfiguration'?",
+            "'Tags' is not valid at this level and is ignored; move it into Properties",
+            "'kms_key' is not a member of ami_distribution_configuration; did you mean 'kms_key_id'?",
+            "'launch_permissions' is not a member of ami_distribution_configuration; did you mean 'launch_permission'?",
+        ]
+    )

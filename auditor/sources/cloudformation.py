@@ -46,6 +46,15 @@ RENAMES = {"LaunchPermissionConfiguration": "launchPermission"}
 SHORT_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}
 
 
+# API member -> CloudFormation property; the root shape is the resource's Properties.
+_SPELLED = {api: cfn for cfn, api in RENAMES.items()} | {"DistributionConfiguration": "Properties"}
+
+
+def cfn_spelling(member: str) -> str:
+    """An API member (or shape) as CloudFormation writes it; unknown names stay as written."""
+    return _SPELLED.get(member, member[:1].upper() + member[1:])
+
+
 def canonical_name(name: str) -> str:
     if name in RENAMES:
         return RENAMES[name]
@@ -184,6 +193,7 @@ class CloudFormationSource:
             config=checked,
             source_map=source_map,
             suppressions=_metadata_suppressions(resource.get("Metadata")),
+            spell=cfn_spelling,
         )
 
 

@@ -59,6 +59,27 @@ META = {
 IGNORE_RE = re.compile(r"^\s*(?:#|//)\s*ib-audit:ignore\s+([A-Za-z0-9_,\s]+?)(?:\s+(.*))?$")
 
 
+# API member or shape -> Terraform argument or block name.
+_SPELLED = (
+    {api: tf for tf, (api, _) in BLOCKS.items()}
+    | {api: tf for tf, api in ATTRIBUTE_RENAMES.items()}
+    | {
+        "DistributionConfiguration": "the resource",
+        "LaunchPermissionConfiguration": "launch_permission",
+        "TargetContainerRepository": "target_repository",
+        "FastLaunchLaunchTemplateSpecification": "launch_template",
+        "FastLaunchSnapshotConfiguration": "snapshot_configuration",
+    }
+)
+
+
+def tf_spelling(member: str) -> str:
+    """An API member (or shape) as a Terraform argument or block name."""
+    if member in _SPELLED:
+        return _SPELLED[member]
+    return "".join("_" + c.lower() if c.isupper() else c for c in member).lstrip("_")
+
+
 def api_name(name: str) -> str:
     if name in ATTRIBUTE_RENAMES:
         return ATTRIBUTE_RENAMES[name]
@@ -294,6 +315,7 @@ def _finish(
         config=checked,
         source_map=source_map,
         suppressions=suppressions,
+        spell=tf_spelling,
     )
 
 
