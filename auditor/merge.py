@@ -102,11 +102,7 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
                         baseline_state=f.get("baseline_state"),
                     )
                 )
-            errors.extend(
-                InputError(e["input"], e["message"])
-                for e in doc["errors"]
-                if e["input"] not in duplicates and not any(e["input"] == t.id and t.error for t in targets.values())
-            )
+            errors.extend(InputError(e["input"], e["message"]) for e in doc["errors"] if e["input"] not in duplicates)
             unverified.extend(Unverified(**u) for u in doc.get("unverified", []) if u["target"] not in duplicates)
             fixed.extend(doc.get("fixed", []))
             coverage = doc.get("coverage") or {}
@@ -136,7 +132,8 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
                 )
     # Error targets carry their own error; the input errors list repeats them once.
     target_errors = [InputError(t.id, t.error) for t in targets.values() if t.error is not None]
-    other = [e for e in errors if not any(e.input == t.input and e.message == t.message for t in target_errors)]
+    seen = set(target_errors)
+    other = [e for e in errors if e not in seen]
     return AuditResult(
         targets=tuple(sorted(targets.values(), key=lambda t: t.id)),
         findings=tuple(sorted(findings, key=Finding.sort_key)),

@@ -245,7 +245,7 @@ def _build_run(result: AuditResult, category: str | None) -> om.Run:
             ]
         notifications.append(note)
 
-    kept = _within_limits(results, rules)
+    kept = _within_limits(results)
     omitted = len(results) - len(kept)
     if omitted:
         notifications.append(
@@ -283,7 +283,7 @@ def _build_run(result: AuditResult, category: str | None) -> om.Run:
     return run
 
 
-def _within_limits(results: list[om.Result], rules: list) -> list[om.Result]:
+def _within_limits(results: list[om.Result]) -> list[om.Result]:
     order = {"error": 0, "warning": 1, "note": 2}
     ranked = sorted(results, key=lambda r: (order[r.level], r.properties["severity"] != "critical"))
     kept = ranked[:MAX_RESULTS]

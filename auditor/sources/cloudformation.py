@@ -62,9 +62,10 @@ def canonical_name(name: str) -> str:
 
 
 def is_intrinsic(value: Any) -> bool:
-    return (isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("Ref", "Condition")) or (
-        isinstance(value, dict) and len(value) == 1 and str(next(iter(value))).startswith("Fn::")
-    )
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    name = str(next(iter(value)))
+    return name in ("Ref", "Condition") or name.startswith("Fn::")
 
 
 def describe_intrinsic(value: dict) -> str:
