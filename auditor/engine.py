@@ -58,7 +58,7 @@ def audit(
         if target.config is None:
             continue
         for spec in specs:
-            ctx = RuleContext(account=target.origin.account, spell=target.spell)
+            ctx = RuleContext(account=target.origin.account, spell=target.spell, region=target.origin.region)
             try:
                 violations = list(spec.instance.check(target.config, ctx))
             except Exception as exc:

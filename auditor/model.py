@@ -35,14 +35,26 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
+# What an unresolved value is known to mean even though its literal is unknown: the
+# deploying account's own account id, region or partition (CloudFormation's pseudo
+# parameters, Terraform's aws_caller_identity / aws_region / aws_partition data sources).
+OWN_ACCOUNT = "account"
+OWN_REGION = "region"
+OWN_PARTITION = "partition"
+
+
 @dataclass(frozen=True)
 class Unresolved:
     """A value the source could not resolve to a literal (``!Ref``, ``var.x``...).
 
     Rules that need the literal skip the check and record it as unverified.
+    ``refers_to`` is set when the expression is known to stand for the deploying
+    account's own account, region or partition (``OWN_ACCOUNT``...), so a rule can
+    tell "shared with its own account" from "shared with an unknown account".
     """
 
     expression: str
+    refers_to: str | None = None
 
     def __str__(self) -> str:
         return self.expression

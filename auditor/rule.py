@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from auditor.model import Severity
+from auditor.model import OWN_ACCOUNT, OWN_REGION, Severity, Unresolved
 
 PROJECT_URL = "https://github.com/ib-audit/ib-audit"
 
@@ -37,10 +37,27 @@ class Violation:
 class RuleContext:
     """What a rule may know besides the configuration itself."""
 
-    def __init__(self, account: str | None = None, spell=None) -> None:
+    def __init__(self, account: str | None = None, spell=None, region: str | None = None) -> None:
         self.account = account  # the owning account, when the source knows it
+        self.region = region  # the configuration's own region, when the source knows it
         self.unverified: list[tuple[str, str]] = []
         self._spell = spell
+
+    def is_own_account(self, value: Any) -> bool | None:
+        """Whether an account id is the configuration's own: True, False, or None (unknown)."""
+        return self._is_own(value, self.account, OWN_ACCOUNT)
+
+    def is_own_region(self, value: Any) -> bool | None:
+        """Whether a region is the configuration's own: True, False, or None (unknown)."""
+        return self._is_own(value, self.region, OWN_REGION)
+
+    @staticmethod
+    def _is_own(value: Any, own: str | None, meaning: str) -> bool | None:
+        if isinstance(value, Unresolved):
+            return True if value.refers_to == meaning else None
+        if not isinstance(value, str) or own is None:
+            return None
+        return value == own
 
     def spell(self, member: str) -> str:
         """An API member name as the author of this source writes it (for messages)."""

@@ -20,7 +20,18 @@ import yaml
 
 from auditor import apimodel
 from auditor.hookspecs import hookimpl
-from auditor.model import InlineSuppression, Origin, SourceMap, Span, Target, Unresolved, join_pointer
+from auditor.model import (
+    OWN_ACCOUNT,
+    OWN_PARTITION,
+    OWN_REGION,
+    InlineSuppression,
+    Origin,
+    SourceMap,
+    Span,
+    Target,
+    Unresolved,
+    join_pointer,
+)
 from auditor.sources import LoadResult, SourceError, checked_config
 
 try:
@@ -66,6 +77,22 @@ def is_intrinsic(value: Any) -> bool:
         return False
     name = str(next(iter(value)))
     return name in ("Ref", "Condition") or name.startswith("Fn::")
+
+
+# Pseudo parameters that stand for the stack's own account, region and partition.
+PSEUDO_PARAMETERS = {"AWS::AccountId": OWN_ACCOUNT, "AWS::Region": OWN_REGION, "AWS::Partition": OWN_PARTITION}
+
+
+def unresolved_intrinsic(value: dict) -> Unresolved:
+    """An intrinsic as an Unresolved value; ``!Ref AWS::AccountId`` and ``!Sub ${AWS::Region}``
+    are known to mean the stack's own account or region."""
+    ((name, arg),) = value.items()
+    refers_to = None
+    if name == "Ref" and isinstance(arg, str):
+        refers_to = PSEUDO_PARAMETERS.get(arg)
+    elif name == "Fn::Sub" and isinstance(arg, str) and arg.startswith("${") and arg.endswith("}"):
+        refers_to = PSEUDO_PARAMETERS.get(arg[2:-1])
+    return Unresolved(describe_intrinsic(value), refers_to)
 
 
 def describe_intrinsic(value: dict) -> str:
@@ -202,7 +229,7 @@ def _convert(value: Any, file_pointer: str, pointer: str, renames: dict[str, str
     """PascalCase properties -> API members, recording canonical -> file pointers."""
     renames[pointer] = file_pointer
     if is_intrinsic(value):
-        return Unresolved(describe_intrinsic(value))
+        return unresolved_intrinsic(value)
     spec = apimodel.shape(shape) if shape else None
     kind = spec["type"] if spec else None
     if isinstance(value, dict) and kind == "structure":

@@ -21,7 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from auditor.hookspecs import hookimpl
-from auditor.model import InlineSuppression, Origin, SourceMap, Span, Target, Unresolved, join_pointer
+from auditor.model import (
+    OWN_ACCOUNT,
+    OWN_PARTITION,
+    OWN_REGION,
+    InlineSuppression,
+    Origin,
+    SourceMap,
+    Span,
+    Target,
+    Unresolved,
+    join_pointer,
+)
 from auditor.sources import LoadResult, SourceError, checked_config
 from auditor.sources.jsonpos import loads_with_spans
 
@@ -56,6 +67,13 @@ META = {
     "date_updated",
     "timeouts",
 }
+# Data sources that stand for the deploying account's own account id, region and partition.
+_OWN_VALUE_RE = re.compile(
+    r"^(?:\"\$\{)?\s*data\.(?:(?P<account>aws_caller_identity\.[\w-]+\.account_id)"
+    r"|(?P<region>aws_region\.[\w-]+\.(?:name|region))"
+    r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\")?$"
+)
+_OWN_KINDS = {"account": OWN_ACCOUNT, "region": OWN_REGION, "partition": OWN_PARTITION}
 IGNORE_RE = re.compile(r"^\s*(?:#|//)\s*ib-audit:ignore\s+([A-Za-z0-9_,\s]+?)(?:\s+(.*))?$")
 
 
@@ -130,7 +148,7 @@ def _string(node, pos: _Positions) -> Any:
     parts = []
     for child in node.named_children:
         if child.type in ("template_interpolation", "template_directive"):
-            return Unresolved(pos.source(node))
+            return unresolved_expression(pos.source(node))
         if child.type in ("template_literal", "escape_sequence"):
             parts.append(pos.source(child))
     raw = "".join(parts)
@@ -152,7 +170,7 @@ def _expression(node, pos: _Positions) -> Any:
             "operation",
         ):
             return _expression(children[0], pos)
-        return Unresolved(pos.source(node))
+        return unresolved_expression(pos.source(node))
     if kind in ("literal_value", "collection_value", "template_expr") and len(children) == 1:
         return _expression(children[0], pos)
     if kind == "numeric_lit":
@@ -172,7 +190,7 @@ def _expression(node, pos: _Positions) -> Any:
         return _string(node, pos)
     if kind == "heredoc_template":
         if any(c.type in ("template_interpolation", "template_directive") for c in node.named_children):
-            return Unresolved(pos.source(node))
+            return unresolved_expression(pos.source(node))
         literal = [pos.source(c) for c in node.named_children if c.type == "template_literal"]
         return "".join(literal)
     if kind == "tuple":
@@ -198,7 +216,15 @@ def _expression(node, pos: _Positions) -> Any:
             and not isinstance(value, bool)
         ):
             return -value
-    return Unresolved(pos.source(node))
+    return unresolved_expression(pos.source(node))
+
+
+def unresolved_expression(text: str) -> Unresolved:
+    """A computed expression as Unresolved; ``data.aws_caller_identity.x.account_id`` (bare
+    or as the only interpolation of a string) is known to mean the deploying account."""
+    match = _OWN_VALUE_RE.match(text.strip())
+    refers_to = next((_OWN_KINDS[k] for k, v in match.groupdict().items() if v), None) if match else None
+    return Unresolved(text, refers_to)
 
 
 def _block_parts(block, pos: _Positions) -> tuple[str, list[str], Any]:
