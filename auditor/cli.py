@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="list rules, severities and options")
     rules.add_argument("--format", choices=("text", "json"), default="text")
+    rules.add_argument(
+        "--framework",
+        metavar="NAME",
+        help="list the controls of this framework and the rules that evidence each (nist-800-53-r5, aws-fsbp, cis-aws)",
+    )
     explain = sub.add_parser("explain", help="a rule's full help")
     explain.add_argument("rule", metavar="ID", help="rule id or slug, e.g. IBD002 or ami-public-launch-permission")
     sub.add_parser("plugins", help="loaded plugins and what each contributes")
@@ -357,9 +362,18 @@ def _find_rule(host: PluginHost, key: str):
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    from auditor import controls
+
     host = PluginHost()
     rules = [rule for _, rule in host.rules()]
-    if args.format == "json":
+    if args.framework:
+        try:
+            framework = controls.table().framework(args.framework)
+        except KeyError as exc:
+            print(f"ib-audit: error: {exc.args[0]}", file=sys.stderr)
+            return 2
+        _print_framework(framework, rules, args.format)
+    elif args.format == "json":
         data = [
             {
                 "id": r.id,
@@ -368,6 +382,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
                 "summary": r.summary,
                 "tags": list(r.tags),
                 "help_uri": r.help_uri(),
+                "controls": controls.requirements_for(r),
                 "options": [
                     {"name": o.name, "type": o.type_name, "default": _jsonable(o.default), "help": o.help}
                     for o in r.option_fields()
@@ -381,8 +396,54 @@ def cmd_rules(args: argparse.Namespace) -> int:
             print(f"{r.id}  {r.slug:<40} {r.severity.label:<9} {r.summary}")
             for o in r.option_fields():
                 print(f"        option {o.name} ({o.type_name}, default {_toml(o.default)}): {o.help}")
+            if controls.requirements_for(r):
+                print(f"        controls: {', '.join(controls.requirements_for(r))}")
     _print_plugin_errors(host)
     return 2 if host.errors else 0
+
+
+def _print_framework(framework, rules, fmt: str) -> None:
+    """One framework's controls, each with the rules that evidence it."""
+    from auditor import controls
+
+    by_control: dict[str, list] = {cid: [] for cid in framework.controls}
+    for rule in rules:
+        for control in controls.controls_for(rule):
+            if control.framework is framework:
+                by_control[control.id].append(rule)
+    mapped_ids = {r.id for mapped in by_control.values() for r in mapped}
+    unmapped = sorted(r.id for r in rules if r.id not in mapped_ids)
+    if fmt == "json":
+        data = {
+            "framework": framework.key,
+            "title": framework.title,
+            "url": framework.url,
+            "note": framework.note or None,
+            "controls": [
+                {
+                    "id": cid,
+                    "title": framework.controls[cid],
+                    "requirement": framework.requirement(cid),
+                    "rules": [r.id for r in by_control[cid]],
+                }
+                for cid in framework.controls
+                if by_control[cid]
+            ],
+            "rules_without_control": unmapped,
+        }
+        print(json.dumps(data, indent=2))
+        return
+    print(f"{framework.title} ({framework.key}): {framework.url}")
+    if framework.note:
+        print(framework.note)
+    for cid, mapped in by_control.items():
+        if not mapped:
+            continue
+        print(f"{cid:<10} {framework.controls[cid]}")
+        for r in mapped:
+            print(f"           {r.id}  {r.slug}")
+    if unmapped:
+        print(f"Rules that evidence no control of this framework: {', '.join(unmapped)}")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -403,6 +464,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     else:
         print(f"Options: none besides severity and enabled (under [rules.{rule.id}]).")
     print()
+    from auditor import controls
+
+    mapped = controls.controls_for(rule)
+    if mapped:
+        print("Controls it evidences: " + "; ".join(f"{c.requirement} ({c.title})" for c in mapped))
     print(f"Suppress on a resource with the tag  ib-audit:ignore = {rule.id}")
     print(f"More: {rule.help_uri()}")
     return 0

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import attr
 import sarif_om as om
 
-from auditor import __version__
+from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity
 from auditor.rule import PROJECT_URL
 
@@ -106,6 +106,8 @@ def _rule_descriptor(spec) -> om.ReportingDescriptor:
                 LEVELS[spec.severity]
             ],
             "slug": rule.slug,
+            # The compliance controls the rule evidences, as Security Hub writes them.
+            **({"controls": requirements} if (requirements := controls.requirements_for(rule)) else {}),
         },
     )
 
