@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,6 +19,7 @@ from auditor.config import Settings, load_settings, parse_fail_on, unknown_selec
 from auditor.engine import audit, configure_rules
 from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
+from auditor.reporting import ReportError
 from auditor.sources import load_paths
 
 log = logging.getLogger("ib_audit")
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="one SARIF run (and category) per account and region",
     )
+    _add_asff_arguments(scan)
     scan.add_argument("--fail-on", metavar="SEV", help="critical|high|medium|low|info|never (default: low)")
     scan.add_argument(
         "--baseline", metavar="FILE", help="fail only on findings not in this baseline; report fixed ones"
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--sarif-category", metavar="NAME", help="SARIF automationDetails.id")
     merge.add_argument("--sarif-split", choices=("none", "account-region"), default="none", help="as for scan")
     merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    _add_asff_arguments(merge)
 
     rules = sub.add_parser("rules", help="list rules, severities and options")
     rules.add_argument("--format", choices=("text", "json"), default="text")
@@ -118,6 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("rule", metavar="ID", help="rule id or slug, e.g. IBD002 or ami-public-launch-permission")
     sub.add_parser("plugins", help="loaded plugins and what each contributes")
     return parser
+
+
+def _add_asff_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("ASFF for configurations read from files (no account or region of their own)")
+    group.add_argument("--asff-account", metavar="ID", help="AWS account id Security Hub should file them under")
+    group.add_argument("--asff-region", metavar="REGION", help="region of that Security Hub")
+
+
+def _asff_options(args: argparse.Namespace) -> dict:
+    """--asff-account/--asff-region, checked: a usage error is a ValueError."""
+    account, region = args.asff_account, args.asff_region
+    if account is not None and not re.fullmatch(r"\d{12}", account):
+        raise ValueError(f"--asff-account takes a 12-digit AWS account id, got {account!r}")
+    if (account is None) != (region is None):
+        raise ValueError("--asff-account and --asff-region go together")
+    return {"asff_account": account, "asff_region": region}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,6 +196,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         outputs = _parse_formats(args.format, reporters)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
+        asff_options = _asff_options(args)
     except ValueError as exc:
         _print_plugin_errors(host)
         print(f"ib-audit: error: {exc}", file=sys.stderr)
@@ -258,6 +279,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             "sarif_category": args.sarif_category,
             "sarif_split": args.sarif_split,
             "coverage": report_coverage,
+            **asff_options,
         },
     )
 
@@ -282,6 +304,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     try:
         outputs = _parse_formats(args.format, reporters)
         fail_on = parse_fail_on(args.fail_on) if args.fail_on else None
+        asff_options = _asff_options(args)
     except ValueError as exc:
         print(f"ib-audit: error: {exc}", file=sys.stderr)
         return 2
@@ -292,6 +315,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
             **result.report_options,
             "sarif_category": args.sarif_category,
             "sarif_split": args.sarif_split,
+            **asff_options,
         },
     )
     if args.fail_on:
@@ -320,6 +344,9 @@ def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
                 reporter.write(result, sys.stdout, color=color)
             except BrokenPipeError:
                 raise
+            except ReportError as exc:
+                print(f"ib-audit: error: cannot write the {name} report: {exc}", file=sys.stderr)
+                code = 2
             except Exception as exc:
                 print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 code = 2
@@ -330,6 +357,9 @@ def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
             Path(file).write_text(buffer.getvalue(), encoding="utf-8")
         except OSError as exc:
             print(f"ib-audit: error: cannot write {name} report to {file}: {exc.strerror or exc}", file=sys.stderr)
+            code = 2
+        except ReportError as exc:
+            print(f"ib-audit: error: cannot write the {name} report: {exc}", file=sys.stderr)
             code = 2
         except Exception as exc:
             print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)

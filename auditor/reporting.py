@@ -10,6 +10,10 @@ from auditor.model import AuditResult, Finding, Location
 JSON_SCHEMA_VERSION = 1
 
 
+class ReportError(Exception):
+    """A report cannot be written for a reason the user can fix; the message says how."""
+
+
 class Reporter(Protocol):
     name: str
     description: str

@@ -33,4 +33,5 @@ def auditor_add_reporters():
         LazyReporter(
             "markdown", "markdown", "a compact Markdown summary for $GITHUB_STEP_SUMMARY and merge-request comments"
         ),
+        LazyReporter("asff", "asff", "AWS Security Finding Format: the findings as Security Hub's BatchImportFindings"),
     ]
