@@ -34,4 +34,7 @@ def auditor_add_reporters():
             "markdown", "markdown", "a compact Markdown summary for $GITHUB_STEP_SUMMARY and merge-request comments"
         ),
         LazyReporter("asff", "asff", "AWS Security Finding Format: the findings as Security Hub's BatchImportFindings"),
+        LazyReporter(
+            "ocsf", "ocsf", "OCSF Compliance Finding events, one JSON object per line, for a security data lake"
+        ),
     ]
