@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--arn", action="append", metavar="ARN", help="scan just this configuration (repeatable)")
     live.add_argument("--profile", metavar="P", help="AWS profile to use")
     live.add_argument("--endpoint-url", metavar="URL", help="Image Builder endpoint (default: AWS's)")
+    live.add_argument(
+        "--security-hub",
+        action="store_true",
+        help="send the findings to AWS Security Hub in each configuration's account and region; archive fixed ones",
+    )
     live.add_argument("--max-workers", type=int, default=16, metavar="N", help="concurrent API calls (default: 16)")
     live.add_argument(
         "--snapshot-dir",
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="one SARIF run (and category) per account and region",
     )
     _add_asff_arguments(scan)
+    scan.add_argument("--sink", action="append", metavar="NAME", help="send the results to this sink (repeatable)")
     scan.add_argument("--fail-on", metavar="SEV", help="critical|high|medium|low|info|never (default: low)")
     scan.add_argument(
         "--baseline", metavar="FILE", help="fail only on findings not in this baseline; report fixed ones"
@@ -197,6 +203,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         outputs = _parse_formats(args.format, reporters)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)
+        sinks = _chosen_sinks(args, host.sinks())
     except ValueError as exc:
         _print_plugin_errors(host)
         print(f"ib-audit: error: {exc}", file=sys.stderr)
@@ -210,6 +217,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     many = bool(args.role_name or args.accounts or args.accounts_file or args.organization)
     live = args.aws or bool(args.arn) or many
     report_coverage = None
+    aws_options = org_options = None  # how the scan reached AWS, for the sinks
     paths = args.paths or ([] if live else ["."])
     loaded = load_paths(
         paths,
@@ -245,20 +253,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 print("ib-audit: error: --accounts/--organization need --role-name", file=sys.stderr)
                 return 2
             if many:
-                fetched, coverage = org.fetch_organization(
-                    aws_options,
-                    org.OrgOptions(
-                        role_name=args.role_name,
-                        accounts=_split(args.accounts),
-                        accounts_file=Path(args.accounts_file) if args.accounts_file else None,
-                        organization=args.organization,
-                        external_id=args.external_id,
-                        session_name=args.role_session_name,
-                        duration=args.session_duration,
-                        per_account=args.max_workers_per_account,
-                        shard=shard,
-                    ),
+                org_options = org.OrgOptions(
+                    role_name=args.role_name,
+                    accounts=_split(args.accounts),
+                    accounts_file=Path(args.accounts_file) if args.accounts_file else None,
+                    organization=args.organization,
+                    external_id=args.external_id,
+                    session_name=args.role_session_name,
+                    duration=args.session_duration,
+                    per_account=args.max_workers_per_account,
+                    shard=shard,
                 )
+                fetched, coverage = org.fetch_organization(aws_options, org_options)
             else:
                 fetched, coverage = org.fetch_sharded_account(aws_options, shard)
             report_coverage = coverage
@@ -293,7 +299,47 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 f"ib-audit: error: cannot write baseline {args.write_baseline}: {exc.strerror or exc}", file=sys.stderr
             )
             return 2
+    if sinks:
+        from auditor.sinks import SinkContext
+
+        result = _send_to_sinks(result, sinks, SinkContext(aws=aws_options, org=org_options), quiet=args.quiet)
     return _write_reports(result, outputs, reporters, args)
+
+
+def _chosen_sinks(args: argparse.Namespace, available: dict) -> list:
+    """The sinks --security-hub / --sink ask for; a usage error is a ValueError."""
+    names = (["security-hub"] if args.security_hub else []) + [n.strip() for n in args.sink or ()]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"unknown sink {unknown[0]!r} (available: {', '.join(sorted(available)) or 'none'})")
+    if "security-hub" in names:
+        live = args.aws or args.arn or args.role_name or args.accounts or args.accounts_file or args.organization
+        if args.paths or not live:
+            raise ValueError(
+                "--security-hub sends live findings (--aws, --arn, --organization...); "
+                "for files, write -f asff=FILE with --asff-account/--asff-region and import it"
+            )
+    return [available[n] for n in dict.fromkeys(names)]
+
+
+def _send_to_sinks(result: AuditResult, sinks: list, context, quiet: bool) -> AuditResult:
+    """Send the result to each sink, each in its own guard; their errors join the result's."""
+    errors = list(result.errors)
+    summaries = {}
+    for sink in sinks:
+        try:
+            report = sink.send(result, context)
+        except Exception as exc:  # a sink's bug must not lose the reports
+            errors.append(InputError(f"sink {sink.name}", f"failed: {type(exc).__name__}: {exc}"))
+            continue
+        errors.extend(report.errors)
+        summaries[sink.name] = report.summary
+        if not quiet:
+            counts = ", ".join(f"{k} {v}" for k, v in report.summary.items() if isinstance(v, int))
+            where = report.summary.get("pairs")
+            suffix = f" in {len(where)} account/region pair(s)" if isinstance(where, list) else ""
+            print(f"ib-audit: {sink.name}: {counts or 'done'}{suffix}", file=sys.stderr)
+    return replace(result, errors=tuple(errors), report_options={**result.report_options, "sinks": summaries})
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -509,6 +555,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     host.rules()
     host.file_sources()
     host.reporters()
+    host.sinks()
     for info in host.infos.values():
         print(f"{info.name} ({info.origin})")
         for kind, names in info.contributes.items():

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from auditor.model import AuditResult, Finding, Suppression, Target
     from auditor.reporting import Reporter
     from auditor.rule import Rule
+    from auditor.sinks import Sink
     from auditor.sources import FileSource
 
 PROJECT = "ib_audit"
@@ -47,6 +48,18 @@ class AuditorSpec:
         """Contribute report formats selectable with ``-f NAME``.
 
         :return: reporters; each name must be unique.
+        """
+
+    @hookspec
+    def auditor_add_sinks(self) -> Sequence[Sink]:
+        """Contribute sinks: places a scan's results are sent to, beside the reports.
+
+        A sink is chosen with ``--sink NAME`` (``--security-hub`` is the built-in one).
+        Its ``send(result, context)`` runs after the scan, before the reports are
+        written; the errors it returns join the result's errors (exit code 2) and its
+        summary appears in the JSON report under ``sinks``.
+
+        :return: sinks; each name must be unique.
         """
 
     @hookspec

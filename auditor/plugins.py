@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = (
     ("ib-audit.sources.terraform", "auditor.sources.terraform"),
     ("ib-audit.rules", "auditor.rules"),
     ("ib-audit.reports", "auditor.reports"),
+    ("ib-audit.sinks", "auditor.sinks"),
     ("ib-audit.suppress", "auditor.suppress"),
 )
 
@@ -143,6 +144,16 @@ class PluginHost:
                 self._error(plugin, f"report format {reporter.name!r} is already defined")
                 continue
             out[reporter.name] = reporter
+        return out
+
+    def sinks(self) -> dict[str, Any]:
+        """Sinks by name; a name claimed twice is an error naming the second plugin."""
+        out: dict[str, Any] = {}
+        for plugin, sink in self._collect("auditor_add_sinks", "sinks", lambda s: s.name):
+            if sink.name in out:
+                self._error(plugin, f"sink {sink.name!r} is already defined")
+                continue
+            out[sink.name] = sink
         return out
 
     def configure(self, settings: Any) -> None:

@@ -85,4 +85,5 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
         ],
         "scanned": list(result.scanned),
         "coverage": result.report_options.get("coverage"),
+        "sinks": result.report_options.get("sinks"),
     }

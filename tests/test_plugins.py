@@ -166,6 +166,7 @@ def test_every_hookspec_is_documented_and_exercised():
         "auditor_add_file_sources",
         "auditor_add_reporters",
         "auditor_add_rules",
+        "auditor_add_sinks",
         "auditor_configure",
         "auditor_session_finish",
         "auditor_suppress",
@@ -197,6 +198,60 @@ def test_configure_and_session_finish_hooks(with_plugins, scan):
     with_plugins.append(("recorder", recorder))
     run = scan(str(EXAMPLES / "public-ami.json"), "--fail-on", "high")
     assert recorder.seen == {"fail_on": Severity.HIGH, "findings": len(run.report["findings"])}
+
+
+class TicketSink:
+    """A plugin sink: opens a 'ticket' per critical finding, and fails for one account."""
+
+    name = "tickets"
+    description = "test tickets"
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, result, context):
+        from auditor.model import InputError
+        from auditor.sinks import SinkReport
+
+        self.sent = [f.fingerprint for f in result.findings if f.severity is Severity.CRITICAL]
+        return SinkReport(errors=[InputError("tickets", "queue SEC is read-only")], summary={"opened": len(self.sent)})
+
+
+class SinkPack:
+    def __init__(self, sink):
+        self.sink = sink
+
+    @hookimpl
+    def auditor_add_sinks(self):
+        return [self.sink]
+
+
+class BrokenSink:
+    name = "broken"
+    description = "raises"
+
+    def send(self, result, context):
+        raise RuntimeError("sink bug")
+
+
+def test_a_plugin_sink_gets_the_result_and_its_errors_join_the_report(with_plugins, scan, capsys):
+    sink = TicketSink()
+    with_plugins.append(("tickets-pack", SinkPack(sink)))
+    with_plugins.append(("broken-pack", SinkPack(BrokenSink())))
+    run = scan(str(EXAMPLES / "public-ami.json"), "--sink", "tickets", "--sink", "broken")
+    assert sink.sent == [f["fingerprint"] for f in run.report["findings"] if f["severity"] == "critical"] != []
+    assert run.report["errors"] == [
+        {"input": "tickets", "message": "queue SEC is read-only"},
+        {"input": "sink broken", "message": "failed: RuntimeError: sink bug"},
+    ]
+    assert run.report["sinks"] == {"tickets": {"opened": 1}}
+    assert run.code == 2
+    assert "ib-audit: tickets: opened 1\n" in run.err
+
+
+def test_an_unknown_sink_is_a_usage_error(capsys):
+    assert main(["scan", str(EXAMPLES / "public-ami.json"), "--sink", "pager"]) == 2
+    assert capsys.readouterr().err == "ib-audit: error: unknown sink 'pager' (available: security-hub)\n"
 
 
 def test_rules_json_lists_options(capsys):

@@ -1,0 +1,399 @@
+"""``--security-hub``: live findings into AWS Security Hub, kept in step with reality.
+
+For every (account, region) pair with an audited live configuration, in that account
+(assuming the scan's role there for organization scans, because BatchImportFindings only
+accepts findings whose AwsAccountId is the caller's own) and in the configuration's own
+region:
+
+1. ``GetFindings`` reads the pair's earlier ib-audit findings that are still ACTIVE
+   (filtered by the account's default product, the ``ib-audit/`` generator prefix, the
+   account and the region; the same conditions are checked again on every answer, so a
+   finding-aggregation region that also returns other regions' findings, or an endpoint
+   that ignores filters, cannot widen what is touched).
+2. ``BatchImportFindings``, in batches of 100, sends this run's findings (same Id as
+   before: updated, never duplicated; CreatedAt and FirstObservedAt kept) and, for every
+   earlier finding that is fixed, an update to ``Compliance.Status: PASSED`` and
+   ``RecordState: ARCHIVED`` (Security Hub then sets the workflow to RESOLVED itself).
+   An earlier finding is fixed only when its configuration was audited in this run and
+   its rule ran; a configuration that failed to load, was in another shard, or a rule
+   that was not selected leaves its findings untouched.
+3. ``BatchUpdateFindings`` (the customer's API: BatchImportFindings cannot change the
+   workflow of an existing finding) marks findings suppressed in ib-audit since the last
+   run as SUPPRESSED with the reason as a note, and reopens (NEW) those whose ib-audit
+   suppression was removed; a workflow set by people is left alone.
+
+Every call goes through the live scan's retry and pacing (``LiveScanner._call``:
+throttling, 5xx and connection errors retried with jittered backoff under a deadline,
+one pacer per account). ``FailedFindings`` and ``UnprocessedFindings`` are errors naming
+the finding, its rule and configuration. A pair that fails is an error for that pair;
+the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+
+from auditor.model import AuditResult, Finding, InputError, Target
+from auditor.reports import asff
+from auditor.sinks import SinkContext, SinkReport
+from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session
+
+log = logging.getLogger("ib_audit.security_hub")
+
+BATCH = 100  # BatchImportFindings and BatchUpdateFindings take at most 100 findings
+PAGE = 100  # GetFindings MaxResults
+ERRORS_PER_PAIR = 20  # past this, one line says how many more
+# Kept from the finding Security Hub holds when it is archived as fixed (the rest is
+# either provider data we re-send unchanged or customer-owned).
+KEPT_ON_FIX = (
+    "SchemaVersion",
+    "Id",
+    "ProductArn",
+    "ProductName",
+    "CompanyName",
+    "GeneratorId",
+    "AwsAccountId",
+    "CreatedAt",
+    "FirstObservedAt",
+    "LastObservedAt",
+    "Title",
+    "Description",
+    "Remediation",
+    "ProductFields",
+    "Resources",
+    "FindingProviderFields",
+)
+
+
+class HubCaller(LiveScanner):
+    """The live scan's calls (retries, pacing, per-account bound) against Security Hub."""
+
+    def client(self, region: str):
+        clients = getattr(self._local, "hub_clients", None)
+        if clients is None:
+            clients = self._local.hub_clients = {}
+        if region not in clients:  # one client per (thread, region), as boto3 requires
+            # AWS_ENDPOINT_URL_SECURITYHUB / AWS_ENDPOINT_URL apply (boto3 reads them);
+            # --endpoint-url is Image Builder's only.
+            clients[region] = self.session.client("securityhub", region_name=region, config=self._config)
+        return clients[region]
+
+
+@dataclass
+class Pair:
+    """One hub: an account and region, the configurations audited there and their findings."""
+
+    where: asff.Placement
+    targets: dict[str, Target] = field(default_factory=dict)  # target id -> target
+    identities: set[str] = field(default_factory=set)  # their ARNs, as Resources[0].Id
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"security-hub {self.where.account}/{self.where.region}"
+
+
+@dataclass
+class PairOutcome:
+    errors: list[InputError] = field(default_factory=list)
+    imported: int = 0
+    new: int = 0
+    archived: int = 0
+    suppressed: int = 0
+    reopened: int = 0
+    rejected: int = 0
+
+
+def _pairs(result: AuditResult) -> dict[tuple[str, str], Pair]:
+    """Audited live configurations grouped by the hub their findings belong to."""
+    pairs: dict[tuple[str, str], Pair] = {}
+    by_target: dict[str, Pair] = {}
+    for target in result.targets:
+        origin = target.origin
+        if origin.kind != "aws" or target.status != "audited" or not (origin.account and origin.region):
+            continue
+        where = asff.placement(target)
+        assert where is not None
+        pair = pairs.setdefault((where.account, where.region), Pair(where))
+        pair.targets[target.id] = target
+        pair.identities.add(target.identity)
+        by_target[target.id] = pair
+    for finding in result.findings:
+        pair = by_target.get(finding.target)
+        if pair is not None:
+            pair.findings.append(finding)
+    return pairs
+
+
+def _is_ours(finding: Mapping[str, Any], where: asff.Placement) -> bool:
+    """An active earlier ib-audit finding of exactly this hub."""
+    return (
+        finding.get("ProductArn") == where.product_arn
+        and str(finding.get("GeneratorId", "")).startswith(asff.GENERATOR_PREFIX)
+        and finding.get("AwsAccountId") == where.account
+        and finding.get("Region", where.region) == where.region
+        and finding.get("RecordState", "ACTIVE") == "ACTIVE"
+    )
+
+
+def _filters(where: asff.Placement) -> dict[str, list[dict[str, str]]]:
+    def eq(value: str) -> list[dict[str, str]]:
+        return [{"Value": value, "Comparison": "EQUALS"}]
+
+    return {
+        "ProductArn": eq(where.product_arn),
+        "GeneratorId": [{"Value": asff.GENERATOR_PREFIX, "Comparison": "PREFIX"}],
+        "AwsAccountId": eq(where.account),
+        "Region": eq(where.region),
+        "RecordState": eq("ACTIVE"),
+    }
+
+
+def _earlier(caller: HubCaller, where: asff.Placement) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"Filters": _filters(where), "MaxResults": PAGE}
+        if token:
+            kwargs["NextToken"] = token
+        page = caller._call(where.region, "get_findings", **kwargs)
+        for finding in page.get("Findings") or []:
+            if isinstance(finding, dict) and _is_ours(finding, where) and isinstance(finding.get("Id"), str):
+                found[finding["Id"]] = finding
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def _resource_of(finding: Mapping[str, Any]) -> str | None:
+    resources = finding.get("Resources")
+    if isinstance(resources, list) and resources and isinstance(resources[0], dict):
+        return resources[0].get("Id")
+    return None
+
+
+def _fixed_update(earlier: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The earlier finding, now PASSED and ARCHIVED (informational, as a passed control is)."""
+    update = {key: earlier[key] for key in KEPT_ON_FIX if key in earlier}
+    provider = dict(update.get("FindingProviderFields") or {})
+    original = (provider.get("Severity") or earlier.get("Severity") or {}).get("Label")
+    provider["Severity"] = {"Label": "INFORMATIONAL", **({"Original": original} if original else {})}
+    update["FindingProviderFields"] = provider
+    update["Compliance"] = {**(earlier.get("Compliance") or {}), "Status": "PASSED"}
+    update["RecordState"] = "ARCHIVED"
+    update["UpdatedAt"] = now
+    return update
+
+
+def _current(finding: Finding, rule: Any, pair: Pair, now: str, earlier: Mapping[str, Any] | None) -> dict[str, Any]:
+    built = asff.build(finding, rule, pair.targets.get(finding.target), pair.where, now, earlier)
+    if earlier is not None:
+        # After creation these belong to the customer (BatchImportFindings ignores the
+        # workflow and note, and a provider should not override severity and types:
+        # FindingProviderFields carries ours).
+        for key in ("Severity", "Types", "Workflow", "Note"):
+            built.pop(key, None)
+    return built
+
+
+def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _ErrorList:
+    """A pair's errors, at most ERRORS_PER_PAIR lines and then one line for the rest."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.items: list[InputError] = []
+        self.more = 0
+
+    def add(self, message: str) -> None:
+        if len(self.items) < ERRORS_PER_PAIR:
+            self.items.append(InputError(self.label, message))
+        else:
+            self.more += 1
+
+    def done(self) -> list[InputError]:
+        if self.more:
+            return [*self.items, InputError(self.label, f"... and {self.more} more rejected findings")]
+        return self.items
+
+
+def sync_pair(caller: HubCaller, pair: Pair, rules: Mapping[str, Any], now: str) -> PairOutcome:
+    """Import this run's findings of one hub, archive the fixed ones, sync suppressions."""
+    outcome = PairOutcome()
+    errors = _ErrorList(pair.label)
+    where = pair.where
+    try:
+        earlier = _earlier(caller, where)
+    except FetchError as exc:
+        # Without the earlier findings nothing can be archived safely; import nothing
+        # either, so the next run starts from a consistent state.
+        outcome.errors.append(InputError(pair.label, f"cannot read earlier findings (GetFindings): {exc}"))
+        return outcome
+
+    described: dict[str, str] = {}  # Id -> "IBD002 on <arn>", for error messages
+    batch: list[dict[str, Any]] = []
+    current_ids = set()
+    for finding in pair.findings:
+        rule = rules.get(finding.rule_id)
+        if rule is None:
+            continue
+        built = _current(finding, rule, pair, now, earlier.get(finding.fingerprint))
+        batch.append(built)
+        current_ids.add(finding.fingerprint)
+        described[finding.fingerprint] = f"{finding.rule_id} on {built['Resources'][0]['Id']}"
+    fixed = [
+        e
+        for fid, e in earlier.items()
+        if fid not in current_ids
+        and _resource_of(e) in pair.identities  # its configuration was audited in this run
+        and str(e.get("GeneratorId", ""))[len(asff.GENERATOR_PREFIX) :] in rules  # and its rule ran
+    ]
+    for e in fixed:
+        batch.append(_fixed_update(e, now))
+        described[e["Id"]] = f"{e['GeneratorId'][len(asff.GENERATOR_PREFIX) :]} on {_resource_of(e)} (fixed)"
+
+    rejected: set[str] = set()
+    for chunk in _chunks(batch):
+        try:
+            answer = caller._call(where.region, "batch_import_findings", Findings=list(chunk))
+        except FetchError as exc:
+            errors.add(f"BatchImportFindings of {len(chunk)} findings failed: {exc}")
+            rejected.update(f["Id"] for f in chunk)
+            continue
+        for failed in answer.get("FailedFindings") or []:
+            fid = failed.get("Id", "?")
+            rejected.add(fid)
+            errors.add(
+                f"finding {fid} ({described.get(fid, 'unknown')}) rejected: "
+                f"{failed.get('ErrorCode', '?')}: {failed.get('ErrorMessage', '')}".rstrip(": ")
+            )
+    outcome.rejected = len(rejected)
+    outcome.imported = sum(1 for fid in current_ids if fid not in rejected)
+    outcome.new = sum(1 for fid in current_ids if fid not in rejected and fid not in earlier)
+    outcome.archived = sum(1 for e in fixed if e["Id"] not in rejected)
+
+    _sync_workflow(caller, pair, earlier, rejected, now, outcome, errors)
+    outcome.errors.extend(errors.done())
+    return outcome
+
+
+def _sync_workflow(
+    caller: HubCaller,
+    pair: Pair,
+    earlier: Mapping[str, Mapping[str, Any]],
+    rejected: set[str],
+    now: str,
+    outcome: PairOutcome,
+    errors: _ErrorList,
+) -> None:
+    """Suppressions made or removed in ib-audit since the last run, on existing findings."""
+    updates: dict[tuple[str, str], list[str]] = defaultdict(list)  # (status, note) -> Ids
+    for finding in pair.findings:
+        before = earlier.get(finding.fingerprint)
+        if before is None or finding.fingerprint in rejected:
+            continue  # new findings were created with their workflow
+        status = (before.get("Workflow") or {}).get("Status") or before.get("WorkflowState")
+        ours = asff.SUPPRESSED_FIELD in (before.get("ProductFields") or {})
+        if finding.suppressed is not None and status != "SUPPRESSED":
+            updates[("SUPPRESSED", asff.suppression_note(finding))].append(finding.fingerprint)
+        elif finding.suppressed is None and status == "SUPPRESSED" and ours:
+            updates[("NEW", "ib-audit: the suppression was removed; the finding is active again")].append(
+                finding.fingerprint
+            )
+    for (status, note), ids in updates.items():
+        for chunk in _chunks(ids):
+            try:
+                answer = caller._call(
+                    pair.where.region,
+                    "batch_update_findings",
+                    FindingIdentifiers=[{"Id": fid, "ProductArn": pair.where.product_arn} for fid in chunk],
+                    Workflow={"Status": status},
+                    Note={"Text": note, "UpdatedBy": asff.PRODUCT_NAME},
+                )
+            except FetchError as exc:
+                errors.add(f"BatchUpdateFindings (workflow {status}) of {len(chunk)} findings failed: {exc}")
+                continue
+            unprocessed = answer.get("UnprocessedFindings") or []
+            for item in unprocessed:
+                fid = (item.get("FindingIdentifier") or {}).get("Id", "?")
+                errors.add(
+                    f"finding {fid}: workflow {status} not set: {item.get('ErrorCode', '?')}: "
+                    f"{item.get('ErrorMessage', '')}".rstrip(": ")
+                )
+            done = len(chunk) - len(unprocessed)
+            if status == "SUPPRESSED":
+                outcome.suppressed += done
+            else:
+                outcome.reopened += done
+
+
+def _callers(pairs: Iterable[Pair], context: SinkContext) -> tuple[dict[str, HubCaller], list[InputError]]:
+    """One caller per account: the scan's own session, or the scan's role in that account."""
+    aws: AwsOptions = context.aws or AwsOptions()
+    accounts = sorted({p.where.account for p in pairs})
+    callers: dict[str, HubCaller] = {}
+    errors: list[InputError] = []
+    base = base_session(aws.profile)
+    for account in accounts:
+        session = base
+        if context.org is not None:
+            from auditor.sources import org
+
+            try:
+                session = org.assumed_session(base, account, context.org)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                errors.append(
+                    InputError(f"security-hub {account}", f"cannot assume role {context.org.role_name}: {exc}")
+                )
+                continue
+        per_account = getattr(context.org, "per_account", None) if context.org is not None else None
+        callers[account] = HubCaller(aws, session=session, account=account, max_in_flight=per_account)
+    return callers, errors
+
+
+def send(result: AuditResult, context: SinkContext) -> SinkReport:
+    """Send the live findings of ``result`` to Security Hub (see the module docstring)."""
+    pairs = _pairs(result)
+    counts = ("imported", "new", "archived", "suppressed", "reopened", "rejected")
+    report = SinkReport(summary={"pairs": [], **dict.fromkeys(counts, 0)})
+    if not pairs:
+        return report
+    now = asff.timestamp()
+    rules = asff.rules_by_id(result)
+    try:
+        callers, errors = _callers(pairs.values(), context)
+    except (FatalAwsError, botocore.exceptions.BotoCoreError) as exc:
+        report.errors.append(InputError("security-hub", str(exc)))
+        return report
+    report.errors.extend(errors)
+    work = [p for p in pairs.values() if p.where.account in callers]
+    workers = max(1, min(len(work), (context.aws.max_workers if context.aws else 16)))
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {
+            pool.submit(sync_pair, callers[p.where.account], p, rules, now): p
+            for p in sorted(work, key=lambda p: (p.where.account, p.where.region))
+        }
+        outcomes = []
+        for future, pair in futures.items():
+            try:
+                outcomes.append((pair, future.result()))
+            except FatalAwsError as exc:
+                report.errors.append(InputError(pair.label, str(exc)))
+    summary = report.summary
+    for pair, outcome in outcomes:
+        report.errors.extend(outcome.errors)
+        summary["pairs"].append(f"{pair.where.account}/{pair.where.region}")
+        for key in counts:
+            summary[key] += getattr(outcome, key)
+    return report
