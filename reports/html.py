@@ -16,13 +16,14 @@ from typing import Any, TextIO
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from auditor import __version__
+from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity, Target, Unresolved
 
 SNIPPET_CONTEXT = 1
 SNIPPET_MAX_LINES = 8
 SNIPPET_MAX_WIDTH = 200
 ROWS_PER_CHUNK = 250  # rows per <tbody>; off-screen chunks are skipped by the browser
+FINDINGS_PER_CONTROL = 50  # listed under a control; the table's control filter shows all
 
 
 def _environment() -> Environment:
@@ -173,11 +174,53 @@ def _sharing(target: Target) -> list[dict[str, Any]]:
     return rows
 
 
+def _by_control(result: AuditResult, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per framework, per control the rules that ran evidence: pass/fail counts and findings.
+
+    A configuration fails a control when an unsuppressed finding of one of the control's
+    rules is on it, and passes it otherwise (every rule runs on every audited configuration).
+    """
+    audited = {t.id for t in result.targets if t.status == "audited"}
+    mapped: dict[tuple[str, str], list[str]] = {}
+    for spec in result.rules:
+        for control in controls.controls_for(spec.rule):
+            mapped.setdefault((control.framework.key, control.id), []).append(spec.id)
+    suppressed = Counter(f.rule_id for f in result.findings if f.suppressed is not None)
+    out = []
+    for key, framework in controls.table().frameworks.items():
+        rows = []
+        for cid in framework.controls:
+            rules = mapped.get((key, cid))
+            if not rules:
+                continue
+            found = [r for r in active if r["rule_id"] in rules]
+            failing = {r["target"] for r in found} & audited
+            rows.append(
+                {
+                    "id": cid,
+                    "title": framework.controls[cid],
+                    "requirement": framework.requirement(cid),
+                    "rules": rules,
+                    "status": "fail" if failing else "pass",
+                    "passed": len(audited) - len(failing),
+                    "failed": len(failing),
+                    "suppressed": sum(suppressed[r] for r in rules),
+                    "findings": found[:FINDINGS_PER_CONTROL],
+                    "more": max(0, len(found) - FINDINGS_PER_CONTROL),
+                }
+            )
+        out.append(
+            {"key": key, "title": framework.title, "url": framework.url, "note": framework.note, "controls": rows}
+        )
+    return out
+
+
 def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain data."""
     targets = {t.id: t for t in result.targets}
     files = _Files()
     rule_help = {}
+    requirements = {spec.id: controls.requirements_for(spec.rule) for spec in result.rules}
     for spec in result.rules:
         sections = spec.rule.help_sections()
         rule_help[spec.id] = {
@@ -204,6 +247,7 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
                 "location": f.location.display(),
                 "path": f.path,
                 "message": f.message,
+                "controls": requirements.get(f.rule_id, []),
                 "suppressed": None
                 if f.suppressed is None
                 else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
@@ -232,6 +276,7 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
             result.targets, key=lambda t: (t.origin.account or "", t.origin.region or "", t.origin.file or "", t.name)
         )
     ]
+    frameworks = _by_control(result, active)
     if result.errors:
         verdict = "incomplete"
     elif result.failed:
@@ -255,6 +300,10 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
         "suppressed": [r for r in rows if r["suppressed"] is not None],
         "rules": [rule_help[k] for k in sorted(rule_help)],
         "rule_ids": sorted({r["rule_id"] for r in active}),
+        "frameworks": frameworks,
+        "control_ids": [
+            c["requirement"] for fw in frameworks for c in fw["controls"] if c["failed"]
+        ],  # in catalogue order, only those a finding evidences
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "resources": resources,
         "unverified": [

@@ -211,3 +211,59 @@ def test_by_resource_view_never_hides_unresolved_sharing(browser, report):
         assert "PUBLIC:" in public and "group all" in public and "none (account default)" in public
     finally:
         page.close()
+
+
+def test_by_control_view_counts_configurations_and_filters_the_table(browser, report):
+    import tomllib
+
+    html, data = report(str(EXAMPLES / "public-ami.json"), str(EXAMPLES / "compliant-baseline.json"))
+    table = tomllib.loads((REPO / "auditor" / "controls.toml").read_text())
+    catalogue = table["frameworks"]["nist-800-53-r5"]["controls"]
+    failing_rules = {}  # rule -> configurations with an unsuppressed finding
+    for f in _active(data):
+        failing_rules.setdefault(f["rule_id"], set()).add(f["target"])
+    expected = {}
+    for rule_id, entry in table["rules"].items():
+        for control in entry.get("nist-800-53-r5", []):
+            expected.setdefault(control, set()).update(failing_rules.get(rule_id, set()))
+    audited = len(data["targets"])
+    page = Page(browser, html, javascript=False)
+    try:
+        rows = page.page.locator("table.by-control[data-framework=nist-800-53-r5] tr.control")
+        seen = {}
+        for i in range(rows.count()):
+            row = rows.nth(i)
+            control = row.get_attribute("data-control").removeprefix("NIST.800-53.r5 ")
+            cells = [row.locator("td").nth(n).inner_text() for n in range(3)]
+            seen[control] = cells
+            assert row.locator("th").inner_text() == f"{control} {catalogue[control]}"
+        assert seen == {
+            c: ["FAIL" if failed else "PASS", str(audited - len(failed)), str(len(failed))]
+            for c, failed in expected.items()
+        }
+        assert seen["AC-22"] == ["FAIL", "1", "1"]  # the public AMI, nothing else
+        ac22 = rows.filter(has=page.page.locator("th", has_text="AC-22"))
+        ac22.locator("summary").click()
+        (ibd002,) = [f for f in _active(data) if f["rule_id"] == "IBD002"]
+        assert ac22.locator("li").all_inner_texts() == [f"critical IBD002 community-image: {ibd002['message']}"]
+        note = " ".join(table["frameworks"]["aws-fsbp"]["note"].split())
+        assert (
+            f"No rule that ran evidences a control of this framework. {note}" in page.page.locator("body").inner_text()
+        )
+    finally:
+        page.close()
+    page = Page(browser, html)
+    try:
+        # Only controls a finding evidences are offered, in catalogue order.
+        failing = [c for c in catalogue if expected.get(c)]
+        assert page.page.locator("#control-filter option").all_inner_texts() == [
+            "all controls",
+            *[f"NIST.800-53.r5 {c}" for c in failing],
+        ]
+        page.page.get_by_label("Control", exact=True).select_option("NIST.800-53.r5 AC-22")
+        visible = page.page.locator("tr.finding:visible")
+        assert [visible.nth(i).get_attribute("data-rule") for i in range(visible.count())] == ["IBD002"]
+        assert page.page.locator("#shown").inner_text() == f"Showing 1 of {len(_active(data))} findings"
+        assert page.errors == []
+    finally:
+        page.close()
