@@ -131,3 +131,19 @@ def test_a_plugin_rule_declares_its_own_controls_and_the_table_wins_for_builtins
     assert controls.requirements_for(PluginRule) == ["NIST.800-53.r5 AC-3", "NIST.800-53.r5 SC-28"]
     impostor = type("Impostor", (PluginRule,), {"id": "IBD009"})  # the table's IBD009 entry maps nothing
     assert controls.requirements_for(impostor) == []
+
+
+def test_controls_doc_is_current():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_controls_doc.py"), "--check"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_shows_the_framework_view_as_it_is(capsys):
+    assert main(["rules", "--framework", "nist-800-53-r5"]) == 0
+    view = capsys.readouterr().out
+    assert f"$ ib-audit rules --framework nist-800-53-r5\n{view}```" in (REPO / "README.md").read_text()

@@ -438,3 +438,26 @@ def test_security_hub_is_for_live_scans(capsys):
         "ib-audit: error: --security-hub sends live findings (--aws, --arn, --organization...); "
         "for files, write -f asff=FILE with --asff-account/--asff-region and import it\n"
     )
+
+
+def test_the_nightly_example_workflow_runs_a_command_ib_audit_accepts():
+    import re
+    import shlex
+
+    import yaml
+
+    from auditor.cli import build_parser
+
+    from conftest import REPO
+
+    workflow = yaml.safe_load((REPO / "examples" / "ci" / "github-nightly-security-hub.yml").read_text())
+    (command,) = [s["run"] for s in workflow["jobs"]["security-hub"]["steps"] if "ib-audit scan" in s.get("run", "")]
+    command = re.sub(r"\$\{\{ matrix.shard \}\}", "2", command).replace("$GITHUB_STEP_SUMMARY", "summary.md")
+    argv = shlex.split(command)
+    assert argv[:2] == ["ib-audit", "scan"]
+    args = build_parser().parse_args(argv[1:])
+    assert args.security_hub and args.organization and args.shard == "2/4" and args.role_name
+    assert not args.paths  # live only, which --security-hub requires
+    for step in workflow["jobs"]["security-hub"]["steps"]:
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]  # pinned by SHA
