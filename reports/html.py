@@ -220,7 +220,6 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
     targets = {t.id: t for t in result.targets}
     files = _Files()
     rule_help = {}
-    requirements = {spec.id: controls.requirements_for(spec.rule) for spec in result.rules}
     for spec in result.rules:
         sections = spec.rule.help_sections()
         rule_help[spec.id] = {
@@ -247,7 +246,6 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
                 "location": f.location.display(),
                 "path": f.path,
                 "message": f.message,
-                "controls": requirements.get(f.rule_id, []),
                 "suppressed": None
                 if f.suppressed is None
                 else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
@@ -313,6 +311,8 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
             "counts": counts,
             "total": len(active),
             "verdict": verdict,
+            # The control filter keeps the rows of a control's rules (no per-row attribute).
+            "control_rules": {c["requirement"]: c["rules"] for fw in frameworks for c in fw["controls"]},
         },
     }
 
