@@ -278,6 +278,22 @@ def test_lifecycle_with_workflow_as_security_hub_keeps_it(hub, scan):
     )
 
 
+def test_a_hub_whose_findings_are_all_fixed_is_still_archived(hub, scan):
+    """Prowler #2190: a region with no finding left was skipped, its old findings stayed active."""
+    server, images, arns = hub["server"], hub["images"], hub["arns"]
+    first = scan("--region", "eu-west-1")
+    assert len(_held(server, "eu-west-1")) == 2
+    config = images.configs[(ACCOUNT, "eu-west-1")][arns["west"]]
+    config["distributions"][0]["amiDistributionConfiguration"]["launchPermission"] = {"userIds": [ACCOUNT]}
+    config["distributions"][0]["amiDistributionConfiguration"]["name"] = "west-{{ imagebuilder:buildDate }}"
+    second = scan("--region", "eu-west-1")
+    assert second.code == 0 and second.report["findings"] == []
+    assert {fid: (f["RecordState"], f["Compliance"]["Status"]) for fid, f in _held(server, "eu-west-1").items()} == (
+        dict.fromkeys(first.fingerprints(), ("ARCHIVED", "PASSED"))
+    )
+    assert second.report["sinks"]["security-hub"]["archived"] == 2
+
+
 def test_configurations_and_rules_not_audited_are_left_untouched(hub, scan):
     server, images, arns = hub["server"], hub["images"], hub["arns"]
     first = scan("--region", REGION)
