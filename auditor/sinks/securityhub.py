@@ -357,7 +357,7 @@ def _callers(pairs: Iterable[Pair], context: SinkContext) -> tuple[dict[str, Hub
                     InputError(f"security-hub {account}", f"cannot assume role {context.org.role_name}: {exc}")
                 )
                 continue
-        per_account = getattr(context.org, "per_account", None) if context.org is not None else None
+        per_account = context.org.per_account if context.org is not None else None
         callers[account] = HubCaller(aws, session=session, account=account, max_in_flight=per_account)
     return callers, errors
 
