@@ -18,6 +18,7 @@ from auditor.model import (
     Finding,
     InputError,
     Location,
+    Notice,
     Origin,
     Severity,
     Span,
@@ -59,6 +60,7 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
     findings: list[Finding] = []
     errors: list[InputError] = []
     unverified: list[Unverified] = []
+    warnings: list[Notice] = []
     fixed: list[dict] = []
     rules: dict[str, RuleSpec] = {}
     scanned: list[str] = []
@@ -100,10 +102,15 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
                         fingerprint=f["fingerprint"],
                         suppressed=Suppression(s["kind"], s["reason"]) if s else None,
                         baseline_state=f.get("baseline_state"),
+                        key=f.get("key", ""),
                     )
                 )
             errors.extend(InputError(e["input"], e["message"]) for e in doc["errors"] if e["input"] not in duplicates)
             unverified.extend(Unverified(**u) for u in doc.get("unverified", []) if u["target"] not in duplicates)
+            warnings.extend(
+                Notice(w["kind"], w["message"], _location(w["location"]) if "location" in w else None, w.get("input"))
+                for w in doc.get("warnings", [])
+            )
             fixed.extend(doc.get("fixed", []))
             coverage = doc.get("coverage") or {}
             if coverage.get("shard"):
@@ -143,5 +150,6 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
         fail_on=fail_on,
         scanned=tuple(dict.fromkeys(scanned)),
         fixed=tuple(fixed),
+        warnings=tuple(warnings),
         report_options={"coverage": {"shard": None, "pairs": sorted(pairs)} if pairs else None},
     )

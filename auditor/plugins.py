@@ -28,7 +28,6 @@ BUILTIN_PLUGINS = (
     ("ib-audit.sources.terraform", "auditor.sources.terraform"),
     ("ib-audit.rules", "auditor.rules"),
     ("ib-audit.reports", "auditor.reports"),
-    ("ib-audit.suppress", "auditor.suppress"),
 )
 
 
