@@ -285,8 +285,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         host.file_sources(),
         settings.max_file_size_mb * 1_000_000,
         strict=not args.ignore_unrecognized,
-        exclude=_excluder(settings),
-        force_exclude=settings.force_exclude,
+        exclude=_excluder(settings, walking=True),
+        force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
     )
     scanned = list(paths)
     if aws_options is not None:
@@ -365,15 +365,19 @@ def _region_problem(aws, args: argparse.Namespace) -> str | None:
     return "the live scan needs a region: pass --region R (repeatable, or 'all'), or set AWS_REGION"
 
 
-def _excluder(settings: Settings):
-    """A predicate for paths the walk must skip (``exclude`` + ``extend-exclude``)."""
+def _excluder(settings: Settings, *, walking: bool):
+    """Whether a path is excluded (``exclude`` + ``extend-exclude``).
+
+    A walk prunes as it descends, so it tests each path itself; a path named on the
+    command line (``--force-exclude``) is excluded when it or a directory above it is.
+    """
     from auditor.globs import PathGlobs
 
     patterns = (*settings.exclude, *settings.extend_exclude)
     if not patterns:
         return lambda path: False
     globs = PathGlobs(patterns, settings.base_dir or Path.cwd())
-    return lambda path: globs.first_match(path, itself=True) is not None
+    return lambda path: globs.first_match(path, itself=walking) is not None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -173,7 +173,8 @@ def _notice_order(notice: Notice) -> tuple:
     loc = notice.location
     span = loc.span if loc is not None else None
     where = (loc.file or loc.arn or "") if loc is not None else (notice.input or "")
-    return (where, span.start_line if span else 0, span.start_column if span else 0, notice.message)
+    # Stable: warnings at one place keep the order their entries are written in.
+    return (where, span.start_line if span else 0, span.start_column if span else 0)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

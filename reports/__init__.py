@@ -33,4 +33,6 @@ def auditor_add_reporters():
         LazyReporter(
             "markdown", "markdown", "a compact Markdown summary for $GITHUB_STEP_SUMMARY and merge-request comments"
         ),
+        LazyReporter("github", "github", "GitHub Actions annotations (workflow commands), no code scanning needed"),
+        LazyReporter("gitlab", "gitlab", "GitLab Code Quality JSON for the merge-request widget"),
     ]

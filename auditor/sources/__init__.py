@@ -105,18 +105,19 @@ def load_paths(
     *,
     strict: bool = True,
     exclude: Callable[[Path], bool] | None = None,
-    force_exclude: bool = False,
+    force_exclude: Callable[[Path], bool] | None = None,
 ) -> LoadResult:
     """Load every file under ``paths``; each named input ends as targets or as an error.
 
     With ``strict=False`` a named file that is not a configuration is skipped quietly,
     as in a directory walk (pre-commit passes every staged file of a type). ``exclude``
-    prunes the walk; files named explicitly are excluded too only with ``force_exclude``.
+    prunes the walk; a path named explicitly is skipped only when ``force_exclude``
+    says so (ruff's ``--force-exclude``).
     """
     result = LoadResult()
     for raw in paths:
         path = Path(raw)
-        if force_exclude and exclude is not None and _excluded(path, exclude):
+        if force_exclude is not None and _excluded(path, force_exclude):
             continue
         if path.is_dir():
             for file in walk(path, exclude):
