@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from sarif_checks import multitool_problems, schema_errors
 
@@ -162,6 +163,7 @@ def test_terraform_comments(run, tmp_path):
             ),
         ]
     ]
+    jsonschema.validate(report, json.loads((Path(__file__).parent / "schemas" / "report-v1.schema.json").read_text()))
     line = line_of(TERRAFORM, "IBD999")
     assert f"ib-audit: warning: main.tf:{line}:3: unknown rule id 'IBD999' in comment ib-audit:ignore\n" in err
     # Warnings do not change the exit code; the active findings do.
