@@ -228,7 +228,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return _usage_error(str(exc))
 
     many = bool(args.role_name or args.accounts or args.accounts_file or args.organization)
-    live = args.aws or bool(args.arn) or many or bool(args.shard)
+    live = args.aws or bool(args.arn) or many
+    if args.shard and not (args.aws or many):
+        return _usage_error("--shard needs --aws or --accounts/--accounts-file/--organization")
     paths = args.paths or ([] if live else ["."])
     start = discovery_start(paths)
     settings = load_settings(Path(args.config) if args.config else None, rule_classes, start=start)

@@ -180,6 +180,12 @@ def test_a_live_scan_without_a_region_is_a_usage_error(tmp_path):
     assert proc.stderr.count("\n") == 1
 
 
+def test_a_shard_without_a_live_scan_is_a_usage_error(tmp_path):
+    proc = _cli("scan", PUBLIC, "--shard", "1/2")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "ib-audit: error: --shard needs --aws or --accounts/--accounts-file/--organization\n"
+
+
 def test_a_report_that_cannot_be_written_is_a_usage_error(tmp_path):
     proc = _cli("scan", PUBLIC, "-f", f"sarif={tmp_path / 'missing' / 'x.sarif'}")
     assert proc.returncode == 2
