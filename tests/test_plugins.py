@@ -11,7 +11,7 @@ import pytest
 from auditor import hookspecs
 from auditor.cli import main
 from auditor.hookspecs import hookimpl
-from auditor.model import Severity
+from auditor.model import Severity, Suppression
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, Violation, option
 
@@ -176,7 +176,7 @@ def test_every_hookspec_is_documented_and_exercised():
         assert doc and (":return:" in doc or ":param" in doc), name
     tested = inspect.getsource(inspect.getmodule(test_every_hookspec_is_documented_and_exercised))
     for name in specs:
-        if name not in ("auditor_add_rules", "auditor_add_reporters", "auditor_add_file_sources", "auditor_suppress"):
+        if name not in ("auditor_add_rules", "auditor_add_reporters", "auditor_add_file_sources"):
             assert f"def {name}" in tested, f"no test plugin implements {name}"
 
 
@@ -258,3 +258,27 @@ def test_plugin_rules_carry_their_own_help_uri_and_tags(with_plugins, tmp_path, 
     assert main(["rules", "--format", "json"]) == 0
     listed = {r["id"]: r["help_uri"] for r in json.loads(capsys.readouterr().out)}
     assert listed["ACME001"] is None and listed["ACME002"] == "https://acme.example/rules/ACME002"
+
+
+class TicketSuppressor:
+    """A plugin's own suppressions, e.g. risk acceptances kept in a ticketing system."""
+
+    @hookimpl
+    def auditor_suppress(self, finding, target):
+        if finding.rule_id == "IBD009":
+            return Suppression("config", "risk accepted in RISK-12")
+        return None
+
+
+def test_plugin_suppressions_come_after_the_authors_own(with_plugins, scan, tmp_path):
+    with_plugins.append(("tickets", TicketSuppressor()))
+    doc = json.loads((EXAMPLES / "public-ami.json").read_text())
+    doc["distributionConfiguration"]["tags"] = {"ib-audit:ignore": "IBD009:renamed next sprint"}
+    (tmp_path / "tagged.json").write_text(json.dumps(doc))
+    run = scan(str(EXAMPLES / "public-ami.json"), str(tmp_path / "tagged.json"))
+    assert sorted((f["target"].rsplit("/", 1)[-1], f["rule_id"], f["suppressed"]) for f in run.report["findings"]) == [
+        ("public-ami.json", "IBD002", None),
+        ("public-ami.json", "IBD009", {"kind": "config", "reason": "risk accepted in RISK-12"}),
+        ("tagged.json", "IBD002", None),
+        ("tagged.json", "IBD009", {"kind": "tag", "reason": "renamed next sprint"}),
+    ]
