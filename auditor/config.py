@@ -206,13 +206,9 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
             except ValueError as exc:
                 error(f"{name}: {exc}")
         elif key in ("select", "ignore", "extend-select", "extend-ignore"):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                error(f"{name}: expected a list of rule ids or prefixes, got {value!r}")
-                continue
-            bad = unknown_selectors(value, rules)
-            for selector in bad:
-                error(f"{name}: unknown rule id or prefix {selector!r}")
-            setattr(settings, key.replace("-", "_"), tuple(v for v in value if v not in bad))
+            selectors = _selectors(value, name, rules, error)
+            if selectors is not None:
+                setattr(settings, key.replace("-", "_"), selectors)
         elif key in ("exclude", "extend-exclude"):
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 error(f"{name}: expected a list of path globs, got {value!r}")
@@ -227,18 +223,13 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
             if not isinstance(value, dict):
                 error(f"{name}: expected a table of path glob = [rule ids], got {value!r}")
                 continue
-            for glob, selectors in value.items():
-                entry = f'{name}."{glob}"'
+            for glob, listed in value.items():
                 if not glob.strip():
                     error(f"{name}: an empty path glob")
                     continue
-                if not isinstance(selectors, list) or not all(isinstance(v, str) for v in selectors):
-                    error(f"{entry}: expected a list of rule ids or prefixes, got {selectors!r}")
-                    continue
-                bad = unknown_selectors(selectors, rules)
-                for selector in bad:
-                    error(f"{entry}: unknown rule id or prefix {selector!r}")
-                settings.per_path_ignores[glob] = tuple(v for v in selectors if v not in bad)
+                selectors = _selectors(listed, f'{name}."{glob}"', rules, error)
+                if selectors is not None:
+                    settings.per_path_ignores[glob] = selectors
         elif key == "max-file-size-mb":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 error(f"{name}: expected a positive integer, got {value!r}")
@@ -259,6 +250,17 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
                     error(f"{rule_name}: expected a table, got {table!r}")
                     continue
                 _apply_rule_table(settings.rules.setdefault(rule.id, RuleSetting()), rule, table, rule_name, error)
+
+
+def _selectors(value: Any, name: str, rules: Sequence[type[Rule]], error) -> tuple[str, ...] | None:
+    """A list of rule selectors from the file; each unknown one is an error naming it."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        error(f"{name}: expected a list of rule ids or prefixes, got {value!r}")
+        return None
+    bad = unknown_selectors(value, rules)
+    for selector in bad:
+        error(f"{name}: unknown rule id or prefix {selector!r}")
+    return tuple(v for v in value if v not in bad)
 
 
 def _apply_rule_table(setting: RuleSetting, rule: type[Rule], table: dict, name: str, error) -> None:
