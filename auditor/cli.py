@@ -15,7 +15,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.baseline import apply_baseline, load_baseline, write_baseline
-from auditor.config import Settings, load_settings, parse_fail_on, unknown_selectors
+from auditor.config import RuleSelection, Settings, discovery_start, load_settings, parse_fail_on, unknown_selectors
 from auditor.engine import audit, configure_rules
 from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
@@ -95,18 +95,54 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--baseline", metavar="FILE", help="fail only on findings not in this baseline; report fixed ones"
     )
-    scan.add_argument("--write-baseline", metavar="FILE", help="record the current findings as a baseline")
+    scan.add_argument(
+        "--write-baseline", metavar="FILE", help="record the current findings as a baseline (exit 0 once written)"
+    )
     scan.add_argument(
         "--ignore-unrecognized",
         action="store_true",
         help="skip named files that are not distribution configurations (for pre-commit file lists)",
     )
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
-    scan.add_argument("--config", metavar="FILE", help="config file (default: .ib-audit.toml or pyproject.toml)")
-    scan.add_argument("--select", action="append", metavar="ID", help="only these rule ids or prefixes (repeatable)")
-    scan.add_argument("--ignore", action="append", metavar="ID", help="skip these rule ids or prefixes (repeatable)")
-    scan.add_argument("-v", "--verbose", action="store_true", help="log skipped files and each step to stderr")
-    scan.add_argument("-q", "--quiet", action="store_true", help="no progress or log output on stderr")
+    scan.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: .ib-audit.toml or pyproject.toml, from the scanned paths upwards)",
+    )
+    rules_group = scan.add_argument_group("rule selection (combined with the config file as in ruff)")
+    rules_group.add_argument(
+        "--select", action="append", metavar="ID", help="only these rule ids, prefixes or slugs (replaces the config's)"
+    )
+    rules_group.add_argument(
+        "--extend-select", action="append", metavar="ID", help="also these rules, on top of the selection"
+    )
+    rules_group.add_argument("--ignore", action="append", metavar="ID", help="skip these rules (added to the config's)")
+    rules_group.add_argument("--extend-ignore", action="append", metavar="ID", help="same as --ignore")
+    supp = scan.add_argument_group("suppressions")
+    supp.add_argument(
+        "--no-inline-suppressions",
+        action="store_true",
+        help="ignore the authors' tag, Metadata and comment suppressions; only config and baseline apply",
+    )
+    supp.add_argument(
+        "--report-unused-suppressions", action="store_true", help="warn about suppressions that suppressed nothing"
+    )
+    supp.add_argument(
+        "--show-suppressed", action="store_true", help="list suppressed and baselined findings in the text report"
+    )
+    scan.add_argument(
+        "--force-exclude", action="store_true", help="apply exclude globs to files named on the command line too"
+    )
+    scan.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text report on stdout (auto: on a terminal; honours NO_COLOR, FORCE_COLOR, TERM=dumb)",
+    )
+    scan.add_argument(
+        "-v", "--verbose", action="store_true", help="name the config file, log skipped files and each step to stderr"
+    )
+    scan.add_argument("-q", "--quiet", action="store_true", help="no progress, log or warning output on stderr")
 
     merge = sub.add_parser("merge", help="merge JSON reports of several runs and write any report from them")
     merge.add_argument("files", nargs="+", metavar="FILE", help="JSON reports written with -f json=FILE")
@@ -115,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--sarif-category", metavar="NAME", help="SARIF automationDetails.id")
     merge.add_argument("--sarif-split", choices=("none", "account-region"), default="none", help="as for scan")
     merge.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    merge.add_argument("--show-suppressed", action="store_true", help="as for scan")
+    merge.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="as for scan")
     _add_asff_arguments(merge)
 
     rules = sub.add_parser("rules", help="list rules, severities and options")
@@ -190,6 +228,19 @@ def _parse_formats(specs: Sequence[str] | None, reporters: dict) -> list[tuple[s
     return outputs
 
 
+def _usage_error(message: str) -> int:
+    """A usage or config problem: one line on stderr, exit 2, nothing scanned, no report."""
+    print(f"ib-audit: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_outputs(outputs: list[tuple[str, str | None]]) -> None:
+    """A report that cannot be written should stop the run before a long scan, not after."""
+    for name, file in outputs:
+        if file is not None and not Path(file).parent.is_dir():
+            raise ValueError(f"-f {name}={file}: directory {Path(file).parent} does not exist")
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose and not args.quiet else logging.WARNING,
@@ -201,37 +252,56 @@ def cmd_scan(args: argparse.Namespace) -> int:
     reporters = host.reporters()
     try:
         outputs = _parse_formats(args.format, reporters)
+        _check_outputs(outputs)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)
         sinks = _chosen_sinks(args, host.sinks())
     except ValueError as exc:
         _print_plugin_errors(host)
-        print(f"ib-audit: error: {exc}", file=sys.stderr)
-        return 2
-
-    settings = load_settings(Path(args.config) if args.config else None, rule_classes)
-    _apply_flags(settings, args, fail_on_flag, rule_classes)
-    host.configure(settings)
-    specs = configure_rules(host, settings)
+        return _usage_error(str(exc))
 
     many = bool(args.role_name or args.accounts or args.accounts_file or args.organization)
     live = args.aws or bool(args.arn) or many
-    report_coverage = None
-    aws_options = org_options = None  # how the scan reached AWS, for the sinks
+    if args.shard and not (args.aws or many):
+        return _usage_error("--shard needs --aws or --accounts/--accounts-file/--organization")
     paths = args.paths or ([] if live else ["."])
-    loaded = load_paths(
-        paths,
-        host.file_sources(),
-        settings.max_file_size_mb * 1_000_000,
-        strict=not args.ignore_unrecognized,
-    )
-    scanned = list(paths)
+    start = discovery_start(paths)
+    settings = load_settings(Path(args.config) if args.config else None, rule_classes, start=start)
+    if args.verbose and not args.quiet:
+        used = settings.config_file or f"none found (searched from {start} upwards)"
+        print(f"ib-audit: config: {used}", file=sys.stderr)
+    _apply_flags(settings, args, fail_on_flag, rule_classes)
+    if settings.errors:
+        for error in settings.errors[:-1]:
+            print(f"ib-audit: error: {error.display()}", file=sys.stderr)
+        return _usage_error(settings.errors[-1].display())
+    baseline = None
+    if args.baseline:
+        baseline, problem = load_baseline(Path(args.baseline))
+        if problem is not None:
+            return _usage_error(problem.display())
+
+    aws_options = org_options = shard = None
     if live:
         if args.max_workers < 1:
-            print("ib-audit: error: --max-workers must be at least 1", file=sys.stderr)
-            return 2
-        from auditor.sources import aws  # boto3 is imported only on this path
+            return _usage_error("--max-workers must be at least 1")
+        try:
+            from auditor.sources import aws  # boto3 is imported only on this path
+        except ImportError as exc:
+            return _usage_error(f"the live scan needs boto3, which cannot be imported ({exc}); pip install boto3")
+        if many or args.shard:
+            from auditor.sources import org
 
+            try:
+                shard = org.parse_shard(args.shard) if args.shard else None
+            except ValueError as exc:
+                return _usage_error(str(exc))
+            if many and not args.role_name:
+                return _usage_error("--accounts/--organization need --role-name")
+        if many or args.shard or not args.arn:
+            problem = _region_problem(aws, args)
+            if problem:
+                return _usage_error(problem)
         aws_options = aws.AwsOptions(
             regions=_split(args.region),
             arns=tuple(args.arn or ()),
@@ -241,17 +311,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
             snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
             progress=sys.stderr.isatty() and not args.quiet,
         )
+
+    host.configure(settings)
+    specs = configure_rules(host, settings)
+    report_coverage = None
+    loaded = load_paths(
+        paths,
+        host.file_sources(),
+        settings.max_file_size_mb * 1_000_000,
+        strict=not args.ignore_unrecognized,
+        exclude=_excluder(settings, walking=True),
+        force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
+    )
+    scanned = list(paths)
+    if aws_options is not None:
+        from auditor.sources import aws
+
         if many or args.shard:
             from auditor.sources import org
 
-            try:
-                shard = org.parse_shard(args.shard) if args.shard else None
-            except ValueError as exc:
-                print(f"ib-audit: error: {exc}", file=sys.stderr)
-                return 2
-            if many and not args.role_name:
-                print("ib-audit: error: --accounts/--organization need --role-name", file=sys.stderr)
-                return 2
             if many:
                 org_options = org.OrgOptions(
                     role_name=args.role_name,
@@ -286,24 +364,58 @@ def cmd_scan(args: argparse.Namespace) -> int:
             "sarif_split": args.sarif_split,
             "coverage": report_coverage,
             **asff_options,
+            "show_suppressed": args.show_suppressed,
         },
     )
 
-    if args.baseline:
-        result = _with_baseline(result, Path(args.baseline))
+    if baseline is not None:
+        findings, fixed = apply_baseline(result.findings, baseline, result.targets)
+        result = replace(
+            result, findings=tuple(findings), fixed=tuple(fixed), warnings=(*result.warnings, *baseline.notices())
+        )
     if args.write_baseline:
         try:
-            write_baseline(Path(args.write_baseline), result.findings)
+            write_baseline(Path(args.write_baseline), result.findings, result.targets)
         except OSError as exc:
-            print(
-                f"ib-audit: error: cannot write baseline {args.write_baseline}: {exc.strerror or exc}", file=sys.stderr
-            )
-            return 2
+            return _usage_error(f"cannot write baseline {args.write_baseline}: {exc.strerror or exc}")
+        if not args.quiet:
+            print(f"ib-audit: wrote {len(result.findings)} finding(s) to {args.write_baseline}", file=sys.stderr)
     if sinks:
         from auditor.sinks import SinkContext
 
         result = _send_to_sinks(result, sinks, SinkContext(aws=aws_options, org=org_options), quiet=args.quiet)
-    return _write_reports(result, outputs, reporters, args)
+    code = _write_reports(result, outputs, reporters, args)
+    if args.write_baseline and code == 1:
+        return 0  # the baseline was the point of the run; it is written
+    return code
+
+
+def _region_problem(aws, args: argparse.Namespace) -> str | None:
+    """A live scan without a region would scan nothing: a usage error, not an empty report."""
+    if _split(args.region):
+        return None
+    try:
+        region = aws.base_session(args.profile).region_name
+    except Exception as exc:  # botocore's ProfileNotFound, a broken ~/.aws/config
+        return f"cannot set up the AWS session: {exc}"
+    if region:
+        return None
+    return "the live scan needs a region: pass --region R (repeatable, or 'all'), or set AWS_REGION"
+
+
+def _excluder(settings: Settings, *, walking: bool):
+    """Whether a path is excluded (``exclude`` + ``extend-exclude``).
+
+    A walk prunes as it descends, so it tests each path itself; a path named on the
+    command line (``--force-exclude``) is excluded when it or a directory above it is.
+    """
+    from auditor.globs import PathGlobs
+
+    patterns = (*settings.exclude, *settings.extend_exclude)
+    if not patterns:
+        return lambda path: False
+    globs = PathGlobs(patterns, settings.base_dir or Path.cwd())
+    return lambda path: globs.first_match(path, itself=walking) is not None
 
 
 def _chosen_sinks(args: argparse.Namespace, available: dict) -> list:
@@ -362,6 +474,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
             "sarif_category": args.sarif_category,
             "sarif_split": args.sarif_split,
             **asff_options,
+            "show_suppressed": args.show_suppressed,
         },
     )
     if args.fail_on:
@@ -369,23 +482,36 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return _write_reports(result, outputs, reporters, args)
 
 
-def _with_baseline(result: AuditResult, path: Path) -> AuditResult:
-    entries, error = load_baseline(path)
-    if error is not None:
-        return replace(result, errors=(*result.errors, error))
-    audited = {t.id for t in result.targets if t.status == "audited"}
-    findings, fixed = apply_baseline(result.findings, entries, str(path), audited)
-    return replace(result, findings=tuple(findings), fixed=tuple(fixed))
+def use_color(choice: str, stream, environ=os.environ) -> bool:
+    """Whether to colour a terminal report.
+
+    ``--color always|never`` decide. With ``auto``: ``NO_COLOR`` (set and not empty)
+    turns colour off, else ``FORCE_COLOR`` (set, not empty, not ``0``) turns it on, else
+    colour only on a terminal whose ``TERM`` is not ``dumb`` (the order pytest uses).
+    """
+    if choice != "auto":
+        return choice == "always"
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR", "") not in ("", "0"):
+        return True
+    if environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
     code = result.exit_code
     if getattr(args, "exit_zero", False) and code == 1:
         code = 0
+    if not getattr(args, "quiet", False):
+        for warning in result.warnings:
+            print(f"ib-audit: warning: {warning.display()}", file=sys.stderr)
     for name, file in outputs:
         reporter = reporters[name]
         if file is None:
-            color = name == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+            color = name == "text" and use_color(getattr(args, "color", "auto"), sys.stdout)
             try:
                 reporter.write(result, sys.stdout, color=color)
             except BrokenPipeError:
@@ -418,16 +544,27 @@ def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
 
 
 def _apply_flags(settings: Settings, args: argparse.Namespace, fail_on: Severity | None, rules) -> None:
+    """Lay the command line over the config file (rule selection as ruff does, see config.py)."""
     if args.fail_on:
         settings.fail_on = fail_on
-    for flag in ("select", "ignore"):
-        values = _split(getattr(args, flag))
-        if not values:
-            continue
-        bad = unknown_selectors(values, rules)
+    values: dict[str, tuple[str, ...]] = {}
+    for flag in ("select", "extend_select", "ignore", "extend_ignore"):
+        given = _split(getattr(args, flag, None))
+        bad = unknown_selectors(given, rules)
         for selector in bad:
-            settings.errors.append(InputError(f"--{flag}", f"unknown rule id or prefix {selector!r}"))
-        setattr(settings, flag, tuple(v for v in values if v not in bad))
+            settings.errors.append(InputError(f"--{flag.replace('_', '-')}", f"unknown rule id or prefix {selector!r}"))
+        values[flag] = tuple(v for v in given if v not in bad)
+    settings.cli_selection = RuleSelection(
+        select=values["select"] or None,
+        extend_select=values["extend_select"],
+        ignore=values["ignore"] + values["extend_ignore"],
+    )
+    if args.no_inline_suppressions:
+        settings.inline_suppressions = False
+    if args.report_unused_suppressions:
+        settings.report_unused_suppressions = True
+    if args.force_exclude:
+        settings.force_exclude = True
 
 
 def _find_rule(host: PluginHost, key: str):
@@ -546,7 +683,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if mapped:
         print("Controls it evidences: " + "; ".join(f"{c.requirement} ({c.title})" for c in mapped))
     print(f"Suppress on a resource with the tag  ib-audit:ignore = {rule.id}")
-    print(f"More: {rule.help_uri()}")
+    print(f"  or a Terraform comment  # ib-audit:ignore {rule.id} reason until=YYYY-MM-DD")
+    if rule.help_uri():
+        print(f"More: {rule.help_uri()}")
     return 0
 
 

@@ -1,12 +1,20 @@
 """Configuration: ``--config FILE``, ``.ib-audit.toml``, or ``[tool.ib-audit]`` in pyproject.
 
-A bad key or value is an error naming the key and the file; the rest of the file still
-applies and the scan still runs (the exit code becomes 2), so nothing else is lost.
+The file is searched from the scanned paths' common directory upwards. A bad key or
+value is an error naming the key and the file; every error is collected, and the
+command line stops before scanning (exit 2) rather than run with half a configuration.
+
+Rule selection follows ruff: the config file and the command line are two layers, each
+with ``select``, ``extend-select`` and ``ignore`` (+ ``extend-ignore``). A layer's
+``select`` replaces what the layers before it chose; otherwise the layer adds and
+removes rules on top. Within a layer the more specific selector wins (``IBD0`` beats
+``ALL``, ``IBD002`` beats ``IBD0``), and ``ignore`` beats ``select`` at equal specificity.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,9 +24,33 @@ from typing import Any
 from auditor.model import InputError, Severity
 from auditor.rule import Rule, coerce_option
 
-TOP_LEVEL_KEYS = ("fail-on", "select", "ignore", "rules", "max-file-size-mb")
+TOP_LEVEL_KEYS = (
+    "fail-on",
+    "select",
+    "ignore",
+    "extend-select",
+    "extend-ignore",
+    "exclude",
+    "extend-exclude",
+    "force-exclude",
+    "per-path-ignores",
+    "require-reason",
+    "rules",
+    "max-file-size-mb",
+)
 RULE_KEYS = ("severity", "enabled")
 DEFAULT_MAX_FILE_SIZE_MB = 20
+# Directories a walk never enters unless ``exclude`` is set (``extend-exclude`` adds to it).
+DEFAULT_EXCLUDE = (".git", ".hg", ".svn", "node_modules", ".terraform", "__pycache__", ".venv")
+
+
+@dataclass
+class RuleSelection:
+    """One layer of rule selection (the config file, or the command line)."""
+
+    select: tuple[str, ...] | None = None  # None: this layer does not reset the selection
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()  # ignore and extend-ignore together
 
 
 @dataclass
@@ -35,16 +67,66 @@ class Settings:
     fail_on: Severity | None = Severity.LOW  # None: never fail on findings
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+    extend_ignore: tuple[str, ...] = ()
+    # The command line's layer, applied after the file's (see the module docstring).
+    cli_selection: RuleSelection = field(default_factory=RuleSelection)
     rules: dict[str, RuleSetting] = field(default_factory=dict)  # by rule id
     max_file_size_mb: int = DEFAULT_MAX_FILE_SIZE_MB
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    force_exclude: bool = False  # also exclude files named on the command line (pre-commit)
+    per_path_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)  # glob -> rule selectors
+    require_reason: bool = False
+    inline_suppressions: bool = True
+    report_unused_suppressions: bool = False
+    base_dir: Path | None = None  # what path globs are relative to: the config file's directory
     config_file: str | None = None
     errors: list[InputError] = field(default_factory=list)
+
+    def selections(self) -> list[RuleSelection]:
+        """The layers of rule selection, the file's first."""
+        file_layer = RuleSelection(
+            select=self.select or None, extend_select=self.extend_select, ignore=self.ignore + self.extend_ignore
+        )
+        return [file_layer, self.cli_selection]
+
+    def selected(self, rules: Sequence[type[Rule]]) -> set[str]:
+        """The ids of the rules the select/ignore layers leave on (before per-rule ``enabled``)."""
+        on = {r.id for r in rules}  # no select anywhere: every rule
+        for layer in self.selections():
+            updates: dict[str, bool] = {}
+            choices = [(s, True) for s in (*(layer.select or ()), *layer.extend_select)]
+            choices += [(s, False) for s in layer.ignore]
+            # Least specific first, so the most specific selector has the last word;
+            # at equal specificity ignore (False) after select (True).
+            for selector, enable in sorted(choices, key=lambda c: (specificity(c[0]), not c[1])):
+                for rule in rules:
+                    if matches(selector, rule):
+                        updates[rule.id] = enable
+            if layer.select is not None:
+                on = {rule_id for rule_id, enable in updates.items() if enable}
+            else:
+                on |= {rule_id for rule_id, enable in updates.items() if enable}
+                on -= {rule_id for rule_id, enable in updates.items() if not enable}
+        return on
 
 
 def parse_fail_on(text: str) -> Severity | None:
     if text.strip().lower() == "never":
         return None
     return Severity.parse(text)
+
+
+def discovery_start(paths: Sequence[str]) -> Path:
+    """Where config discovery starts: the common directory of the scanned paths (else ``.``)."""
+    dirs = []
+    for raw in paths:
+        path = Path(os.path.abspath(raw))
+        dirs.append(str(path if path.is_dir() else path.parent))
+    if not dirs:
+        return Path.cwd()
+    return Path(os.path.commonpath(dirs))
 
 
 def find_config_file(start: Path) -> tuple[Path, bool] | None:
@@ -69,19 +151,23 @@ def _did_you_mean(name: str, choices: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def load_settings(path: Path | None, rules: Sequence[type[Rule]], *, explicit: bool = False) -> Settings:
-    """Read a config file into Settings. ``path=None`` searches from the current directory."""
+def load_settings(
+    path: Path | None, rules: Sequence[type[Rule]], *, explicit: bool = False, start: Path | None = None
+) -> Settings:
+    """Read a config file into Settings. ``path=None`` searches from ``start`` (default: ``.``) upwards."""
     settings = Settings()
     in_pyproject = False
     if path is None:
-        found = find_config_file(Path.cwd())
+        found = find_config_file(start or Path.cwd())
         if found is None:
+            settings.base_dir = start or Path.cwd()
             return settings
         path, in_pyproject = found
     else:
         in_pyproject = path.name == "pyproject.toml"
     display = str(path)
     settings.config_file = display
+    settings.base_dir = Path(os.path.abspath(path)).parent
 
     def error(message: str) -> None:
         settings.errors.append(InputError(display, message))
@@ -119,14 +205,31 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
                 settings.fail_on = parse_fail_on(value)
             except ValueError as exc:
                 error(f"{name}: {exc}")
-        elif key in ("select", "ignore"):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                error(f"{name}: expected a list of rule ids or prefixes, got {value!r}")
+        elif key in ("select", "ignore", "extend-select", "extend-ignore"):
+            selectors = _selectors(value, name, rules, error)
+            if selectors is not None:
+                setattr(settings, key.replace("-", "_"), selectors)
+        elif key in ("exclude", "extend-exclude"):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                error(f"{name}: expected a list of path globs, got {value!r}")
                 continue
-            bad = unknown_selectors(value, rules)
-            for selector in bad:
-                error(f"{name}: unknown rule id or prefix {selector!r}")
-            setattr(settings, key, tuple(v for v in value if v not in bad))
+            setattr(settings, key.replace("-", "_"), tuple(value))
+        elif key in ("force-exclude", "require-reason"):
+            if not isinstance(value, bool):
+                error(f"{name}: expected true or false, got {value!r}")
+                continue
+            setattr(settings, key.replace("-", "_"), value)
+        elif key == "per-path-ignores":
+            if not isinstance(value, dict):
+                error(f"{name}: expected a table of path glob = [rule ids], got {value!r}")
+                continue
+            for glob, listed in value.items():
+                if not glob.strip():
+                    error(f"{name}: an empty path glob")
+                    continue
+                selectors = _selectors(listed, f'{name}."{glob}"', rules, error)
+                if selectors is not None:
+                    settings.per_path_ignores[glob] = selectors
         elif key == "max-file-size-mb":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 error(f"{name}: expected a positive integer, got {value!r}")
@@ -147,6 +250,17 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
                     error(f"{rule_name}: expected a table, got {table!r}")
                     continue
                 _apply_rule_table(settings.rules.setdefault(rule.id, RuleSetting()), rule, table, rule_name, error)
+
+
+def _selectors(value: Any, name: str, rules: Sequence[type[Rule]], error) -> tuple[str, ...] | None:
+    """A list of rule selectors from the file; each unknown one is an error naming it."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        error(f"{name}: expected a list of rule ids or prefixes, got {value!r}")
+        return None
+    bad = unknown_selectors(value, rules)
+    for selector in bad:
+        error(f"{name}: unknown rule id or prefix {selector!r}")
+    return tuple(v for v in value if v not in bad)
 
 
 def _apply_rule_table(setting: RuleSetting, rule: type[Rule], table: dict, name: str, error) -> None:
@@ -176,22 +290,37 @@ def _apply_rule_table(setting: RuleSetting, rule: type[Rule], table: dict, name:
 
 
 def matches(selector: str, rule: type[Rule]) -> bool:
-    return rule.id.startswith(selector.upper()) or selector == rule.slug
+    """Whether a selector (``ALL``, an id prefix, an id or a slug) covers a rule."""
+    return selector.upper() == "ALL" or rule.id.startswith(selector.upper()) or selector == rule.slug
+
+
+def specificity(selector: str) -> int:
+    """``ALL`` < a short prefix < a longer prefix < an exact id or a slug."""
+    if selector.upper() == "ALL":
+        return 0
+    if selector.upper()[:1].isalpha() and selector.upper().isalnum():
+        return len(selector)
+    return 1_000  # a slug names exactly one rule
 
 
 def unknown_selectors(selectors: Sequence[str], rules: Sequence[type[Rule]]) -> list[str]:
     return [s for s in selectors if s.upper() != "ALL" and not any(matches(s, r) for r in rules)]
 
 
-def is_enabled(rule: type[Rule], settings: Settings) -> bool:
+def is_enabled(rule: type[Rule], settings: Settings, selected: set[str] | None = None) -> bool:
+    """Whether a rule runs: the select/ignore layers, then its ``enabled`` setting.
+
+    ``enabled = false`` always wins; ``enabled = true`` turns a rule on that ``select``
+    left out, but not one that an ``ignore`` names.
+    """
     setting = settings.rules.get(rule.id)
     explicit = setting.enabled if setting is not None else None
     if explicit is False:
         return False
-    if any(matches(s, rule) for s in settings.ignore):
-        return False
+    if selected is None:
+        selected = settings.selected([rule])
+    if rule.id in selected:
+        return True
     if explicit is True:
-        return True
-    if not settings.select:
-        return True
-    return any(s.upper() == "ALL" or matches(s, rule) for s in settings.select)
+        return not any(matches(s, rule) for layer in settings.selections() for s in layer.ignore)
+    return False

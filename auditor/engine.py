@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
 
-from auditor.config import Settings, is_enabled
-from auditor.model import AuditResult, Finding, InputError, Target, Unverified, fingerprint
+from auditor.config import Settings, is_enabled, matches
+from auditor.globs import PathGlobs
+from auditor.identity import SemanticKeys, disambiguate
+from auditor.model import AuditResult, Finding, InputError, Notice, Suppression, Target, Unverified, fingerprint
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, RuleContext, make_options
+from auditor.suppress import InlineSuppressions, inline_entries
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,10 @@ class RuleSpec:
 
 
 def configure_rules(host: PluginHost, settings: Settings) -> list[RuleSpec]:
+    selected = settings.selected([rule for _, rule in host.rules()])
     specs = []
     for plugin, rule in host.rules():
-        if not is_enabled(rule, settings):
+        if not is_enabled(rule, settings, selected):
             continue
         setting = settings.rules.get(rule.id)
         severity = setting.severity if setting and setting.severity is not None else rule.severity
@@ -41,6 +47,27 @@ def configure_rules(host: PluginHost, settings: Settings) -> list[RuleSpec]:
     return sorted(specs, key=lambda s: s.id)
 
 
+class PathIgnores:
+    """``per-path-ignores``: rules switched off for files matching a glob, as suppressions
+    of kind ``config`` (the findings stay in JSON and SARIF, and never fail the gate)."""
+
+    def __init__(self, settings: Settings) -> None:
+        base = settings.base_dir or Path.cwd()
+        self.entries = [(PathGlobs([g], base), g, selectors) for g, selectors in settings.per_path_ignores.items()]
+        self.source = settings.config_file or "the configuration"
+
+    def for_file(self, file: str | None) -> list[tuple[str, tuple[str, ...]]]:
+        if not file:
+            return []
+        return [(glob, selectors) for globs, glob, selectors in self.entries if globs.first_match(file)]
+
+    def suppression(self, applicable, rule: type[Rule]) -> Suppression | None:
+        for glob, selectors in applicable:
+            if any(matches(s, rule) for s in selectors):
+                return Suppression("config", f'per-path-ignores "{glob}" in {self.source}')
+        return None
+
+
 def audit(
     host: PluginHost,
     specs: Sequence[RuleSpec],
@@ -49,14 +76,38 @@ def audit(
     settings: Settings,
     scanned: Sequence[str] = (),
     report_options: dict | None = None,
+    today: date | None = None,
 ) -> AuditResult:
-    """Run every rule over every loaded target and build the result."""
+    """Run every rule over every loaded target and build the result.
+
+    Each finding's fingerprint is its rule, its target's resource identity and the
+    semantic key of its path (``auditor.identity``), made unique within the scan.
+    Suppressions apply in this order: the authors' inline ones (unless
+    ``--no-inline-suppressions``), ``per-path-ignores``, then plugins' ``auditor_suppress``.
+    """
     findings: list[Finding] = []
     unverified: list[Unverified] = []
     tool_errors: list[InputError] = []
+    warnings: list[Notice] = []
+    rule_ids = {rule.id for _, rule in host.rules()}
+    enabled = {spec.id for spec in specs}
+    path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
     for target in targets:
         if target.config is None:
             continue
+        keys = SemanticKeys(target.config)
+        identity = target.identity
+        inline = None
+        if settings.inline_suppressions:
+            inline = InlineSuppressions(
+                target,
+                inline_entries(target),
+                rule_ids=rule_ids,
+                enabled=enabled,
+                require_reason=settings.require_reason,
+                today=today,
+            )
+        ignored_here = path_ignores.for_file(target.origin.file) if path_ignores else []
         for spec in specs:
             ctx = RuleContext(account=target.origin.account, spell=target.spell, region=target.origin.region)
             try:
@@ -67,6 +118,7 @@ def audit(
                 )
                 continue
             for v in violations:
+                key = keys(v.path)
                 finding = Finding(
                     rule_id=spec.id,
                     rule=spec.rule.slug,
@@ -75,13 +127,22 @@ def audit(
                     target=target.id,
                     path=v.path,
                     location=target.locate(v.path),
-                    fingerprint=fingerprint(spec.id, target.identity, v.path),
+                    fingerprint=fingerprint(spec.id, identity, key),
+                    key=key,
                 )
-                suppression = host.suppress(finding, target)
+                suppression = inline.match(finding) if inline is not None else None
+                if suppression is None and ignored_here:
+                    suppression = path_ignores.suppression(ignored_here, spec.rule)  # type: ignore[union-attr]
+                if suppression is None:
+                    suppression = host.suppress(finding, target)
                 if suppression is not None:
                     finding = replace(finding, suppressed=suppression)
                 findings.append(finding)
             unverified.extend(Unverified(target.id, spec.id, path, reason) for path, reason in ctx.unverified)
+        if inline is not None:
+            warnings.extend(inline.warnings)
+            if settings.report_unused_suppressions:
+                warnings.extend(inline.unused())
     all_errors = [
         *settings.errors,
         *(InputError(t.id, t.error) for t in targets if t.error is not None),
@@ -89,9 +150,12 @@ def audit(
         *tool_errors,
         *host.errors,
     ]
+    ordered = sorted(_dedupe(findings), key=Finding.sort_key)
+    unique = disambiguate([(f.fingerprint, f.target, f.message) for f in ordered])
+    ordered = [f if fp == f.fingerprint else replace(f, fingerprint=fp) for f, fp in zip(ordered, unique, strict=True)]
     result = AuditResult(
         targets=tuple(targets),
-        findings=tuple(sorted(_dedupe(findings), key=Finding.sort_key)),
+        findings=tuple(ordered),
         errors=tuple(all_errors),
         unverified=tuple(unverified),
         rules=tuple(specs),
@@ -99,9 +163,18 @@ def audit(
         scanned=tuple(scanned),
         config_file=settings.config_file,
         report_options=report_options or {},
+        warnings=tuple(sorted(warnings, key=_notice_order)),
     )
     host.session_finish(result)
     return result
+
+
+def _notice_order(notice: Notice) -> tuple:
+    loc = notice.location
+    span = loc.span if loc is not None else None
+    where = (loc.file or loc.arn or "") if loc is not None else (notice.input or "")
+    # Stable: warnings at one place keep the order their entries are written in.
+    return (where, span.start_line if span else 0, span.start_column if span else 0)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -73,6 +73,9 @@ class AuditorSpec:
     def auditor_suppress(self, finding: Finding, target: Target) -> Suppression | None:
         """Decide whether a finding is suppressed; the first non-None answer wins.
 
+        Asked only for findings that the authors' inline suppressions and the
+        configuration's ``per-path-ignores`` left active.
+
         :param finding: the finding, not yet suppressed.
         :param target: the configuration it was found in.
         :return: a suppression with its reason, or None to leave the finding active.

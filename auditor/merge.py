@@ -18,6 +18,7 @@ from auditor.model import (
     Finding,
     InputError,
     Location,
+    Notice,
     Origin,
     Severity,
     Span,
@@ -59,6 +60,7 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
     findings: list[Finding] = []
     errors: list[InputError] = []
     unverified: list[Unverified] = []
+    warnings: list[Notice] = []
     fixed: list[dict] = []
     rules: dict[str, RuleSpec] = {}
     scanned: list[str] = []
@@ -82,7 +84,11 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
                     continue
                 owner[t["id"]] = name
                 targets[t["id"]] = Target(
-                    id=t["id"], name=t["name"], origin=Origin(**t["origin"]), error=t.get("error")
+                    id=t["id"],
+                    name=t["name"],
+                    origin=Origin(**t["origin"]),
+                    error=t.get("error"),
+                    recorded_identity=t.get("identity") if isinstance(t.get("identity"), str) else None,
                 )
             for f in doc["findings"]:
                 if f["target"] in duplicates:
@@ -100,10 +106,15 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
                         fingerprint=f["fingerprint"],
                         suppressed=Suppression(s["kind"], s["reason"]) if s else None,
                         baseline_state=f.get("baseline_state"),
+                        key=f.get("key", ""),
                     )
                 )
             errors.extend(InputError(e["input"], e["message"]) for e in doc["errors"] if e["input"] not in duplicates)
             unverified.extend(Unverified(**u) for u in doc.get("unverified", []) if u["target"] not in duplicates)
+            warnings.extend(
+                Notice(w["kind"], w["message"], _location(w["location"]) if "location" in w else None, w.get("input"))
+                for w in doc.get("warnings", [])
+            )
             fixed.extend(doc.get("fixed", []))
             coverage = doc.get("coverage") or {}
             if coverage.get("shard"):
@@ -143,5 +154,6 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
         fail_on=fail_on,
         scanned=tuple(dict.fromkeys(scanned)),
         fixed=tuple(fixed),
+        warnings=tuple(warnings),
         report_options={"coverage": {"shard": None, "pairs": sorted(pairs)} if pairs else None},
     )

@@ -167,11 +167,24 @@ class Origin:
 
 @dataclass(frozen=True)
 class InlineSuppression:
-    """A suppression written next to the resource (tag, metadata, comment)."""
+    """A suppression written next to the resource (tag, metadata, comment).
 
-    rule_id: str  # a rule id, or "all"
+    Sources say where it is written, so a warning about it can name its place: either a
+    pointer the target's source map resolves (``/tags/ib-audit:ignore``, a CloudFormation
+    ``/Metadata/...`` entry) or a line and column of the target's file (a comment).
+    ``line_only`` limits it to findings on that line (a comment trailing a property).
+    An entry the source could not parse carries ``problem`` instead of a rule id.
+    """
+
+    rule_id: str  # a rule id, or "all"; "" when malformed
     kind: str  # tag | inline
-    reason: str
+    reason: str  # "" when the author gave none
+    until: str | None = None  # "YYYY-MM-DD" as written: it stops suppressing after that day
+    pointer: str | None = None
+    line: int | None = None
+    column: int | None = None
+    line_only: bool = False
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +201,9 @@ class Target:
     # How the source spells an API member (CloudFormation "KmsKeyId", Terraform
     # "kms_key_id"), so messages suggest what the author should write. None: as the API.
     spell: Callable[[str], str] | None = None
+    # The identity recorded in a JSON report, for targets rebuilt by ``merge`` (which has
+    # no configuration to derive it from).
+    recorded_identity: str | None = None
 
     @property
     def status(self) -> str:
@@ -195,8 +211,19 @@ class Target:
 
     @property
     def identity(self) -> str:
-        """What a fingerprint hangs on: never a line number."""
-        return self.origin.arn or self.id
+        """The resource this is, without its file or any line (``auditor.identity`` explains)."""
+        if self.recorded_identity is not None:
+            return self.recorded_identity
+        origin = self.origin
+        if origin.arn:
+            return origin.arn
+        if origin.resource:
+            family = "terraform" if origin.kind.startswith("terraform") else origin.kind
+            return f"{family}:{origin.resource}"
+        name = (self.config or {}).get("name")
+        if origin.kind == "json" and isinstance(name, str) and name:
+            return f"name:{name}"
+        return f"file:{self.id}"
 
     def locate(self, canonical: str) -> Location:
         if self.source_map is not None:
@@ -223,14 +250,19 @@ class Finding:
     fingerprint: str
     suppressed: Suppression | None = None
     baseline_state: str | None = None  # new | unchanged, when a baseline was given
+    key: str = ""  # the path's meaning (auditor.identity.SemanticKeys): what the fingerprint hashes
 
     def sort_key(self) -> tuple:
+        """File (or ARN), line, column; the path where there is no line; then rule id."""
         loc = self.location
-        return (loc.file or loc.arn or "", self.target, self.path, self.rule_id, self.message)
+        span = loc.span
+        where = (0, span.start_line, span.start_column, "") if span else (1, 0, 0, self.path)
+        return (loc.file or loc.arn or "", *where, self.rule_id, self.target, self.path, self.message)
 
 
-def fingerprint(rule_id: str, identity: str, path: str) -> str:
-    digest = hashlib.sha256(f"{rule_id}\0{identity}\0{path}".encode()).hexdigest()
+def fingerprint(rule_id: str, identity: str, key: str) -> str:
+    """A finding's stable identity: its rule, its resource and the meaning of its path."""
+    digest = hashlib.sha256(f"{rule_id}\0{identity}\0{key}".encode()).hexdigest()
     return digest[:32]
 
 
@@ -256,6 +288,29 @@ class InputError:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A warning about the run that is not a finding: a suppression that is malformed,
+    names an unknown rule, has expired or went unused; an old baseline format.
+
+    Warnings never change the exit code (as in ruff); they name their place.
+    """
+
+    # unknown-rule | malformed-suppression | expired-suppression | missing-reason | unused-suppression | baseline
+    kind: str
+    message: str
+    location: Location | None = None
+    input: str | None = None  # what it is about when there is no location (a baseline file)
+
+    def where(self) -> str:
+        if self.location is not None:
+            return self.location.display()
+        return self.input or "ib-audit"
+
+    def display(self) -> str:
+        return f"{self.where()}: {self.message}"
+
+
+@dataclass(frozen=True)
 class AuditResult:
     targets: tuple[Target, ...]
     findings: tuple[Finding, ...]
@@ -267,6 +322,7 @@ class AuditResult:
     config_file: str | None = None
     report_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. sarif_category
     fixed: tuple[Mapping[str, Any], ...] = ()  # baseline entries no longer found
+    warnings: tuple[Notice, ...] = ()
 
     def counts(self) -> dict[str, int]:
         out = {s.label: 0 for s in sorted(Severity, reverse=True)}

@@ -29,7 +29,6 @@ BUILTIN_PLUGINS = (
     ("ib-audit.rules", "auditor.rules"),
     ("ib-audit.reports", "auditor.reports"),
     ("ib-audit.sinks", "auditor.sinks"),
-    ("ib-audit.suppress", "auditor.suppress"),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol, TextIO
 
 from auditor import __version__
-from auditor.model import AuditResult, Finding, Location
+from auditor.model import AuditResult, Finding, Location, Notice
 
 JSON_SCHEMA_VERSION = 1
 
@@ -20,6 +20,12 @@ class Reporter(Protocol):
 
     def write(self, result: AuditResult, stream: TextIO, *, color: bool = False) -> None:
         """Write the report for ``result`` to ``stream``."""
+
+
+def pseudo_path(target) -> str:
+    """A stable, relative stand-in path for a live target without a snapshot file."""
+    origin = target.origin
+    return f"aws/{origin.account or 'unknown-account'}/{origin.region or 'unknown-region'}/{target.name}.json"
 
 
 def location_dict(loc: Location) -> dict[str, Any]:
@@ -48,9 +54,20 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "path": f.path,
         "location": location_dict(f.location),
         "fingerprint": f.fingerprint,
+        "key": f.key,
         "suppressed": None if f.suppressed is None else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
         "baseline_state": f.baseline_state,
     }
+
+
+def notice_dict(notice: Notice) -> dict[str, Any]:
+    """A warning in the JSON report: its kind, message and the place it names."""
+    out: dict[str, Any] = {"kind": notice.kind, "message": notice.message}
+    if notice.location is not None:
+        out["location"] = location_dict(notice.location)
+    if notice.input is not None:
+        out["input"] = notice.input
+    return out
 
 
 def result_dict(result: AuditResult) -> dict[str, Any]:
@@ -70,7 +87,7 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
             "exit_code": result.exit_code,
         },
         "targets": [
-            {"id": t.id, "name": t.name, "status": t.status, "origin": t.origin.as_dict()}
+            {"id": t.id, "name": t.name, "status": t.status, "identity": t.identity, "origin": t.origin.as_dict()}
             | ({"error": t.error} if t.error is not None else {})
             for t in result.targets
         ],
@@ -79,6 +96,7 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
             {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
         ],
         "errors": [{"input": e.input, "message": e.message} for e in result.errors],
+        "warnings": [notice_dict(w) for w in result.warnings],
         "fixed": [dict(e) for e in result.fixed],
         "rules": [
             {"id": s.id, "slug": s.rule.slug, "severity": s.severity.label, "plugin": s.plugin} for s in result.rules

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from auditor.model import OWN_ACCOUNT, OWN_REGION, Severity, Unresolved
 
 PROJECT_URL = "https://github.com/ib-audit/ib-audit"
+BUILTIN_RULES_PACKAGE = "auditor.rules"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class Rule:
     slug: ClassVar[str]
     severity: ClassVar[Severity]
     summary: ClassVar[str]  # one line, used as SARIF shortDescription
-    tags: ClassVar[tuple[str, ...]] = ()
+    tags: ClassVar[tuple[str, ...]] = ()  # SARIF rule tags; "security" makes GitHub rank by security-severity
+    help_url: ClassVar[str | None] = None  # a plugin rule's own documentation page
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, options: Any = None) -> None:
@@ -104,8 +106,14 @@ class Rule:
         return sections
 
     @classmethod
-    def help_uri(cls) -> str:
-        return f"{PROJECT_URL}/blob/main/docs/rules.md#{cls.id.lower()}-{cls.slug}"
+    def help_uri(cls) -> str | None:
+        """The rule's documentation page: ``help_url`` if set, the built-in catalog for
+        the built-in pack, else None (a plugin's rule is not documented in ours)."""
+        if cls.help_url:
+            return cls.help_url
+        if cls.__module__.startswith(BUILTIN_RULES_PACKAGE + "."):
+            return f"{PROJECT_URL}/blob/main/docs/rules.md#{cls.id.lower()}-{cls.slug}"
+        return None
 
     @classmethod
     def option_fields(cls) -> list[OptionField]:

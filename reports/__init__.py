@@ -37,4 +37,6 @@ def auditor_add_reporters():
         LazyReporter(
             "ocsf", "ocsf", "OCSF Compliance Finding events, one JSON object per line, for a security data lake"
         ),
+        LazyReporter("github", "github", "GitHub Actions annotations (workflow commands), no code scanning needed"),
+        LazyReporter("gitlab", "gitlab", "GitLab Code Quality JSON for the merge-request widget"),
     ]

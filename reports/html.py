@@ -246,6 +246,8 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
                 "location": f.location.display(),
                 "path": f.path,
                 "message": f.message,
+                # The anchor is the fingerprint: a link to a finding survives edits of the file.
+                "anchor": f"f-{f.fingerprint}",
                 "suppressed": None
                 if f.suppressed is None
                 else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},

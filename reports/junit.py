@@ -1,8 +1,10 @@
 """JUnit XML: one test case per configuration x rule, for CI systems' test views.
 
-A case fails when the rule found something unsuppressed in that configuration (the
-failure lists every finding with its location); a configuration that could not be
-read is one case with an <error>. Suppressed-only cases pass, marked skipped.
+A case fails when the rule found something unsuppressed at or above ``--fail-on`` in
+that configuration (the failure lists those findings with their locations), the same
+findings that make the exit code 1; unsuppressed findings below the gate pass, listed in
+the case's <system-out>. A configuration that could not be read is one case with an
+<error>. Suppressed-only cases pass, marked skipped.
 """
 
 from __future__ import annotations
@@ -11,13 +13,18 @@ from collections import defaultdict
 from typing import TextIO
 from xml.etree import ElementTree as ET
 
-from auditor.model import AuditResult, Finding
+from auditor.model import AuditResult, Finding, Severity
 
 
 def _lines(findings: list[Finding]) -> str:
     return "\n".join(
         f"{f.location.display()}: {f.rule_id} [{f.severity.label}] {f.message} ({f.path})" for f in findings
     )
+
+
+def _gates(finding: Finding, result: AuditResult) -> bool:
+    """Whether the finding is one that fails the run (the rule of ``AuditResult.failed``)."""
+    return result.fail_on is not None and finding.severity >= result.fail_on and finding.severity > Severity.INFO
 
 
 def build(result: AuditResult) -> ET.Element:
@@ -39,7 +46,9 @@ def build(result: AuditResult) -> ET.Element:
                 case = ET.SubElement(suite, "testcase", classname=target.name, name=f"{spec.id} {spec.rule.slug}")
                 counts["tests"] += 1
                 found = by_case.get((target.id, spec.id), [])
-                active = [f for f in found if f.suppressed is None]
+                unsuppressed = [f for f in found if f.suppressed is None]
+                active = [f for f in unsuppressed if _gates(f, result)]
+                below = [f for f in unsuppressed if not _gates(f, result)]
                 if active:
                     worst = max(f.severity for f in active)
                     failure = ET.SubElement(
@@ -47,10 +56,13 @@ def build(result: AuditResult) -> ET.Element:
                     )
                     failure.text = _lines(active)
                     counts["failures"] += 1
-                elif found:
+                elif found and not below:
                     reasons = "; ".join(sorted({f.suppressed.reason for f in found if f.suppressed}))
                     ET.SubElement(case, "skipped", message=f"suppressed: {reasons}")
                     counts["skipped"] += 1
+                if below:  # after <failure>: the JUnit schema orders a case's children
+                    gate = result.fail_on.label if result.fail_on is not None else "never"
+                    ET.SubElement(case, "system-out").text = f"below --fail-on {gate}:\n" + _lines(below)
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value

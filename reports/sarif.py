@@ -20,11 +20,14 @@ import sarif_om as om
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity
+from auditor.reporting import pseudo_path
 from auditor.rule import PROJECT_URL
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
-FINGERPRINT_KEY = "ibAuditFingerprint/v1"
+# v2: rule + resource identity + the meaning of the path (auditor.identity); v1 hashed
+# list positions, so a new key keeps code scanning from matching the two kinds.
+FINGERPRINT_KEY = "ibAuditFingerprint/v2"
 
 # GitHub code scanning limits (docs: "SARIF support for code scanning").
 MAX_RESULTS = 25_000
@@ -84,19 +87,22 @@ def _rule_descriptor(spec) -> om.ReportingDescriptor:
     sections = rule.help_sections()
     parts = [sections["summary"]] + [f"{name.capitalize()}:\n{sections[name]}" for name in ("why", "example", "fix")]
     text = "\n\n".join(parts)
+    uri = rule.help_uri()
     markdown = (
         f"{sections['summary']}\n\n**Why.** {_one_paragraph(sections['why'])}\n\n"
         f"**Example**\n\n```\n{sections['example']}\n```\n\n**Fix.** {_one_paragraph(sections['fix'])}\n\n"
-        f"Suppress on a resource with the tag `ib-audit:ignore = {rule.id}`. [Rule documentation]({rule.help_uri()})"
+        f"Suppress on a resource with the tag `ib-audit:ignore = {rule.id}`."
+        + (f" [Rule documentation]({uri})" if uri else "")
     )
-    tags = ["security", *[t for t in rule.tags if t != "security"]][:MAX_TAGS]
+    # The rule's own tags: GitHub ranks a rule by security-severity only when "security" is one.
+    tags = list(dict.fromkeys(rule.tags))[:MAX_TAGS]
     return om.ReportingDescriptor(
         id=rule.id,
         name=_pascal(rule.slug),
         short_description=om.MultiformatMessageString(text=_sentence(rule.summary)),
         full_description=om.MultiformatMessageString(text=_sentence(sections["summary"])),
         help=om.MultiformatMessageString(text=text, markdown=markdown),
-        help_uri=rule.help_uri(),
+        help_uri=uri,
         default_configuration=om.ReportingConfiguration(level=LEVELS[spec.severity]),
         properties={
             "tags": tags,
@@ -123,12 +129,6 @@ def _sentence(text: str) -> str:
 
 def _one_paragraph(text: str) -> str:
     return " ".join(text.split())
-
-
-def pseudo_path(target) -> str:
-    """A stable, relative stand-in path for a live target without a snapshot file."""
-    origin = target.origin
-    return f"aws/{origin.account or 'unknown-account'}/{origin.region or 'unknown-region'}/{target.name}.json"
 
 
 def _location(finding: Finding, target) -> om.Location:
@@ -245,6 +245,17 @@ def _build_run(result: AuditResult, category: str | None) -> om.Run:
                     )
                 )
             ]
+        notifications.append(note)
+
+    for warning in result.warnings:
+        note = om.Notification(level="warning", message=om.Message(text=_sentence(warning.display())))
+        loc = warning.location
+        if loc is not None and loc.file:
+            uri, base = artifact_uri(loc.file)
+            physical = om.PhysicalLocation(artifact_location=om.ArtifactLocation(uri=uri, uri_base_id=base))
+            if loc.span is not None:
+                physical.region = om.Region(start_line=loc.span.start_line, start_column=loc.span.start_column)
+            note.locations = [om.Location(physical_location=physical)]
         notifications.append(note)
 
     kept = _within_limits(results)

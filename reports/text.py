@@ -1,4 +1,8 @@
-"""Text report: one line per finding, then a grouped summary."""
+"""Text report: one line per finding, sorted by file, line and column, then a summary.
+
+Suppressed and baselined findings are counted but not listed unless the report option
+``show_suppressed`` (``--show-suppressed``) is set: the JSON and SARIF reports keep them.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,10 @@ class TextReporter:
             return f"{code}{text}{_RESET}" if color else text
 
         names = {t.id: t.name for t in result.targets}
+        show_suppressed = bool(result.report_options.get("show_suppressed"))
         for f in result.findings:
+            if f.suppressed is not None and not show_suppressed:
+                continue
             sev = paint(f"[{f.severity.label}]", _COLORS[f.severity])
             line = f"{f.location.display()}: {paint(f.rule_id, _BOLD)} {sev} {f.message}"
             if f.location.file and f.target != f.location.file:
@@ -50,9 +57,12 @@ class TextReporter:
         by_sev = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n)
         stream.write(f"{audited} configuration(s) audited, {active} finding(s)" + (f" ({by_sev})" if by_sev else ""))
         if result.suppressed_count:
-            stream.write(f", {result.suppressed_count} suppressed")
+            hint = "" if show_suppressed else " (--show-suppressed lists them)"
+            stream.write(f", {result.suppressed_count} suppressed{hint}")
         if result.errors:
             stream.write(f", {paint(f'{len(result.errors)} error(s)', _COLORS[Severity.HIGH])}")
+        if result.warnings:
+            stream.write(f", {len(result.warnings)} warning(s) on stderr")
         stream.write(".\n")
         if result.fixed:
             stream.write(f"{len(result.fixed)} baseline finding(s) fixed:\n")

@@ -60,7 +60,7 @@ def test_every_finding_of_the_examples_passes_botocores_model(tmp_path, capsys, 
         assert asff_finding["AwsAccountId"] == account
         assert asff_finding["ProductArn"] == f"arn:aws:securityhub:{region}:{account}:product/{account}/default"
         assert asff_finding["GeneratorId"] == f"ib-audit/{finding['rule_id']}"
-        assert asff_finding["Resources"][0]["Id"] == origin.get("arn", finding["target"])
+        assert asff_finding["Resources"][0]["Id"] == targets[finding["target"]]["identity"]
         assert asff_finding["ProductFields"]["ib-audit/Path"] == (finding["path"] or "/")
         for key in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"):
             assert TIMESTAMP.match(asff_finding[key]), asff_finding[key]

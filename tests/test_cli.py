@@ -73,7 +73,12 @@ def test_text_report_has_no_colour_when_not_a_tty():
     proc = _run(EXE, "scan", str(EXAMPLES / "public-ami.json"))
     assert "\x1b[" not in proc.stdout
     assert proc.returncode == 1
-    assert proc.stdout.splitlines()[0].endswith(
+    # Sorted by line: the name on line 10 before the launch permission on line 13.
+    assert [line.split(": ", 1)[0].rsplit("/", 1)[-1] for line in proc.stdout.splitlines()[:2]] == [
+        "public-ami.json:10:19",
+        "public-ami.json:13:47",
+    ]
+    assert proc.stdout.splitlines()[1].endswith(
         "public-ami.json:13:47: IBD002 [critical] AMI distributed to us-east-1 is public "
         "(userGroups contains 'all'); remove it"
     )

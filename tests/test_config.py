@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
+
 from conftest import EXAMPLES
 
 PUBLIC = str(EXAMPLES / "public-ami.json")
@@ -11,36 +15,56 @@ def _rules(run):
     return sorted({f[0] for f in run.findings()})
 
 
-def test_dot_ib_audit_toml_is_found_upwards(scan, tmp_path):
-    (tmp_path / ".ib-audit.toml").write_text('ignore = ["IBD009"]\n[rules.IBD002]\nseverity = "low"\n')
-    sub = tmp_path / "a" / "b"
-    sub.mkdir(parents=True)
-    run = scan(PUBLIC, cwd=sub)
+@pytest.fixture
+def project(tmp_path):
+    """A repository with the public-AMI example two directories down."""
+    file = tmp_path / "a" / "b" / "public-ami.json"
+    file.parent.mkdir(parents=True)
+    shutil.copy(PUBLIC, file)
+    return tmp_path
+
+
+def test_dot_ib_audit_toml_is_found_upwards_from_the_scanned_paths(scan, project, tmp_path):
+    (project / ".ib-audit.toml").write_text('ignore = ["IBD009"]\n[rules.IBD002]\nseverity = "low"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # From another working directory: the file is found from the path scanned, not from ".".
+    run = scan(str(project / "a" / "b" / "public-ami.json"), "-v", cwd=elsewhere)
     assert _rules(run) == ["IBD002"]
     assert run.report["findings"][0]["severity"] == "low"
     assert run.report["summary"]["findings"]["low"] == 1
+    assert f"ib-audit: config: {project / '.ib-audit.toml'}\n" in run.err
+    # Several paths: their common directory is where the search starts.
+    (project / "c").mkdir()
+    shutil.copy(PUBLIC, project / "c" / "other.json")
+    both = scan(str(project / "a" / "b"), str(project / "c" / "other.json"), cwd=elsewhere)
+    assert both.report["summary"]["findings"]["low"] == 2 and _rules(both) == ["IBD002"]
 
 
-def test_pyproject_tool_table(scan, tmp_path):
-    (tmp_path / "pyproject.toml").write_text(
+def test_no_config_found_is_named_with_verbose(scan, project):
+    run = scan(str(project / "a"), "-v", cwd=project)
+    assert f"ib-audit: config: none found (searched from {project / 'a'} upwards)\n" in run.err
+
+
+def test_pyproject_tool_table(scan, project):
+    (project / "pyproject.toml").write_text(
         '[project]\nname = "x"\n[tool.ib-audit]\nselect = ["IBD00"]\nfail-on = "critical"\n'
         "[tool.ib-audit.rules.ami-name-not-unique]\nenabled = false\n"
     )
-    run = scan(PUBLIC, cwd=tmp_path)
+    run = scan("a/b/public-ami.json", cwd=project)
     assert _rules(run) == ["IBD002"]
     assert run.code == 1  # critical reaches fail-on critical
 
 
-def test_pyproject_unknown_key_names_the_table(scan, tmp_path):
-    (tmp_path / "pyproject.toml").write_text("[tool.ib-audit]\nselct = []\n")
-    run = scan(PUBLIC, cwd=tmp_path)
-    assert run.report["errors"] == [
-        {
-            "input": str(tmp_path / "pyproject.toml"),
-            "message": "unknown key 'tool.ib-audit.selct' (did you mean 'select'?)",
-        }
-    ]
+def test_pyproject_unknown_key_stops_before_scanning(scan, project):
+    (project / "pyproject.toml").write_text("[tool.ib-audit]\nselct = []\n")
+    run = scan("a/", cwd=project)
     assert run.code == 2
+    assert run.report == {}  # no report: nothing was scanned
+    assert run.out == ""
+    assert run.err == (
+        f"ib-audit: error: {project / 'pyproject.toml'}: unknown key 'tool.ib-audit.selct' (did you mean 'select'?)\n"
+    )
 
 
 def test_flags_override_config(scan, tmp_path):
@@ -57,9 +81,9 @@ def test_fail_on_thresholds(scan):
     assert scan(PUBLIC, "--exit-zero").code == 0
 
 
-def test_info_findings_never_fail(scan, tmp_path):
-    (tmp_path / ".ib-audit.toml").write_text('fail-on = "info"\n[rules.IBD002]\nseverity = "info"\n')
-    run = scan(PUBLIC, "--select", "IBD002", cwd=tmp_path)
+def test_info_findings_never_fail(scan, project):
+    (project / ".ib-audit.toml").write_text('fail-on = "info"\n[rules.IBD002]\nseverity = "info"\n')
+    run = scan("a/b/public-ami.json", "--select", "IBD002", cwd=project)
     assert run.findings() and run.code == 0
 
 

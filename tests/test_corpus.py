@@ -41,14 +41,14 @@ def test_misspelt_members_in_the_user_guide_are_findings(scan):
     file = str(JSON_DIR / MISSPELT)
     assert run.findings() == [
         ("IBD016", "/distributions/0/amiDistributionConfiguration/launchPermissions", file, 10),
-        ("IBD016", "/distributions/1/amiDistributionConfiguration/launchPermissions", file, 24),
         ("IBD016", "/distributions/1/amiDistributionConfiguration/tags", file, 21),
+        ("IBD016", "/distributions/1/amiDistributionConfiguration/launchPermissions", file, 24),
     ]
     messages = [f["message"] for f in run.report["findings"]]
     assert messages == [
         "'launchPermissions' is not a member of AmiDistributionConfiguration; did you mean 'launchPermission'?",
-        "'launchPermissions' is not a member of AmiDistributionConfiguration; did you mean 'launchPermission'?",
         "'tags' is not a member of AmiDistributionConfiguration; did you mean 'amiTags'?",
+        "'launchPermissions' is not a member of AmiDistributionConfiguration; did you mean 'launchPermission'?",
     ]
 
 

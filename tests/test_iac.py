@@ -189,16 +189,16 @@ def test_terraform_plan_json_with_child_modules(scan, tmp_path):
     assert run.findings() == [
         ("IBD001", "/distributions/0/amiDistributionConfiguration", str(path), ami + 1),
         (
-            "IBD002",
-            "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0",
-            str(path),
-            line_of('"all"'),
-        ),
-        (
             "IBD009",
             "/distributions/0/amiDistributionConfiguration/name",
             str(path),
             line_of('"name": "golden"', after=ami),
+        ),
+        (
+            "IBD002",
+            "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0",
+            str(path),
+            line_of('"all"'),
         ),
     ]
     assert run.report["targets"][0]["origin"] == {

@@ -22,10 +22,14 @@ def test_examples_report_matches_the_schema(scan):
     assert summary["audited"] == 14 and summary["errors"] == 1
 
 
-def test_findings_are_ordered_by_file_then_path_then_rule(scan):
+def test_findings_are_ordered_by_file_then_line_then_column_then_rule(scan):
     run = scan("examples/")
-    keys = [(f["location"]["file"], f["target"], f["path"], f["rule_id"]) for f in run.report["findings"]]
+    keys = [
+        (f["location"]["file"], f["location"]["start_line"], f["location"]["start_column"], f["rule_id"])
+        for f in run.report["findings"]
+    ]
     assert keys == sorted(keys)
+    assert len({k[0] for k in keys}) > 5  # several files, so the order is really tested
 
 
 def test_fingerprints_survive_line_moves_and_reformatting(scan, tmp_path):

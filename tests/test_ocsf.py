@@ -54,7 +54,7 @@ def test_one_event_per_finding_and_per_check_that_passed(ocsf_scan):
     got = sorted((e["finding_info"]["uid"], statuses[e["compliance"]["status_id"]]) for e in events)
     failed = {(f["target"], f["rule_id"]) for f in report["findings"]}
     unverified = {(u["target"], u["rule_id"]) for u in report["unverified"]} - failed
-    identity = {t["id"]: t["origin"].get("arn", t["id"]) for t in report["targets"]}
+    identity = {t["id"]: t["identity"] for t in report["targets"]}
     expected = [(f["fingerprint"], "Fail") for f in report["findings"]]
     for target in report["targets"]:
         for rule in report["rules"]:
@@ -119,7 +119,8 @@ def test_suppressed_unverified_and_unreadable(ocsf_scan, tmp_path):
     assert event["unmapped"]["suppressed"] == {"kind": "tag", "reason": "accepted until Q3 (SEC-142)"}
     (u,) = report["unverified"]
     (warning,) = [e for e in events if e["compliance"]["status_id"] == 2]
-    assert warning["finding_info"]["uid"] == check_uid(u["rule_id"], u["target"])
+    identity = {t["id"]: t["identity"] for t in report["targets"]}
+    assert warning["finding_info"]["uid"] == check_uid(u["rule_id"], identity[u["target"]])
     assert warning["message"] == f"{u['rule_id']} could not verify: {u['path']}: {u['reason']}"
     assert "cloud" not in warning  # a template has no account of its own
     # An input that could not be read was never evaluated: no event claims anything about it.

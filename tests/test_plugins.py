@@ -11,7 +11,7 @@ import pytest
 from auditor import hookspecs
 from auditor.cli import main
 from auditor.hookspecs import hookimpl
-from auditor.model import Severity
+from auditor.model import Severity, Suppression
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, Violation, option
 
@@ -119,7 +119,8 @@ def with_plugins(monkeypatch):
 def test_external_pack_adds_a_rule_and_a_reporter(with_plugins, scan, tmp_path, capsys):
     with_plugins.append(("acme", AcmePack()))
     (tmp_path / ".ib-audit.toml").write_text("[rules.ACME001]\nmax-distributions = 2\n")
-    run = scan(str(EXAMPLES / "unencrypted-multi-region.json"), "--select", "ACME", cwd=tmp_path)
+    config = str(tmp_path / ".ib-audit.toml")
+    run = scan(str(EXAMPLES / "unencrypted-multi-region.json"), "--select", "ACME", "--config", config, cwd=tmp_path)
     path = str(EXAMPLES / "unencrypted-multi-region.json")
     assert run.findings() == [("ACME001", "/distributions", path, 5)]
     assert main(["scan", path, "-f", "count"]) == 1
@@ -176,7 +177,7 @@ def test_every_hookspec_is_documented_and_exercised():
         assert doc and (":return:" in doc or ":param" in doc), name
     tested = inspect.getsource(inspect.getmodule(test_every_hookspec_is_documented_and_exercised))
     for name in specs:
-        if name not in ("auditor_add_rules", "auditor_add_reporters", "auditor_add_file_sources", "auditor_suppress"):
+        if name not in ("auditor_add_rules", "auditor_add_reporters", "auditor_add_file_sources"):
             assert f"def {name}" in tested, f"no test plugin implements {name}"
 
 
@@ -267,3 +268,72 @@ def test_rules_json_lists_options(capsys):
         }
     ]
     assert [r["id"] for r in rules] == [f"IBD{n:03}" for n in range(1, 17)]
+
+
+class DocumentedRule(TooManyRegions):
+    """Limit regions, documented on the pack's own site.
+
+    Why:
+      x
+
+    Example:
+      x
+
+    Fix:
+      x
+    """
+
+    id = "ACME002"
+    slug = "documented"
+    tags = ("compliance", "acme")
+    help_url = "https://acme.example/rules/ACME002"
+
+
+class DocumentedPack:
+    @hookimpl
+    def auditor_add_rules(self):
+        return [TooManyRegions, DocumentedRule]
+
+
+def test_plugin_rules_carry_their_own_help_uri_and_tags(with_plugins, tmp_path, capsys, monkeypatch):
+    """A plugin's rule links to its own documentation (or none), never to ours; SARIF
+    rule tags are the rule's own, with no "security" added to rules that are not."""
+    with_plugins.append(("acme", DocumentedPack()))
+    monkeypatch.chdir(tmp_path)
+    main(["scan", str(EXAMPLES / "windows-fast-launch.json"), "-f", "sarif=out.sarif", "--select", "ACME,IBD003"])
+    rules = {r["id"]: r for r in json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["ACME002"]["helpUri"] == "https://acme.example/rules/ACME002"
+    assert rules["ACME002"]["properties"]["tags"] == ["compliance", "acme"]
+    assert "[Rule documentation](https://acme.example/rules/ACME002)" in rules["ACME002"]["help"]["markdown"]
+    assert "helpUri" not in rules["ACME001"] and "Rule documentation" not in rules["ACME001"]["help"]["markdown"]
+    assert rules["IBD003"]["properties"]["tags"] == ["reliability", "cost", "fast-launch"]
+    assert rules["IBD003"]["helpUri"].endswith("docs/rules.md#ibd003-fast-launch-bounds")
+    assert main(["explain", "ACME001"]) == 0
+    assert "More:" not in capsys.readouterr().out
+    assert main(["rules", "--format", "json"]) == 0
+    listed = {r["id"]: r["help_uri"] for r in json.loads(capsys.readouterr().out)}
+    assert listed["ACME001"] is None and listed["ACME002"] == "https://acme.example/rules/ACME002"
+
+
+class TicketSuppressor:
+    """A plugin's own suppressions, e.g. risk acceptances kept in a ticketing system."""
+
+    @hookimpl
+    def auditor_suppress(self, finding, target):
+        if finding.rule_id == "IBD009":
+            return Suppression("config", "risk accepted in RISK-12")
+        return None
+
+
+def test_plugin_suppressions_come_after_the_authors_own(with_plugins, scan, tmp_path):
+    with_plugins.append(("tickets", TicketSuppressor()))
+    doc = json.loads((EXAMPLES / "public-ami.json").read_text())
+    doc["distributionConfiguration"]["tags"] = {"ib-audit:ignore": "IBD009:renamed next sprint"}
+    (tmp_path / "tagged.json").write_text(json.dumps(doc))
+    run = scan(str(EXAMPLES / "public-ami.json"), str(tmp_path / "tagged.json"))
+    assert sorted((f["target"].rsplit("/", 1)[-1], f["rule_id"], f["suppressed"]) for f in run.report["findings"]) == [
+        ("public-ami.json", "IBD002", None),
+        ("public-ami.json", "IBD009", {"kind": "config", "reason": "risk accepted in RISK-12"}),
+        ("tagged.json", "IBD002", None),
+        ("tagged.json", "IBD009", {"kind": "tag", "reason": "renamed next sprint"}),
+    ]

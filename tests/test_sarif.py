@@ -72,7 +72,7 @@ def test_result_content(sarif):
         "kind": "resource",
     }
     assert public["properties"]["path"] == "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0"
-    assert re.fullmatch(r"[0-9a-f]{32}", public["partialFingerprints"]["ibAuditFingerprint/v1"])
+    assert re.fullmatch(r"[0-9a-f]{32}", public["partialFingerprints"]["ibAuditFingerprint/v2"])
     # A medium finding keeps its explicit "warning" level (the default a naive serialiser drops).
     name = next(r for r in _results(log) if r["ruleId"] == "IBD009")
     assert name["level"] == "warning"

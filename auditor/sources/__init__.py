@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -73,12 +73,25 @@ def display_path(path: Path) -> str:
         return path.as_posix()
 
 
-def walk(root: Path) -> Iterator[Path]:
+def walk(root: Path, exclude: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Files of known extensions under ``root``; ``exclude`` (else ``SKIP_DIRS``) prunes."""
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        if exclude is None:
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        else:
+            dirnames[:] = sorted(d for d in dirnames if not _excluded(Path(dirpath, d), exclude))
         for name in sorted(filenames):
             if any(name.endswith(ext) for ext in WALK_EXTENSIONS):
+                if exclude is not None and _excluded(Path(dirpath, name), exclude):
+                    continue
                 yield Path(dirpath, name)
+
+
+def _excluded(path: Path, exclude: Callable[[Path], bool]) -> bool:
+    if exclude(path):
+        log.info("%s: skipped, excluded", display_path(path))
+        return True
+    return False
 
 
 def error_target(display: str, message: str, kind: str = "file") -> Target:
@@ -86,18 +99,28 @@ def error_target(display: str, message: str, kind: str = "file") -> Target:
 
 
 def load_paths(
-    paths: Sequence[str], sources: Sequence[FileSource], max_bytes: int, *, strict: bool = True
+    paths: Sequence[str],
+    sources: Sequence[FileSource],
+    max_bytes: int,
+    *,
+    strict: bool = True,
+    exclude: Callable[[Path], bool] | None = None,
+    force_exclude: Callable[[Path], bool] | None = None,
 ) -> LoadResult:
     """Load every file under ``paths``; each named input ends as targets or as an error.
 
     With ``strict=False`` a named file that is not a configuration is skipped quietly,
-    as in a directory walk (pre-commit passes every staged file of a type).
+    as in a directory walk (pre-commit passes every staged file of a type). ``exclude``
+    prunes the walk; a path named explicitly is skipped only when ``force_exclude``
+    says so (ruff's ``--force-exclude``).
     """
     result = LoadResult()
     for raw in paths:
         path = Path(raw)
+        if force_exclude is not None and _excluded(path, force_exclude):
+            continue
         if path.is_dir():
-            for file in walk(path):
+            for file in walk(path, exclude):
                 _load_file(file, sources, max_bytes, explicit=False, into=result)
         elif path.exists() or path.is_symlink():
             _load_file(path, sources, max_bytes, explicit=strict, into=result)

@@ -33,6 +33,7 @@ from auditor.model import (
     join_pointer,
 )
 from auditor.sources import LoadResult, SourceError, checked_config
+from auditor.suppress import metadata_suppressions
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -266,18 +267,8 @@ def _convert(value: Any, file_pointer: str, pointer: str, renames: dict[str, str
 
 
 def _metadata_suppressions(metadata: Any) -> tuple[InlineSuppression, ...]:
-    if not isinstance(metadata, dict):
-        return ()
-    section = metadata.get("ib-audit")
-    entries = section.get("ignore") if isinstance(section, dict) else None
-    out = []
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            reason = entry.get("reason") if isinstance(entry.get("reason"), str) else "CloudFormation Metadata ib-audit"
-            out.append(InlineSuppression(entry["id"].upper(), "inline", reason))
-        elif isinstance(entry, str):
-            out.append(InlineSuppression(entry.upper(), "inline", "CloudFormation Metadata ib-audit"))
-    return tuple(out)
+    """``Metadata: {ib-audit: {ignore: [...]}}`` entries, parsed by ``auditor.suppress``."""
+    return metadata_suppressions(metadata)
 
 
 @hookimpl

@@ -35,6 +35,7 @@ from auditor.model import (
 )
 from auditor.sources import LoadResult, SourceError, checked_config
 from auditor.sources.jsonpos import loads_with_spans
+from auditor.suppress import comment_suppressions
 
 RESOURCE_TYPE = "aws_imagebuilder_distribution_configuration"
 # Terraform block or attribute name -> (API member, is a repeated block / list).
@@ -74,7 +75,6 @@ _OWN_VALUE_RE = re.compile(
     r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\")?$"
 )
 _OWN_KINDS = {"account": OWN_ACCOUNT, "region": OWN_REGION, "partition": OWN_PARTITION}
-IGNORE_RE = re.compile(r"^\s*(?:#|//)\s*ib-audit:ignore\s+([A-Za-z0-9_,\s]+?)(?:\s+(.*))?$")
 
 
 # API member or shape -> Terraform argument or block name.
@@ -313,20 +313,8 @@ class _Converter:
 
 
 def _comment_suppressions(lines: list[str], start_line: int, end_line: int) -> tuple[InlineSuppression, ...]:
-    candidates = list(range(start_line, end_line + 1))
-    above = start_line - 1
-    while above >= 1 and lines[above - 1].lstrip().startswith(("#", "//")):
-        candidates.append(above)
-        above -= 1
-    out = []
-    for number in candidates:
-        match = IGNORE_RE.match(lines[number - 1]) if number - 1 < len(lines) else None
-        if match:
-            reason = (match.group(2) or "").strip() or "Terraform comment ib-audit:ignore"
-            for rule_id in re.split(r"[,\s]+", match.group(1).strip()):
-                if rule_id:
-                    out.append(InlineSuppression(rule_id.upper(), "inline", reason))
-    return tuple(out)
+    """``# ib-audit:ignore`` comments in or directly above the resource (``auditor.suppress``)."""
+    return comment_suppressions(lines, start_line, end_line)
 
 
 def _finish(
