@@ -1,19 +1,31 @@
 """Turning the paths a user named into targets.
 
 Files are recognised by content: every source plugin ``sniff``s the text and the first
-that accepts it (lowest ``priority``) loads it. During a directory walk only files with
-a known extension are read, and a file no source accepts is skipped quietly (logged
-with ``-v``); a file the user named explicitly and no source accepts is an error.
+that accepts it (lowest ``priority``) loads it. Sniffing may be fooled by words (a
+description that mentions a CloudFormation type), so a source that finds nothing in a
+file it accepted hands the file on to the next one; JSON texts are decoded once
+(``json_document``) so that sources can sniff them by structure. During a directory walk
+only files with a known extension are read, and a file no source accepts is skipped
+quietly (logged with ``-v``); a file the user named explicitly and no source accepts is
+an error.
+
+Only regular files are read, and never more than the size limit: FIFOs, devices and
+sockets (or links to them) are errors that are never opened. The walk does not follow
+symbolic links to directories (``-v`` lists them), so it cannot loop or leave the tree;
+a directory it cannot read is an error naming it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from auditor.model import InputError, Origin, SourceMap, Target
 
@@ -21,6 +33,18 @@ log = logging.getLogger("ib_audit.sources")
 
 SKIP_DIRS = frozenset({".git", "node_modules", ".terraform", ".hg", ".svn", "__pycache__", ".venv"})
 WALK_EXTENSIONS = frozenset({".json", ".yaml", ".yml", ".template", ".tf", ".tf.json"})
+# Deeper than this, a JSON or YAML document is an error with the line and column where it
+# goes too deep: recursive code downstream (YAML conversion, rules, reporters) must never
+# meet Python's recursion limit. Real configurations nest about 10 levels.
+MAX_NESTING = 200
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+_LEADING_SPACE = re.compile(r"\s*")
 
 
 @dataclass
@@ -40,10 +64,14 @@ class FileSource(Protocol):
     priority: int  # lower sniffs first
 
     def sniff(self, path: Path, text: str) -> bool:
-        """Cheap check whether this file is of this source's kind."""
+        """Cheap check whether this file may be of this source's kind (by structure where
+        ``json_document`` can tell, else by words)."""
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
-        """Parse the file; raise SourceError for a file that cannot be read at all."""
+        """Parse the file; raise SourceError for a file that cannot be read at all.
+
+        An empty result (no targets, no errors) hands the file on to the next source.
+        """
 
 
 def checked_config(
@@ -66,25 +94,56 @@ def checked_config(
 
 
 def display_path(path: Path) -> str:
-    """A path as reports show it: relative to the working directory when inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """A path as reports show it: relative to the working directory when inside it.
+
+    Symbolic links are not resolved: a finding names the file the user sees.
+    """
+    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    if absolute == cwd:
+        return "."
+    if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
+        return Path(absolute[len(cwd.rstrip(os.sep)) + 1 :]).as_posix()
+    return path.as_posix()
 
 
-def walk(root: Path, exclude: Callable[[Path], bool] | None = None) -> Iterator[Path]:
-    """Files of known extensions under ``root``; ``exclude`` (else ``SKIP_DIRS``) prunes."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        if exclude is None:
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        else:
-            dirnames[:] = sorted(d for d in dirnames if not _excluded(Path(dirpath, d), exclude))
-        for name in sorted(filenames):
-            if any(name.endswith(ext) for ext in WALK_EXTENSIONS):
-                if exclude is not None and _excluded(Path(dirpath, name), exclude):
+def walk(
+    root: Path, exclude: Callable[[Path], bool] | None = None, errors: list[Target] | None = None
+) -> Iterator[Path]:
+    """Files under ``root`` with a known extension, in sorted order, directory by directory.
+
+    ``exclude`` (else ``SKIP_DIRS``) prunes. Symbolic links to directories are listed
+    under ``-v`` and not followed; a directory that cannot be read is appended to
+    ``errors`` as an error target naming it.
+    """
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            if errors is not None:
+                errors.append(error_target(display_path(directory), f"cannot read directory: {exc.strerror or exc}"))
+            continue
+        subdirectories = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIP_DIRS if exclude is None else not _excluded(path, exclude):
+                        subdirectories.append(path)
                     continue
-                yield Path(dirpath, name)
+                if entry.is_symlink() and entry.is_dir():
+                    log.info("%s: skipped, a symbolic link to a directory (not followed)", display_path(path))
+                    continue
+            except OSError:
+                pass  # a loop or a dangling link: reading the file reports it
+            if any(entry.name.endswith(ext) for ext in WALK_EXTENSIONS):
+                if exclude is not None and _excluded(path, exclude):
+                    continue
+                yield path
+        pending.extend(reversed(subdirectories))
 
 
 def _excluded(path: Path, exclude: Callable[[Path], bool]) -> bool:
@@ -115,17 +174,20 @@ def load_paths(
     says so (ruff's ``--force-exclude``).
     """
     result = LoadResult()
-    for raw in paths:
-        path = Path(raw)
-        if force_exclude is not None and _excluded(path, force_exclude):
-            continue
-        if path.is_dir():
-            for file in walk(path, exclude):
-                _load_file(file, sources, max_bytes, explicit=False, into=result)
-        elif path.exists() or path.is_symlink():
-            _load_file(path, sources, max_bytes, explicit=strict, into=result)
-        else:
-            result.targets.append(error_target(raw, "no such file or directory"))
+    try:
+        for raw in paths:
+            path = Path(raw)
+            if force_exclude is not None and _excluded(path, force_exclude):
+                continue
+            if path.is_dir():
+                for file in walk(path, exclude, result.targets):
+                    _load_file(file, sources, max_bytes, explicit=False, into=result)
+            elif path.exists() or path.is_symlink():
+                _load_file(path, sources, max_bytes, explicit=strict, into=result)
+            else:
+                result.targets.append(error_target(raw, "no such file or directory"))
+    finally:
+        _forget_json()
     return result
 
 
@@ -155,13 +217,22 @@ def _load_file(path: Path, sources: Sequence[FileSource], max_bytes: int, *, exp
         except SourceError as exc:
             into.targets.append(error_target(display, str(exc), source.name))
             return
+        except RecursionError:
+            message = "nested too deeply to read (past Python's recursion limit)"
+            into.targets.append(error_target(display, message, source.name))
+            return
+        except MemoryError:
+            into.targets.append(error_target(display, "ran out of memory reading this file", source.name))
+            return
         except Exception as exc:
             into.targets.append(
                 error_target(display, f"source {source.name} failed: {type(exc).__name__}: {exc}", source.name)
             )
             return
         if not loaded.targets and not loaded.errors:
-            _not_recognised(display, explicit, into)
+            # Accepted by its words but holding nothing of this kind: the next source may
+            # recognise it (an API response whose description names a CloudFormation type).
+            continue
         into.targets.extend(loaded.targets)
         into.errors.extend(loaded.errors)
         return
@@ -176,22 +247,71 @@ def _not_recognised(display: str, explicit: bool, into: LoadResult) -> None:
 
 
 def read_text(path: Path, max_bytes: int) -> tuple[str | None, str | None]:
-    """Read a file as UTF-8; return ``(text, None)`` or ``(None, problem)``."""
+    """Read a regular file as UTF-8, at most ``max_bytes``; return ``(text, None)`` or ``(None, problem)``.
+
+    FIFOs, devices and sockets are never opened (a FIFO blocks forever, ``/dev/zero``
+    never ends); the read itself is bounded too, since ``st_size`` can lie (``/proc``).
+    """
+    limit = f"the {max_bytes / 1_000_000:g} MB limit (raise max-file-size-mb in the config)"
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            limit = max_bytes / 1_000_000
-            return None, (
-                f"file is {size / 1_000_000:.1f} MB, over the {limit:g} MB limit (raise max-file-size-mb in the config)"
-            )
-        data = path.read_bytes()
-    except IsADirectoryError:
-        return None, "is a directory"
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            if stat.S_ISDIR(info.st_mode):
+                return None, "is a directory"
+            kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
+            return None, f"not a regular file ({kind}); not read"
+        if info.st_size > max_bytes:
+            return None, f"file is {info.st_size / 1_000_000:.1f} MB, over {limit}"
+        # O_NONBLOCK: should the path have become a FIFO since the stat, opening it
+        # does not wait for a writer; fstat below then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None, "not a regular file (it changed while being opened); not read"
+            data = handle.read(max_bytes + 1)
     except FileNotFoundError:
         return None, "cannot read file: no such file (a broken link?)"
     except OSError as exc:
         return None, f"cannot read file: {exc.strerror or exc}"
+    if len(data) > max_bytes:
+        return None, f"file reads as more than {max_bytes / 1_000_000:g} MB, over {limit}"
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8 text (invalid byte at offset {exc.start})"
+
+
+# -- JSON decoded once per file -----------------------------------------------------------------
+NOT_JSON: Any = object()
+_last_json: tuple[str | None, Any] = (None, NOT_JSON)
+
+
+def looks_like_json(text: str) -> bool:
+    """True when the first non-blank character opens a JSON object or array."""
+    start = _LEADING_SPACE.match(text).end()
+    return text[start : start + 1] in ("{", "[")
+
+
+def json_document(text: str) -> Any:
+    """``text`` decoded as JSON, or ``NOT_JSON``: decoded once however many sources ask.
+
+    Sources sniff JSON by structure with it; the loader reuses it. Only the most recent
+    file is remembered.
+    """
+    global _last_json
+    cached_text, value = _last_json
+    if cached_text is text:
+        return value
+    value = NOT_JSON
+    if looks_like_json(text):
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            value = NOT_JSON
+    _last_json = (text, value)
+    return value
+
+
+def _forget_json() -> None:
+    global _last_json
+    _last_json = (None, NOT_JSON)

@@ -32,7 +32,8 @@ from auditor.model import (
     Unresolved,
     join_pointer,
 )
-from auditor.sources import LoadResult, SourceError, checked_config
+from auditor.sources import NOT_JSON, LoadResult, SourceError, checked_config, json_document
+from auditor.sources.yaml_limits import check_composed
 from auditor.suppress import metadata_suppressions
 
 try:
@@ -120,6 +121,7 @@ def _compose(text: str) -> tuple[Any, dict[str, Span]]:
         raise SourceError(f"{where}invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise SourceError(f"invalid YAML: {exc}") from None
+    check_composed(root, text)  # alias budget, nesting depth, integer size: before converting anything
     spans: dict[str, Span] = {}
 
     def span(start, end) -> Span:
@@ -182,7 +184,15 @@ class CloudFormationSource:
     priority = 50  # before plain JSON: a JSON template is CloudFormation, not API JSON
 
     def sniff(self, path: Path, text: str) -> bool:
-        return RESOURCE_TYPE in text and ("Resources" in text)
+        if RESOURCE_TYPE not in text:
+            return False
+        document = json_document(text)
+        if document is NOT_JSON:  # YAML: load decides by structure, and hands on an empty result
+            return "Resources" in text
+        resources = document.get("Resources") if isinstance(document, dict) else None
+        return isinstance(resources, dict) and any(
+            isinstance(r, dict) and r.get("Type") == RESOURCE_TYPE for r in resources.values()
+        )
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
         document, spans = _compose(text)

@@ -17,7 +17,7 @@ from typing import Any
 
 from auditor.hookspecs import hookimpl
 from auditor.model import Origin, SourceMap, Span, Target, join_pointer
-from auditor.sources import LoadResult, checked_config
+from auditor.sources import NOT_JSON, LoadResult, checked_config, json_document, looks_like_json
 from auditor.sources.jsonpos import loads_with_spans
 
 ARN_RE = re.compile(
@@ -31,12 +31,14 @@ class JSONSource:
     priority = 100  # after the CloudFormation source, which also reads JSON
 
     def sniff(self, path: Path, text: str) -> bool:
-        head = text.lstrip()[:1]
-        if head not in ("{", "["):
-            return False
         # A JSON file that never names these members cannot be a configuration;
         # checking before parsing keeps directory walks of unrelated JSON cheap.
-        return any(marker in text for marker in _MARKERS)
+        if not looks_like_json(text) or not any(marker in text for marker in _MARKERS):
+            return False
+        document = json_document(text)
+        if document is NOT_JSON:
+            return True  # malformed: load reports the line and column
+        return next(_configurations(document), None) is not None
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
         document, spans = loads_with_spans(text)  # JSONSyntaxError is a SourceError

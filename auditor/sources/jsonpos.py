@@ -17,12 +17,13 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from json.decoder import WHITESPACE, scanstring
 from typing import Any
 
 from auditor.model import Span
-from auditor.sources import SourceError
+from auditor.sources import MAX_NESTING, NOT_JSON, SourceError, json_document
 
 _NEWLINE = re.compile("\n")
 _SCANNER = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
@@ -38,14 +39,56 @@ class JSONSyntaxError(SourceError):
 
 
 def loads_with_spans(text: str) -> tuple[Any, LazySpans]:
-    """Return the decoded document and a lazy map from JSON Pointer to the value's span."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise JSONSyntaxError(exc.msg, exc.lineno, exc.colno) from None
-    except RecursionError:
-        raise JSONSyntaxError("nesting too deep", 1, 1) from None
+    """Return the decoded document and a lazy map from JSON Pointer to the value's span.
+
+    Valid JSON that Python cannot hold (an integer of more digits than
+    ``sys.get_int_max_str_digits()``, nesting past the recursion limit) is a
+    SourceError naming the line and column where it happens.
+    """
+    value = json_document(text)  # decoded once, whichever source asked first
+    if value is NOT_JSON:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JSONSyntaxError(exc.msg, exc.lineno, exc.colno) from None
+        except ValueError as exc:  # int() refused a huge literal
+            raise _huge_integer(text, exc) from None
+        except RecursionError:
+            raise _too_deep(text) from None
     return value, LazySpans(text)
+
+
+# Strings (skipped whole, so brackets and digits inside them do not count), brackets, numbers.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9]+')
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _huge_integer(text: str, exc: ValueError) -> SourceError:
+    limit = sys.get_int_max_str_digits()
+    for token in _TOKENS.finditer(text):
+        digits = len(token.group().lstrip("-"))
+        if token.group()[0] != '"' and limit and digits > limit:
+            line, column = _line_column(text, token.start())
+            return SourceError(f"line {line}, column {column}: integer with {digits} digits, more than {limit}")
+    return SourceError(f"invalid JSON: {exc}")
+
+
+def _too_deep(text: str) -> SourceError:
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        char = token.group()[0]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line, column = _line_column(text, token.start())
+                return SourceError(f"line {line}, column {column}: nested deeper than {MAX_NESTING} levels")
+        elif char in "]}":
+            depth -= 1
+    return SourceError(f"nested deeper than {MAX_NESTING} levels")
 
 
 def _unescape(token: str) -> str:

@@ -33,7 +33,7 @@ from auditor.model import (
     Unresolved,
     join_pointer,
 )
-from auditor.sources import LoadResult, SourceError, checked_config
+from auditor.sources import LoadResult, SourceError, checked_config, json_document
 from auditor.sources.jsonpos import loads_with_spans
 from auditor.suppress import comment_suppressions
 
@@ -381,7 +381,10 @@ class TerraformPlanSource:
     priority = 40
 
     def sniff(self, path: Path, text: str) -> bool:
-        return text.lstrip()[:1] == "{" and '"planned_values"' in text and RESOURCE_TYPE in text
+        if '"planned_values"' not in text or RESOURCE_TYPE not in text:
+            return False
+        document = json_document(text)
+        return isinstance(document, dict) and isinstance(document.get("planned_values"), dict)
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
         document, spans = loads_with_spans(text)  # JSONSyntaxError is a SourceError
