@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument("--max-workers", type=int, default=16, metavar="N", help="concurrent API calls (default: 16)")
     live.add_argument(
+        "--call-deadline",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds one API call may take in all, retries and slow answers included (default: 120)",
+    )
+    live.add_argument(
         "--snapshot-dir",
         metavar="DIR",
         help="write each fetched configuration to DIR/<account>/<region>/<name>.json; findings then point at its lines",
@@ -285,6 +292,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if live:
         if args.max_workers < 1:
             return _usage_error("--max-workers must be at least 1")
+        if not args.call_deadline > 0:
+            return _usage_error("--call-deadline must be a positive number of seconds")
         try:
             from auditor.sources import aws  # boto3 is imported only on this path
         except ImportError as exc:
@@ -308,6 +317,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             profile=args.profile,
             endpoint_url=args.endpoint_url,
             max_workers=args.max_workers,
+            deadline=args.call_deadline,
             snapshot_dir=Path(args.snapshot_dir) if args.snapshot_dir else None,
             progress=sys.stderr.isatty() and not args.quiet,
         )

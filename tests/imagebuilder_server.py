@@ -12,13 +12,17 @@ Errors are a status code, an ``x-amzn-ErrorType`` header and a ``{"message"}`` b
 The region comes from the SigV4 credential scope in ``Authorization``; the account
 from the access key id when it is registered in ``accounts`` (see ``for_account``),
 else the default account. Faults are injected per instance: latency, page size, 429
-bursts, 5xx, 403 on chosen ARNs, malformed bodies, a token-bucket rate limit.
+bursts, 5xx, 403 on chosen ARNs, malformed bodies, a token-bucket rate limit, and the
+hostile answers of ``HOSTILE_MODES`` per region (list) or ARN (get): a service, proxy or
+network that misbehaves in ways botocore does not notice by itself.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -26,6 +30,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+# What a hostile answer looks like, by mode (see Faults.hostile_lists / hostile_gets).
+HOSTILE_MODES = {
+    "repeat-token": "list: every page says nextToken 'again', so a naive paginator never ends",
+    "html": "200 with an HTML page (a proxy's or load balancer's), not JSON",
+    "empty": "200 with an empty body",
+    "truncated": "200, no Content-Length, half the JSON, then the connection closes",
+    "trickle": "200 and headers at once, then the body one byte every trickle_interval seconds",
+    "reset": "the connection is reset (RST) before any answer",
+    "string-list": "list: distributionConfigurationSummaryList is a string",
+    "no-arn": "list: the first summary has no arn",
+    "number-arn": "list: the first summary's arn is a number",
+    "duplicate-arns": "list: every summary twice",
+    "list-config": "get: distributionConfiguration is a list",
+    "string-config": "get: distributionConfiguration is a string",
+}
 
 SCOPE_RE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/imagebuilder/aws4_request")
 
@@ -44,6 +64,9 @@ class Faults:
     rate_limit: float = 0.0  # token bucket refill per second; 0 = unlimited
     burst: int = 10  # token bucket capacity
     account_rate_limit: float = 0.0  # a separate token bucket per account, as AWS limits are
+    hostile_lists: dict[str, str] = field(default_factory=dict)  # region -> HOSTILE_MODES key (list)
+    hostile_gets: dict[str, str] = field(default_factory=dict)  # ARN -> HOSTILE_MODES key (get)
+    trickle_interval: float = 0.5
 
 
 class _TokenBucket:
@@ -74,6 +97,7 @@ class ImageBuilderServer:
         self.resolve_account = None  # or a function: access key id -> account (assumed roles)
         self.configs: dict[tuple[str, str], dict[str, dict]] = {}  # (account, region) -> arn -> config
         self.calls: Counter[str] = Counter()
+        self.listed_regions: Counter[str] = Counter()  # region -> list calls answered
         self.status_counts: Counter[int] = Counter()
         self.lock = threading.Lock()
         self._bucket = None
@@ -95,7 +119,7 @@ class ImageBuilderServer:
         if self.faults.rate_limit:
             self._bucket = _TokenBucket(self.faults.rate_limit, self.faults.burst)
         handler = type("Handler", (_Handler,), {"app": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -128,6 +152,11 @@ class ImageBuilderServer:
         return None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        pass  # a reset or abandoned connection is the point of some faults, not news
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: ImageBuilderServer
     protocol_version = "HTTP/1.1"
@@ -147,6 +176,48 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         with self.app.lock:
             self.app.status_counts[status] += 1
+
+    def _hostile(self, mode: str, body: dict) -> None:
+        """Answer ``body`` the way ``mode`` misbehaves."""
+        if mode == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if mode == "html":
+            data = b"<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if mode == "empty":
+            self._send(200, b"")
+            return
+        data = json.dumps(body).encode()
+        if mode == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
+        if mode == "trickle":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(self.app.faults.trickle_interval)
+            except OSError:
+                self.close_connection = True
+            return
+        self._send(200, body)
 
     def _error(self, status: int, error_type: str, message: str) -> None:
         self._send(status, {"message": message}, error_type)
@@ -188,10 +259,14 @@ class _Handler(BaseHTTPRequestHandler):
         if region in self.app.faults.forbidden_regions:
             self._error(403, "ForbiddenException", "You are not authorized to perform this operation")
             return
+        with self.app.lock:
+            self.app.listed_regions[region] += 1
+        mode = self.app.faults.hostile_lists.get(region)
         request = json.loads(self._body or b"{}")
         limit = min(int(request.get("maxResults") or 100), self.app.faults.page_size)
         arns = sorted(self.app.configs.get((account, region), {}))
-        start = int(request["nextToken"]) if request.get("nextToken") else 0
+        token = request.get("nextToken")
+        start = int(token) if token and token.isdigit() else 0
         page = arns[start : start + limit]
         configs = self.app.configs[(account, region)] if page else {}
         summaries = [
@@ -206,7 +281,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"requestId": str(uuid.uuid4()), "distributionConfigurationSummaryList": summaries}
         if start + limit < len(arns):
             body["nextToken"] = str(start + limit)
-        self._send(200, body)
+        if mode == "repeat-token":
+            body["nextToken"] = "again"
+        elif mode == "string-list":
+            body["distributionConfigurationSummaryList"] = "arn:aws:imagebuilder:oops"
+        elif mode == "no-arn" and summaries:
+            del summaries[0]["arn"]
+        elif mode == "number-arn" and summaries:
+            summaries[0]["arn"] = 1234
+        elif mode == "duplicate-arns":
+            body["distributionConfigurationSummaryList"] = [s for s in summaries for _ in (1, 2)]
+        self._hostile(mode or "", body)
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -229,4 +314,6 @@ class _Handler(BaseHTTPRequestHandler):
         if config is None or arn in faults.missing_arns:
             self._error(404, "ResourceNotFoundException", f"The distribution configuration {arn} does not exist")
             return
-        self._send(200, {"requestId": str(uuid.uuid4()), "distributionConfiguration": config})
+        mode = faults.hostile_gets.get(arn, "")
+        shown = {"list-config": [config], "string-config": json.dumps(config)}.get(mode, config)
+        self._hostile(mode, {"requestId": str(uuid.uuid4()), "distributionConfiguration": shown})

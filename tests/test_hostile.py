@@ -359,3 +359,266 @@ def test_huge_integers_and_deep_nesting_name_line_and_column(repo):
         ),
     ]
     assert run_.findings() == public_findings("public-ami.json")
+
+
+# -- live scans: a server that misbehaves ------------------------------------------------------------
+LIVE_REGIONS = ("us-east-1", "eu-west-1")
+ACCOUNT = "111122223333"
+
+
+def _public_config(name: str) -> dict:
+    config = json.loads(PUBLIC.read_text())["distributionConfiguration"]
+    return {**{k: v for k, v in config.items() if k != "arn"}, "name": name}
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path):
+    """Dummy credentials and no shared config: nothing may reach real AWS."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDLOCALTEST",
+        "AWS_SECRET_ACCESS_KEY": "local-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def hostile(aws_env):
+    """A local Image Builder endpoint with two public configurations per region."""
+    from imagebuilder_server import ImageBuilderServer
+
+    server = ImageBuilderServer()
+    for region in LIVE_REGIONS:
+        for name in ("first", "second"):
+            server.add(region, _public_config(f"{name}-{region}"))
+    aws_env.setenv("AWS_ENDPOINT_URL_IMAGEBUILDER", server.start())
+    yield server
+    server.stop()
+
+
+def _arns(server, region: str) -> list[str]:
+    return sorted(server.configs[(ACCOUNT, region)])
+
+
+def live_scan(tmp_path: Path, *args: str, seconds: float = 60) -> Scan:
+    """``ib-audit scan --aws ...`` in this process, in a thread that must end in time."""
+    from auditor.cli import main
+
+    out = tmp_path / "live.json"
+    out.unlink(missing_ok=True)
+    text = tmp_path / "live.txt"
+    code = within(seconds, main, ["scan", *args, "-f", f"json={out}", "-f", f"text={text}", "-q"])
+    report = json.loads(out.read_text()) if out.exists() else {}
+    proc = subprocess.CompletedProcess(args, code, text.read_text() if text.exists() else "", "")
+    return Scan(proc, report)
+
+
+def test_pagination_that_repeats_a_token_is_an_error_for_that_region(hostile, tmp_path):
+    hostile.faults.hostile_lists = {"eu-west-1": "repeat-token"}
+    run_ = live_scan(tmp_path, "--aws", "--region", "us-east-1,eu-west-1")
+    assert run_.code == 2
+    assert run_.errors() == [("region eu-west-1", "pagination does not end: nextToken 'again' came back on page 2")]
+    assert run_.audited() == _arns(hostile, "us-east-1")
+    assert hostile.listed_regions["eu-west-1"] == 2
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("html", "bad response body: an HTML page, not JSON"),
+        ("empty", "bad response body: empty"),
+        ("truncated", "bad response body: not valid JSON (truncated?)"),
+    ],
+)
+def test_bodies_that_are_not_answers_are_errors_never_an_empty_pass(hostile, tmp_path, mode, reason):
+    bad_get = _arns(hostile, "us-east-1")[0]
+    hostile.faults.hostile_lists = {"eu-west-1": mode}
+    hostile.faults.hostile_gets = {bad_get: mode}
+    run_ = live_scan(tmp_path, "--aws", "--region", "us-east-1,eu-west-1")
+    assert run_.code == 2
+    assert sorted(run_.errors()) == sorted([("region eu-west-1", reason), (bad_get, reason)])
+    assert run_.audited() == _arns(hostile, "us-east-1")[1:]
+    assert "Result: incomplete" in run_.out
+
+
+def test_a_body_trickled_byte_by_byte_meets_the_call_deadline(hostile, tmp_path):
+    slow = _arns(hostile, "us-east-1")[0]
+    hostile.faults.hostile_gets = {slow: "trickle"}
+    hostile.faults.trickle_interval = 0.2  # the body takes minutes; each byte comes in time
+    env = dict(os.environ)
+    run_ = scan("--aws", "--region", "us-east-1", "--call-deadline", "2", cwd=tmp_path, timeout=60, env=env)
+    assert run_.code == 2
+    assert run_.errors() == [(slow, "no complete answer within 2 s (the call deadline; --call-deadline changes it)")]
+    assert run_.audited() == _arns(hostile, "us-east-1")[1:]
+
+
+def test_a_reset_connection_is_retried_then_an_error_for_that_item(hostile):
+    from auditor.sources import aws
+
+    reset = _arns(hostile, "us-east-1")[0]
+    hostile.faults.hostile_gets = {reset: "reset"}
+    options = aws.AwsOptions(regions=["us-east-1"], max_attempts=2, base_delay=0.001, max_delay=0.002)
+    result = within(30, aws.fetch, options)
+    errors = {t.id: t.error for t in result.targets if t.error}
+    assert list(errors) == [reset]
+    assert errors[reset].startswith("connection error: ") and "gave up after 2 attempts" in errors[reset]
+    assert sorted(t.id for t in result.targets if t.error is None) == _arns(hostile, "us-east-1")[1:]
+    assert hostile.calls["GetDistributionConfiguration"] == 2 + 1
+
+
+def test_odd_shapes_are_errors_for_their_item_and_file_inputs_are_kept(hostile, tmp_path):
+    east, west = _arns(hostile, "us-east-1"), _arns(hostile, "eu-west-1")
+    hostile.add("ap-south-1", _public_config("third-ap-south-1"))
+    hostile.add("ap-south-1", _public_config("fourth-ap-south-1"))
+    south = _arns(hostile, "ap-south-1")
+    hostile.add("sa-east-1", _public_config("only-sa-east-1"))
+    hostile.faults.hostile_lists = {
+        "us-east-1": "no-arn",
+        "eu-west-1": "string-list",
+        "ap-south-1": "number-arn",
+        "sa-east-1": "duplicate-arns",
+    }
+    hostile.faults.hostile_gets = {east[1]: "list-config", south[1]: "string-config"}
+    local = tmp_path / "public-ami.json"  # outside the working directory: shown as given
+    shutil.copy(PUBLIC, local)
+    run_ = live_scan(tmp_path, str(local), "--aws", "--region", "us-east-1,eu-west-1,ap-south-1,sa-east-1")
+    assert run_.code == 2
+    assert sorted(run_.errors()) == sorted(
+        [
+            ("region us-east-1", "distributionConfigurationSummaryList[0] has no arn; skipped"),
+            ("region eu-west-1", "bad response body: distributionConfigurationSummaryList is a string, not a list"),
+            ("region ap-south-1", "distributionConfigurationSummaryList[0]: arn is a number, not a string; skipped"),
+            (east[1], "bad response body: distributionConfiguration is a list, not an object"),
+            (south[1], "bad response body: distributionConfiguration is a string, not an object"),
+        ]
+    )
+    del west
+    assert run_.audited() == sorted([str(local), *_arns(hostile, "sa-east-1")])
+    assert [t["id"] for t in run_.report["targets"]].count(_arns(hostile, "sa-east-1")[0]) == 1
+    assert hostile.calls["GetDistributionConfiguration"] == 3  # east[1], south[1], the sa-east-1 one once
+
+
+# -- 10. --region all ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_region_all_is_where_image_builder_is_offered_and_enabled(hostile, aws_env, moto_url, tmp_path):
+    """moto ships AWS's public SSM parameters and marks opt-in regions not opted in."""
+    import urllib.request
+
+    import boto3
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+    aws_env.setenv("AWS_ENDPOINT_URL_SSM", moto_url)
+    aws_env.setenv("AWS_ENDPOINT_URL_EC2", moto_url)
+    parameter = "/aws/service/global-infrastructure/services/imagebuilder/regions"
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    offered = set()
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=parameter):
+        offered |= {p["Value"] for p in page["Parameters"]}
+    # A region where Image Builder were not offered: gone from the list, never an error.
+    ssm.delete_parameter(Name=f"{parameter}/eu-west-3")
+    offered.discard("eu-west-3")
+    regions = boto3.client("ec2", region_name="us-east-1").describe_regions()["Regions"]
+    enabled = {r["RegionName"] for r in regions if r["OptInStatus"] != "not-opted-in"}
+    expected = {r for r in offered & enabled if not r.startswith(("cn-", "us-gov-", "eusc-"))}
+    assert {"us-east-1", "eu-west-1", "ap-south-1"} <= expected  # what the test stands on
+    assert "ap-east-1" in offered - enabled and "eu-west-3" in enabled - offered
+    for region in LIVE_REGIONS:
+        for arn in _arns(hostile, region):
+            del hostile.configs[(ACCOUNT, region)][arn]
+    hostile.add(
+        "eu-west-1", json.loads((EXAMPLES / "compliant-baseline.json").read_text())["distributionConfiguration"]
+    )
+
+    run_ = live_scan(tmp_path, "--aws", "--region", "all", "--config", str(EXAMPLES / "ib-audit.toml"))
+    assert run_.errors() == []
+    assert set(hostile.listed_regions) == expected
+    assert run_.audited() == _arns(hostile, "eu-west-1")
+    assert run_.code == 0  # a nightly --region all scan of a compliant account passes
+
+
+def test_region_all_without_the_public_parameters_is_an_error_and_still_scans(hostile, aws_env, tmp_path):
+    aws_env.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:9")  # nothing listens there
+    aws_env.setenv("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:9")
+    run_ = live_scan(tmp_path, "--aws", "--region", "all", "--call-deadline", "5", seconds=60)
+    assert run_.code == 2
+    messages = [m for i, m in run_.errors() if i == "--region all"]
+    assert len(messages) == 2
+    assert messages[0].startswith("cannot read where Image Builder is offered (ssm:GetParametersByPath): ")
+    assert messages[1].startswith("cannot read the regions enabled for this account (ec2:DescribeRegions): ")
+    assert {"us-east-1", "eu-west-1"} <= set(hostile.listed_regions)
+
+
+# -- 11. snapshots -----------------------------------------------------------------------------------
+def test_snapshots_distinct_names_distinct_files_never_outside_the_folder(hostile, tmp_path):
+    for arn in _arns(hostile, "eu-west-1"):
+        del hostile.configs[(ACCOUNT, "eu-west-1")][arn]
+    names = ["a b", "a_b", "a/b", "x" * 300, "..", "%41"]
+    arns = {name: hostile.add("eu-west-1", _public_config(name)) for name in names}
+    snap = tmp_path / "snapshots"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (snap / ACCOUNT).mkdir(parents=True)
+    os.symlink(outside, snap / ACCOUNT / "us-east-1")  # a committed link must not be followed
+    run_ = live_scan(tmp_path, "--aws", "--region", "us-east-1,eu-west-1", "--snapshot-dir", str(snap))
+    assert run_.code == 2
+    assert list(outside.iterdir()) == []
+    link = snap / ACCOUNT / "us-east-1"
+    assert sorted(run_.errors()) == [
+        (arn, f"cannot write snapshot: {link}: not a directory (a symbolic link is not followed)")
+        for arn in _arns(hostile, "us-east-1")
+    ]
+    # Those two are still audited, located by ARN.
+    assert sorted(t for t in run_.audited() if ":us-east-1:" in t) == _arns(hostile, "us-east-1")
+    files = {f["target"]: f["location"].get("file") for f in run_.report["findings"] if ":eu-west-1:" in f["target"]}
+    assert sorted(files) == sorted(arns.values())
+    assert len(set(files.values())) == len(names)
+    for name, arn in arns.items():
+        file = Path(files[arn])
+        assert file.parent == snap / ACCOUNT / "eu-west-1"
+        assert len(file.name.encode()) <= 255 and not file.name.startswith(".")
+        assert json.loads(file.read_text())["distributionConfiguration"]["name"] == name
+    assert sorted(p.name for p in (snap / ACCOUNT / "eu-west-1").iterdir()) == sorted(
+        Path(f).name for f in files.values()
+    )
+
+
+def test_a_snapshot_link_to_a_file_is_replaced_never_written_through(hostile, tmp_path):
+    snap = tmp_path / "snapshots"
+    folder = snap / ACCOUNT / "us-east-1"
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    first = _arns(hostile, "us-east-1")[0]
+    os.symlink(victim, folder / (first.rsplit("/", 1)[1] + ".json"))
+    run_ = live_scan(tmp_path, "--aws", "--region", "us-east-1", "--snapshot-dir", str(snap))
+    assert run_.code == 1
+    assert victim.read_text() == "keep me\n"
+    written = folder / (first.rsplit("/", 1)[1] + ".json")
+    assert not written.is_symlink() and json.loads(written.read_text())["distributionConfiguration"]
+
+
+def test_a_snapshot_folder_that_cannot_be_written_is_an_error_and_reports_are_kept(hostile, tmp_path):
+    blocked = tmp_path / "snapshots"
+    blocked.write_text("a file where the folder should be\n")
+    run_ = live_scan(tmp_path, "--aws", "--region", "us-east-1", "--snapshot-dir", str(blocked))
+    assert run_.code == 2
+    assert [i for i, _ in run_.errors()] == _arns(hostile, "us-east-1")
+    assert all(m.startswith(f"cannot write snapshot: {blocked}: ") for _, m in run_.errors())
+    assert run_.audited() == _arns(hostile, "us-east-1")
+    assert {f["rule_id"] for f in run_.report["findings"]} == {"IBD002", "IBD009"}

@@ -130,7 +130,12 @@ def fetch_organization(aws: AwsOptions, opts: OrgOptions) -> tuple[LoadResult, d
         base = base_session(aws.profile)
         accounts, errors = resolve_accounts(opts, base)
         result.errors.extend(errors)
-        regions, region_errors, all_regions = LiveScanner(aws, session=base, progress=progress).regions()
+        probe = LiveScanner(aws, session=base, progress=progress)
+        all_regions = any(r == "all" for r in aws.regions)
+        if all_regions:  # where Image Builder is offered; each account's enabled regions below
+            regions, region_errors = probe.offered_regions()
+        else:
+            regions, region_errors, _ = probe.regions()
         result.errors.extend(region_errors)
         pairs = []
         for account in accounts:
@@ -153,6 +158,11 @@ def fetch_organization(aws: AwsOptions, opts: OrgOptions) -> tuple[LoadResult, d
             scanner = LiveScanner(
                 aws, session=session, progress=progress, account=account, max_in_flight=opts.per_account
             )
+            if all_regions:  # opt-in regions differ per account: ask each one
+                enabled, problems = scanner.enabled_regions()
+                result.errors.extend(InputError(f"account {account}", e.message) for e in problems)
+                if enabled is not None:
+                    wanted = [r for r in wanted if r in enabled]
             pairs.extend((scanner, region) for region in wanted)
         scan_pairs(pairs, aws.max_workers, result, progress, skip_not_enabled=all_regions)
     except FatalAwsError as exc:
