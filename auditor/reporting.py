@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol, TextIO
 
 from auditor import __version__
 from auditor.model import AuditResult, Finding, Location, Notice
 
 JSON_SCHEMA_VERSION = 1
+
+# What a value from a configuration, a file name or an API answer must not carry into a
+# terminal or a CI log: control characters (escape sequences, carriage returns that
+# overwrite a line, newlines that start a new one), Unicode line separators and
+# direction overrides, lone surrogates, and GitHub's legacy "##[command]" marker.
+_UNSAFE_IN_LOGS = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]|##\\["
+)
+
+
+def _escaped(match: re.Match) -> str:
+    text = match.group()
+    if text == "##[":
+        return "##\\x5b"
+    code = ord(text)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def log_safe(text: str) -> str:
+    """``text`` with control characters and log-command markers shown as escapes.
+
+    Whatever the data holds, it stays on its own line and cannot colour, move or erase
+    anything, nor start a CI workflow command.
+    """
+    return _UNSAFE_IN_LOGS.sub(_escaped, str(text))
+
+
+def log_line(line: str) -> str:
+    """A whole output line that cannot begin a GitHub Actions workflow command.
+
+    The runner trims leading blanks and treats a line starting with ``::`` as a command;
+    data that lands at the start of a line (a file named ``::error::x.json``) must not.
+    """
+    stripped = line.lstrip()
+    if stripped.startswith("::"):
+        return line[: len(line) - len(stripped)] + "\\x3a" + stripped[1:]
+    return line
 
 
 class ReportError(Exception):
@@ -57,7 +95,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "key": f.key,
         "suppressed": None if f.suppressed is None else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
         "baseline_state": f.baseline_state,
-    }
+    } | ({"snippet": {"first_line": f.snippet.first_line, "lines": list(f.snippet.lines)}} if f.snippet else {})
 
 
 def notice_dict(notice: Notice) -> dict[str, Any]:

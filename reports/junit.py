@@ -5,15 +5,32 @@ that configuration (the failure lists those findings with their locations), the 
 findings that make the exit code 1; unsuppressed findings below the gate pass, listed in
 the case's <system-out>. A configuration that could not be read is one case with an
 <error>. Suppressed-only cases pass, marked skipped.
+
+XML 1.0 cannot carry most control characters nor lone surrogates at all (not even as
+character references), so every value goes through ``xml_safe``, which shows them as
+``\\xNN`` / ``\\uNNNN`` escapes; anything else ElementTree escapes itself.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import TextIO
 from xml.etree import ElementTree as ET
 
 from auditor.model import AuditResult, Finding, Severity
+
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids (shown as escapes instead)."""
+    return _NOT_XML.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _lines(findings: list[Finding]) -> str:
@@ -71,8 +88,17 @@ def build(result: AuditResult) -> ET.Element:
     return root
 
 
+def _sanitise(element: ET.Element) -> None:
+    for node in element.iter():
+        if node.text:
+            node.text = xml_safe(node.text)
+        for key, value in node.attrib.items():
+            node.attrib[key] = xml_safe(value)
+
+
 def write(result: AuditResult, stream: TextIO) -> None:
     root = build(result)
+    _sanitise(root)
     ET.indent(root)
     stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     stream.write(ET.tostring(root, encoding="unicode"))

@@ -9,25 +9,38 @@ from __future__ import annotations
 from typing import TextIO
 
 from auditor.model import AuditResult
+from auditor.reporting import log_safe
 
 TOP = 50
 MAX_CELL = 300
 
 
+# Backslash first (it escapes the rest), then what would start a link, an image, a code
+# span, emphasis or a table cell; & before < and > so that entities stay literal text.
+_MARKDOWN_ESCAPES = (
+    ("\\", "\\\\"),
+    ("&", "&amp;"),
+    ("|", "\\|"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ("`", "\\`"),
+    ("*", "\\*"),
+    ("_", "\\_"),
+    ("[", "\\["),
+    ("]", "\\]"),
+    ("(", "\\("),
+    (")", "\\)"),
+    ("!", "\\!"),
+)
+
+
 def cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: no pipes, newlines, HTML or runaway length."""
-    text = " ".join(str(text).split())
+    """Text safe inside a Markdown table cell or list item: no pipes, newlines, links,
+    images, code spans, HTML, control characters or runaway length."""
+    text = log_safe(" ".join(str(text).split()))
     if len(text) > MAX_CELL:
         text = text[: MAX_CELL - 1] + "\u2026"
-    for char, escaped in (
-        ("\\", "\\\\"),
-        ("|", "\\|"),
-        ("<", "&lt;"),
-        (">", "&gt;"),
-        ("`", "\\`"),
-        ("*", "\\*"),
-        ("_", "\\_"),
-    ):
+    for char, escaped in _MARKDOWN_ESCAPES:
         text = text.replace(char, escaped)
     return text
 
@@ -59,7 +72,8 @@ def render(result: AuditResult) -> str:
     ]
     if result.errors:
         out += ["", "### Errors", ""]
-        out += [f"- `{cell(e.input)}`: {cell(e.message)}" for e in result.errors[:TOP]]
+        # No code span around data: a backtick in it would end the span and let what follows be Markdown.
+        out += [f"- {cell(e.input)}: {cell(e.message)}" for e in result.errors[:TOP]]
         if len(result.errors) > TOP:
             out.append(f"- …and {len(result.errors) - TOP} more")
     if result.fixed:
@@ -71,7 +85,7 @@ def render(result: AuditResult) -> str:
         out += ["| Severity | Rule | Configuration | Location | Message |", "|---|---|---|---|---|"]
         for f in active[:TOP]:
             out.append(
-                f"| {f.severity.label} | {f.rule_id} {cell(f.rule)} | {cell(names.get(f.target, f.target))} "
+                f"| {f.severity.label} | {cell(f.rule_id)} {cell(f.rule)} | {cell(names.get(f.target, f.target))} "
                 f"| {cell(f.location.display())} | {cell(f.message)} |"
             )
         if len(active) > TOP:

@@ -2,6 +2,10 @@
 
 Suppressed and baselined findings are counted but not listed unless the report option
 ``show_suppressed`` (``--show-suppressed``) is set: the JSON and SARIF reports keep them.
+
+Every value that comes from the data (file names, ARNs, messages, reasons) is shown
+through ``log_safe`` and every line through ``log_line``, so that a configuration or a
+file name can neither inject terminal escape sequences nor start a CI workflow command.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from collections import Counter
 from typing import TextIO
 
 from auditor.model import AuditResult, Severity
+from auditor.reporting import log_line, log_safe
 
 _COLORS = {
     Severity.CRITICAL: "\x1b[1;35m",
@@ -31,24 +36,28 @@ class TextReporter:
         def paint(text: str, code: str) -> str:
             return f"{code}{text}{_RESET}" if color else text
 
+        def put(line: str) -> None:
+            stream.write(log_line(line) + "\n")
+
+        esc = log_safe
         names = {t.id: t.name for t in result.targets}
         show_suppressed = bool(result.report_options.get("show_suppressed"))
         for f in result.findings:
             if f.suppressed is not None and not show_suppressed:
                 continue
             sev = paint(f"[{f.severity.label}]", _COLORS[f.severity])
-            line = f"{f.location.display()}: {paint(f.rule_id, _BOLD)} {sev} {f.message}"
+            line = f"{esc(f.location.display())}: {paint(esc(f.rule_id), _BOLD)} {sev} {esc(f.message)}"
             if f.location.file and f.target != f.location.file:
-                line += f" ({names.get(f.target, f.target)})"
+                line += f" ({esc(names.get(f.target, f.target))})"
             if f.suppressed is not None:
-                line = paint(f"{line} [suppressed: {f.suppressed.reason}]", _DIM)
-            stream.write(line + "\n")
+                line = paint(f"{line} [suppressed: {esc(f.suppressed.reason)}]", _DIM)
+            put(line)
         for e in result.errors:
-            stream.write(f"{paint('error', _COLORS[Severity.HIGH])}: {e.display()}\n")
+            put(f"{paint('error', _COLORS[Severity.HIGH])}: {esc(e.display())}")
         if result.unverified:
             stream.write(f"\nCould not verify {len(result.unverified)} check(s) on unresolved values:\n")
             for u in result.unverified:
-                stream.write(f"  {u.target}: {u.rule_id} {u.path}: {u.reason}\n")
+                put(f"  {esc(u.target)}: {esc(u.rule_id)} {esc(u.path)}: {esc(u.reason)}")
 
         counts = result.counts()
         audited = sum(1 for t in result.targets if t.status == "audited")
@@ -67,10 +76,10 @@ class TextReporter:
         if result.fixed:
             stream.write(f"{len(result.fixed)} baseline finding(s) fixed:\n")
             for e in result.fixed:
-                stream.write(f"  {e.get('target')}: {e.get('rule_id')} {e.get('path')}\n")
+                put(f"  {esc(e.get('target'))}: {esc(e.get('rule_id'))} {esc(e.get('path'))}")
         by_rule = Counter((f.rule_id, f.rule) for f in result.findings if f.suppressed is None)
         for (rule_id, slug), n in sorted(by_rule.items()):
-            stream.write(f"  {rule_id} {slug}: {n}\n")
+            put(f"  {esc(rule_id)} {esc(slug)}: {n}")
         if result.errors:
             verdict = "incomplete: some inputs could not be audited (exit 2)"
         elif result.failed:

@@ -46,7 +46,7 @@ import botocore.parsers
 from auditor import apimodel
 from auditor.model import InputError, Origin, SourceMap, Target
 from auditor.sources import LoadResult, display_path
-from auditor.sources.jsonpos import loads_with_spans
+from auditor.sources.jsonpos import loads_with_spans, lone_surrogate
 
 log = logging.getLogger("ib_audit.aws")
 
@@ -250,6 +250,8 @@ def check_response_body(response_dict: dict, operation_model, **_: Any) -> None:
         document = json.loads(body)
     except (ValueError, RecursionError):
         raise BadResponse("not valid JSON (truncated?)") from None
+    if lone_surrogate(body.decode("utf-8", "replace")) is not None:
+        raise BadResponse("a string holds half a UTF-16 pair, which is not text")
     shape = operation_model.output_shape
     problem = _shape_problem(shape, document, "") if shape is not None else None
     if problem is None and not isinstance(document, dict):

@@ -55,7 +55,38 @@ def loads_with_spans(text: str) -> tuple[Any, LazySpans]:
             raise _huge_integer(text, exc) from None
         except RecursionError:
             raise _too_deep(text) from None
+    offset = lone_surrogate(text)
+    if offset is not None:
+        line, column = _line_column(text, offset)
+        raise SourceError(f"line {line}, column {column}: {text[offset : offset + 6]} is half a UTF-16 pair, not text")
     return value, LazySpans(text)
+
+
+_SURROGATE_ESCAPE = re.compile(r"(\\*)\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+_LOW_SURROGATE_ESCAPE = re.compile(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Offset of a ``\\uD800``-``\\uDFFF`` escape that is not half of a pair, or None.
+
+    JSON lets such an escape through, but the string it makes is not Unicode text:
+    it cannot be encoded, hashed for a fingerprint or written to any report.
+    """
+    if "\\u" not in text:
+        return None
+    position = 0
+    while True:
+        match = _SURROGATE_ESCAPE.search(text, position)
+        if match is None:
+            return None
+        position = match.end()
+        if len(match.group(1)) % 2:  # an escaped backslash followed by "u": not an escape
+            continue
+        start = match.start() + len(match.group(1))
+        if match.group(2) in "89abAB" and _LOW_SURROGATE_ESCAPE.match(text, match.end()):
+            position = match.end() + 6  # a proper pair
+            continue
+        return start
 
 
 # Strings (skipped whole, so brackets and digits inside them do not count), brackets, numbers.
