@@ -239,6 +239,14 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class Snippet:
+    """Source lines around a finding (``first_line`` is the 1-based number of the first)."""
+
+    first_line: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Finding:
     rule_id: str
     rule: str  # slug
@@ -251,6 +259,7 @@ class Finding:
     suppressed: Suppression | None = None
     baseline_state: str | None = None  # new | unchanged, when a baseline was given
     key: str = ""  # the path's meaning (auditor.identity.SemanticKeys): what the fingerprint hashes
+    snippet: Snippet | None = None  # the lines around it (auditor.snippets), for reports
 
     def sort_key(self) -> tuple:
         """File (or ARN), line, column; the path where there is no line; then rule id."""

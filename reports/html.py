@@ -11,17 +11,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity, Target, Unresolved
+from auditor.snippets import SNIPPET_MAX_LINES, clip, snippet_lines
 
-SNIPPET_CONTEXT = 1
-SNIPPET_MAX_LINES = 8
-SNIPPET_MAX_WIDTH = 200
 ROWS_PER_CHUNK = 250  # rows per <tbody>; off-screen chunks are skipped by the browser
 FINDINGS_PER_CONTROL = 50  # listed under a control; the table's control filter shows all
 
@@ -43,10 +40,6 @@ def script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _clip(line: str) -> str:
-    return line if len(line) <= SNIPPET_MAX_WIDTH else line[: SNIPPET_MAX_WIDTH - 1] + "\u2026"
-
-
 def _reflow(text: str) -> str:
     """Docstring paragraphs as flowing text (blank lines stay paragraph breaks)."""
     return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
@@ -66,35 +59,11 @@ def _value_at(config: Any, pointer: str) -> tuple[Any, bool]:
     return value, True
 
 
-class _Files:
-    """Source lines of the files findings point at, read once each."""
-
-    def __init__(self) -> None:
-        self._lines: dict[str, list[str] | None] = {}
-
-    def lines(self, file: str) -> list[str] | None:
-        if file not in self._lines:
-            try:
-                self._lines[file] = Path(file).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                self._lines[file] = None
-        return self._lines[file]
-
-
-def _snippet(finding: Finding, target: Target | None, files: _Files) -> dict[str, Any]:
-    loc = finding.location
-    if loc.file and loc.span:
-        lines = files.lines(loc.file)
-        if lines:
-            first = max(1, loc.span.start_line - SNIPPET_CONTEXT)
-            last = min(len(lines), loc.span.end_line + SNIPPET_CONTEXT, first + SNIPPET_MAX_LINES - 1)
-            return {
-                "kind": "source",
-                "lines": [
-                    {"number": n, "text": _clip(lines[n - 1]), "hit": loc.span.start_line <= n <= loc.span.end_line}
-                    for n in range(first, last + 1)
-                ],
-            }
+def _snippet(finding: Finding, target: Target | None) -> dict[str, Any]:
+    """The lines around a finding: carried with it (never read here: a merged report
+    names files this machine must not open), else its value in the configuration."""
+    if finding.snippet is not None:
+        return {"kind": "source", "lines": snippet_lines(finding)}
     if target is not None and target.config is not None:
         value, exact = _value_at(target.config, finding.path)
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
@@ -102,7 +71,7 @@ def _snippet(finding: Finding, target: Target | None, files: _Files) -> dict[str
         return {
             "kind": "json",
             "note": None if exact else "member missing; showing the object that lacks it",
-            "lines": [{"number": None, "text": _clip(line), "hit": exact} for line in lines],
+            "lines": [{"number": None, "text": clip(line), "hit": exact} for line in lines],
         }
     return {"kind": "none", "lines": []}
 
@@ -218,7 +187,6 @@ def _by_control(result: AuditResult, active: list[dict[str, Any]]) -> list[dict[
 def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain data."""
     targets = {t.id: t for t in result.targets}
-    files = _Files()
     rule_help = {}
     for spec in result.rules:
         sections = spec.rule.help_sections()
@@ -251,7 +219,7 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
                 "suppressed": None
                 if f.suppressed is None
                 else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
-                "snippet": _snippet(f, target, files),
+                "snippet": _snippet(f, target),
             }
         )
     # A reviewer reads the worst first; the JSON report keeps file order.

@@ -25,6 +25,7 @@ import botocore.credentials
 import botocore.exceptions
 import botocore.session
 
+from auditor.merge import parse_shard  # noqa: F401  (the CLI's --shard parser, boto3-free)
 from auditor.model import InputError, Origin, Target
 from auditor.sources import LoadResult
 from auditor.sources.aws import AwsOptions, FatalAwsError, LiveScanner, _Progress, base_session, scan_pairs
@@ -43,13 +44,6 @@ class OrgOptions:
     duration: int = 3600
     per_account: int = 4
     shard: tuple[int, int] | None = None  # (K, N), 1-based
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
-    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
-        raise ValueError(f"--shard takes K/N with 1 <= K <= N, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
 
 
 def in_shard(account: str, region: str, shard: tuple[int, int] | None) -> bool:
