@@ -9,6 +9,10 @@ with ``select``, ``extend-select`` and ``ignore`` (+ ``extend-ignore``). A layer
 ``select`` replaces what the layers before it chose; otherwise the layer adds and
 removes rules on top. Within a layer the more specific selector wins (``IBD0`` beats
 ``ALL``, ``IBD002`` beats ``IBD0``), and ``ignore`` beats ``select`` at equal specificity.
+
+Blank entries in lists (``ignore = [""]`` would otherwise match every rule) and bounds
+that leave nothing between them (a ``min-X`` above its ``max-X``, a maximum below the
+rule's own floor) are errors too.
 """
 
 from __future__ import annotations
@@ -257,6 +261,7 @@ def _selectors(value: Any, name: str, rules: Sequence[type[Rule]], error) -> tup
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         error(f"{name}: expected a list of rule ids or prefixes, got {value!r}")
         return None
+    value = _without_blanks(value, name, error)
     bad = unknown_selectors(value, rules)
     for selector in bad:
         error(f"{name}: unknown rule id or prefix {selector!r}")
@@ -281,16 +286,47 @@ def _apply_rule_table(setting: RuleSetting, rule: type[Rule], table: dict, name:
                 setting.enabled = value
         elif key in fields:
             try:
-                setting.options[key] = coerce_option(fields[key], value)
+                coerced = coerce_option(fields[key], value)
             except ValueError as exc:
                 error(f"{key_name}: {exc}")
+                continue
+            if isinstance(coerced, tuple):
+                coerced = tuple(_without_blanks(list(coerced), key_name, error))
+            setting.options[key] = coerced
         else:
             choices = [*RULE_KEYS, *fields]
             error(f"unknown key {key_name!r} for {rule.id}{_did_you_mean(key, choices)}")
+    _check_bounds(setting, fields, name, error)
+
+
+def _without_blanks(values: list[str], name: str, error) -> list[str]:
+    """The non-blank entries; each blank one is an error (``ignore = [""]`` matched every rule)."""
+    for index, value in enumerate(values):
+        if not value.strip():
+            error(f"{name}: entry {index} is empty")
+    return [v for v in values if v.strip()]
+
+
+def _check_bounds(setting: RuleSetting, fields: dict, name: str, error) -> None:
+    """Configured bounds must leave room: min-X <= max-X, and no maximum below its floor."""
+    value = {key: setting.options.get(key, f.default) for key, f in fields.items()}
+    for key, f in fields.items():
+        if f.minimum is not None and key in setting.options and value[key] < f.minimum:
+            error(f"{name}.{key}: {value[key]} is below {f.minimum}, the least the rule allows; every value would fire")
+            del setting.options[key]
+        upper = "max-" + key[4:]
+        if key.startswith("min-") and upper in fields and (key in setting.options or upper in setting.options):
+            low, high = value[key], value[upper]
+            if isinstance(low, int) and isinstance(high, int) and low > high:
+                error(f"{name}: {key} ({low}) is above {upper} ({high}); every value would fire")
+                setting.options.pop(key, None)
+                setting.options.pop(upper, None)
 
 
 def matches(selector: str, rule: type[Rule]) -> bool:
     """Whether a selector (``ALL``, an id prefix, an id or a slug) covers a rule."""
+    if not selector.strip():
+        return False  # "" is a prefix of every id: it must never select or ignore them all
     return selector.upper() == "ALL" or rule.id.startswith(selector.upper()) or selector == rule.slug
 
 

@@ -125,6 +125,7 @@ class Rule:
                 type=hints[f.name],
                 default=f.default if f.default is not dataclasses.MISSING else f.default_factory(),
                 help=f.metadata.get("help", ""),
+                minimum=f.metadata.get("minimum"),
             )
             for f in dataclasses.fields(cls.Options)
         ]
@@ -137,18 +138,24 @@ class OptionField:
     type: Any
     default: Any
     help: str
+    minimum: int | None = None  # below it, every value would fire (config rejects it)
 
     @property
     def type_name(self) -> str:
         return _type_name(self.type)
 
 
-def option(default: Any, help: str) -> Any:
-    """Declare a rule option with its default and a one-line help."""
+def option(default: Any, help: str, *, minimum: int | None = None) -> Any:
+    """Declare a rule option with its default and a one-line help.
+
+    ``minimum`` is the least value that makes sense for an integer bound: a maximum
+    below the floor the rule itself enforces would make every value fire.
+    """
+    metadata = {"help": help, "minimum": minimum}
     if isinstance(default, (list, tuple)):
         value = tuple(default)
-        return dataclasses.field(default_factory=lambda: value, metadata={"help": help})
-    return dataclasses.field(default=default, metadata={"help": help})
+        return dataclasses.field(default_factory=lambda: value, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _type_name(tp: Any) -> str:

@@ -16,8 +16,8 @@ EC2_MIN_PARALLEL_LAUNCHES = 6
 
 @dataclass(frozen=True)
 class Options:
-    max_parallel_launches: int = option(50, "Largest maxParallelLaunches allowed.")
-    max_target_resource_count: int = option(50, "Largest snapshotConfiguration.targetResourceCount allowed.")
+    max_parallel_launches: int = option(50, "Largest maxParallelLaunches allowed.", minimum=EC2_MIN_PARALLEL_LAUNCHES)
+    max_target_resource_count: int = option(50, "Largest snapshotConfiguration.targetResourceCount allowed.", minimum=1)
 
 
 class FastLaunchBounds(Rule):
