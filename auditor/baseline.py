@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor import __version__
+from auditor.atomic import write_text_atomic
 from auditor.model import Finding, InputError, Notice, Suppression, Target
+from auditor.sources import read_text
 
 BASELINE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -52,7 +54,10 @@ def write_baseline(path: Path, findings: Sequence[Finding], targets: Sequence[Ta
     )
     unique = list({e["fingerprint"]: e for e in entries}.values())
     doc = {"version": BASELINE_VERSION, "tool": f"ib-audit {__version__}", "findings": unique}
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+MAX_BASELINE_BYTES = 500_000_000
 
 
 class Baseline:
@@ -77,24 +82,42 @@ class Baseline:
 
 
 def load_baseline(path: Path) -> tuple[Baseline | None, InputError | None]:
-    """Read a baseline; an unreadable or foreign file is an error saying how to make one."""
+    """Read a baseline; an unreadable or foreign file is an error saying how to make one.
+
+    The file is read like any input (a regular file, bounded). Anything but an object
+    with a known version and a ``findings`` list (a list, a string, another tool's file)
+    is an error, and so is an entry that is not an object with a fingerprint. Entries
+    keep only plain values (strings, numbers, null): they flow into every report.
+    """
     how = f"write one with: ib-audit scan ... --write-baseline {path}"
+    name = str(path)
+    text, problem = read_text(path, MAX_BASELINE_BYTES)
+    if problem is not None:
+        if problem.startswith("cannot read file: no such file") and not path.is_symlink():
+            return None, InputError(name, f"baseline file not found ({how})")
+        return None, InputError(name, f"cannot read baseline: {problem}")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, InputError(str(path), f"baseline file not found ({how})")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, InputError(str(path), f"cannot read baseline: {exc}")
+        doc = json.loads(text or "")
     except json.JSONDecodeError as exc:
-        return None, InputError(str(path), f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}")
+        return None, InputError(name, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}")
+    except (ValueError, RecursionError) as exc:
+        return None, InputError(name, f"invalid JSON: {exc or 'nested too deeply'}")
     entries = doc.get("findings") if isinstance(doc, dict) else None
     version = doc.get("version") if isinstance(doc, dict) else None
-    if not isinstance(entries, list) or version not in READABLE_VERSIONS:
+    if not isinstance(entries, list) or isinstance(version, bool) or version not in READABLE_VERSIONS:
         if isinstance(doc, dict) and isinstance(version, int) and version > BASELINE_VERSION:
-            return None, InputError(str(path), f"baseline version {version} is newer than this ib-audit reads ({how})")
-        return None, InputError(str(path), f"not an ib-audit baseline (version 1 or 2 with a findings list; {how})")
-    good = [e for e in entries if isinstance(e, dict) and isinstance(e.get("fingerprint"), str)]
-    return Baseline(str(path), version, good), None
+            return None, InputError(name, f"baseline version {version} is newer than this ib-audit reads ({how})")
+        return None, InputError(name, f"not an ib-audit baseline (version 1 or 2 with a findings list; {how})")
+    good = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint"), str) or not entry["fingerprint"]:
+            return None, InputError(name, f"findings[{index}] is not a baseline entry (an object with a fingerprint)")
+        good.append({k: v for k, v in entry.items() if _plain(v)})
+    return Baseline(name, version, good), None
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, (str, int, type(None))) and not isinstance(value, bool)
 
 
 def v1_fingerprint(finding: Finding, target: Target | None) -> str:

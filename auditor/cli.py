@@ -14,12 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from auditor import __version__
+from auditor.atomic import same_file_key, write_text_atomic
 from auditor.baseline import apply_baseline, load_baseline, write_baseline
 from auditor.config import RuleSelection, Settings, discovery_start, load_settings, parse_fail_on, unknown_selectors
 from auditor.engine import audit, configure_rules
 from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
-from auditor.reporting import ReportError
+from auditor.reporting import ReportError, log_line, log_safe
+from auditor.snippets import attach_snippets
 from auditor.sources import load_paths
 
 log = logging.getLogger("ib_audit")
@@ -194,6 +196,9 @@ def _asff_options(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A lone surrogate in a merged report must not make writing the text report fail.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     if args.command is None:
         parser.print_help()
         return 2
@@ -237,8 +242,40 @@ def _parse_formats(specs: Sequence[str] | None, reporters: dict) -> list[tuple[s
 
 def _usage_error(message: str) -> int:
     """A usage or config problem: one line on stderr, exit 2, nothing scanned, no report."""
-    print(f"ib-audit: error: {message}", file=sys.stderr)
+    _error(message)
     return 2
+
+
+def _error(message: str) -> None:
+    """One error line on stderr; values from the data are shown escaped (reporting.log_safe)."""
+    print(log_line(f"ib-audit: error: {log_safe(message)}"), file=sys.stderr)
+
+
+class _LogSafeFormatter(logging.Formatter):
+    """Log lines name files and regions from the data: shown escaped, one line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return log_line(log_safe(super().format(record)))
+
+
+# Reports that show the lines around a finding: they get them from the files the scan
+# loaded, once, and the JSON report carries them on for merge.
+SNIPPET_FORMATS = ("json", "html")
+
+
+def _check_distinct_outputs(outputs: list[tuple[str, str | None]], baseline: str | None = None) -> None:
+    """Two outputs into one file would leave only the last: a usage error, before any work."""
+    named = [(f"-f {name}={file}", file) for name, file in outputs if file is not None]
+    if baseline:
+        named.append((f"--write-baseline {baseline}", baseline))
+    seen: dict[str, str] = {}
+    for flag, file in named:
+        key = same_file_key(file)
+        if key is None:
+            continue
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {flag} write the same file; give each its own")
+        seen[key] = flag
 
 
 def _check_outputs(outputs: list[tuple[str, str | None]]) -> None:
@@ -249,17 +286,16 @@ def _check_outputs(outputs: list[tuple[str, str | None]]) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose and not args.quiet else logging.WARNING,
-        format="ib-audit: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogSafeFormatter("ib-audit: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose and not args.quiet else logging.WARNING, handlers=[handler])
     host = PluginHost()
     rule_classes = [rule for _, rule in host.rules()]
     reporters = host.reporters()
     try:
         outputs = _parse_formats(args.format, reporters)
         _check_outputs(outputs)
+        _check_distinct_outputs(outputs, args.write_baseline)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)
         sinks = _chosen_sinks(args, host.sinks())
@@ -280,7 +316,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     _apply_flags(settings, args, fail_on_flag, rule_classes)
     if settings.errors:
         for error in settings.errors[:-1]:
-            print(f"ib-audit: error: {error.display()}", file=sys.stderr)
+            _error(error.display())
         return _usage_error(settings.errors[-1].display())
     baseline = None
     if args.baseline:
@@ -386,14 +422,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.write_baseline:
         try:
             write_baseline(Path(args.write_baseline), result.findings, result.targets)
-        except OSError as exc:
-            return _usage_error(f"cannot write baseline {args.write_baseline}: {exc.strerror or exc}")
-        if not args.quiet:
-            print(f"ib-audit: wrote {len(result.findings)} finding(s) to {args.write_baseline}", file=sys.stderr)
+        except OSError as exc:  # an error like any other: the reports are still written
+            problem = InputError(args.write_baseline, f"cannot write baseline: {exc.strerror or exc}")
+            result = replace(result, errors=(*result.errors, problem))
+        else:
+            if not args.quiet:
+                print(f"ib-audit: wrote {len(result.findings)} finding(s) to {args.write_baseline}", file=sys.stderr)
     if sinks:
         from auditor.sinks import SinkContext
 
         result = _send_to_sinks(result, sinks, SinkContext(aws=aws_options, org=org_options), quiet=args.quiet)
+    if any(name in SNIPPET_FORMATS for name, _ in outputs):
+        result = attach_snippets(result, settings.max_file_size_mb * 1_000_000)
     code = _write_reports(result, outputs, reporters, args)
     if args.write_baseline and code == 1:
         return 0  # the baseline was the point of the run; it is written
@@ -471,11 +511,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     reporters = host.reporters()
     try:
         outputs = _parse_formats(args.format, reporters)
+        _check_distinct_outputs(outputs)
         fail_on = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)
     except ValueError as exc:
-        print(f"ib-audit: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc))
     result = merge_reports([Path(f) for f in args.files], {r.id: (p, r) for p, r in host.rules()})
     result = replace(
         result,
@@ -527,29 +567,29 @@ def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
             except BrokenPipeError:
                 raise
             except ReportError as exc:
-                print(f"ib-audit: error: cannot write the {name} report: {exc}", file=sys.stderr)
+                _error(f"cannot write the {name} report: {exc}")
                 code = 2
             except Exception as exc:
-                print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                _error(f"report {name} failed: {type(exc).__name__}: {exc}")
                 code = 2
             continue
         buffer = io.StringIO()
         try:
             reporter.write(result, buffer)
-            Path(file).write_text(buffer.getvalue(), encoding="utf-8")
+            write_text_atomic(Path(file), buffer.getvalue())
         except OSError as exc:
-            print(f"ib-audit: error: cannot write {name} report to {file}: {exc.strerror or exc}", file=sys.stderr)
+            _error(f"cannot write {name} report to {file}: {exc.strerror or exc}")
             code = 2
         except ReportError as exc:
-            print(f"ib-audit: error: cannot write the {name} report: {exc}", file=sys.stderr)
+            _error(f"cannot write the {name} report: {exc}")
             code = 2
         except Exception as exc:
-            print(f"ib-audit: error: report {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            _error(f"report {name} failed: {type(exc).__name__}: {exc}")
             code = 2
     # Errors also go to stderr when stdout carries a machine-readable report.
     if result.errors and not getattr(args, "quiet", False) and any(n != "text" or f for n, f in outputs):
         for e in result.errors:
-            print(f"ib-audit: error: {e.display()}", file=sys.stderr)
+            _error(e.display())
     return code
 
 
@@ -715,7 +755,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def _print_plugin_errors(host: PluginHost) -> None:
     for e in host.errors:
-        print(f"ib-audit: error: {e.display()}", file=sys.stderr)
+        _error(e.display())
 
 
 def _jsonable(value):
