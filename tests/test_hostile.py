@@ -622,3 +622,410 @@ def test_a_snapshot_folder_that_cannot_be_written_is_an_error_and_reports_are_ke
     assert all(m.startswith(f"cannot write snapshot: {blocked}: ") for _, m in run_.errors())
     assert run_.audited() == _arns(hostile, "us-east-1")
     assert {f["rule_id"] for f in run_.report["findings"]} == {"IBD002", "IBD009"}
+
+
+# -- 12. terminal, CI log, JUnit and Markdown escaping ------------------------------------------------
+HOSTILE_TEXT = "\n::error file=x::pwned\x1b[2J\r##[group]evil\u2028::warning::y\u202etxt.exe"
+
+
+def _assert_log_safe(text: str) -> None:
+    for line in text.splitlines():
+        assert not line.lstrip().startswith("::"), line
+    for bad in ("\x1b", "\r", "\u2028", "\u202e", "##["):
+        assert bad not in text, repr(bad)
+
+
+def test_text_report_and_logs_cannot_inject_escapes_or_workflow_commands(repo):
+    doc = {"name": "n", "distributions": [{"region": "us-east-1", HOSTILE_TEXT: 1}]}
+    (repo / "::error::named.json").write_text(json.dumps(doc))
+    (repo / "bad\n::notice::x.json").write_text('{"distributions": [}')
+    os.mkfifo(repo / "pipe\x1b[31m.json")
+    run_ = scan(".", "-v", cwd=repo, timeout=30)
+    assert run_.code == 2
+    _assert_log_safe(run_.out)
+    _assert_log_safe(run_.err)
+    # The JSON report keeps the data exactly; only what a terminal shows is escaped.
+    messages = [f["message"] for f in run_.report["findings"] if f["rule_id"] == "IBD016"]
+    assert any(HOSTILE_TEXT in m or repr(HOSTILE_TEXT)[1:-1] in m for m in messages)
+    assert "bad\n::notice::x.json" in [e[0] for e in run_.errors()]
+    assert "\\x3a:error::named.json:" in run_.out
+
+
+def test_junit_markdown_and_every_report_survive_forbidden_characters(repo, tmp_path):
+    from xml.etree import ElementTree as ET
+
+    from markdown_it import MarkdownIt
+
+    name = "x\x00\x07 [click](https://evil.example) ![i](https://evil.example/i.png) `code` <b>"
+    doc = {"name": name, "distributions": [{"region": "us-east-1", name: 1}]}
+    (repo / "hostile.json").write_text(json.dumps(doc))
+    half = '{"name": "\\ud800", "distributions": []}'  # JSON, but not text: an error
+    (repo / "half.json").write_text(half)
+    (repo / "[link](https:evil).json").write_text('{"distributions": [}')
+    out = tmp_path / "reports"
+    out.mkdir()
+    formats = {"junit": "r.xml", "markdown": "r.md", "html": "r.html", "sarif": "r.sarif", "text": "r.txt"}
+    args = [arg for fmt, file in formats.items() for arg in ("-f", f"{fmt}={out / file}")]
+    run_ = scan(".", *args, cwd=repo, timeout=60)
+    assert run_.code == 2
+    assert "failed" not in run_.err and "cannot write" not in run_.err, run_.err
+    assert sorted(p.name for p in out.iterdir()) == sorted(formats.values())
+    root = ET.fromstring((out / "r.xml").read_bytes())  # well-formed XML
+    assert any("x\\x00\\x07 [click]" in (case.get("classname") or "") for case in root.iter("testcase"))
+    column = half.index("\\ud800") + 1
+    assert ("half.json", f"line 1, column {column}: \\ud800 is half a UTF-16 pair, not text") in run_.errors()
+    html = MarkdownIt("commonmark").enable("table").render((out / "r.md").read_text())
+    assert "<a " not in html and "<img" not in html
+    assert "<code>" not in html  # an incomplete verdict has no code span of its own
+    _assert_log_safe((out / "r.txt").read_text())
+    json.loads((out / "r.sarif").read_text())
+
+
+# -- 13. atomic writes, distinct outputs ------------------------------------------------------------
+def test_the_same_output_twice_is_a_usage_error_before_any_work(repo):
+    proc = run(["scan", ".", "-f", "json=out.json", "-f", "html=./out.json"], repo, timeout=30)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "ib-audit: error: -f json=out.json and -f html=./out.json write the same file; give each its own"
+    )
+    assert not (repo / "out.json").exists()
+    proc = run(["scan", ".", "-f", "json=b.json", "--write-baseline", "b.json"], repo, timeout=30)
+    assert proc.returncode == 2 and "write the same file" in proc.stderr
+
+
+def test_reports_replace_files_and_links_whole_and_a_failed_one_keeps_the_others(repo, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(victim, out / "linked.json")  # a link planted where the report goes
+    (out / "old.sarif").write_text("old\n")
+    (out / "a-directory.html").mkdir()
+    run_ = scan(
+        ".",
+        "-f",
+        f"sarif={out / 'old.sarif'}",
+        "-f",
+        f"html={out / 'a-directory.html'}",
+        "--write-baseline",
+        str(tmp_path / "missing" / "baseline.json"),
+        cwd=repo,
+        out=out / "linked.json",
+        timeout=30,
+    )
+    assert run_.code == 2
+    assert victim.read_text() == "keep me\n"
+    assert not (out / "linked.json").is_symlink() and run_.report["version"] == 1
+    assert json.loads((out / "old.sarif").read_text())["version"] == "2.1.0"
+    assert f"cannot write html report to {out / 'a-directory.html'}" in run_.err
+    assert (
+        str(tmp_path / "missing" / "baseline.json"),
+        "cannot write baseline: No such file or directory",
+    ) in run_.errors()
+    assert sorted(p.name for p in out.iterdir()) == ["a-directory.html", "linked.json", "old.sarif"]  # no leftovers
+
+
+# -- 14. merge reads only the reports it is given -----------------------------------------------------
+def _report(repo: Path, out: Path) -> dict:
+    run_ = scan(".", cwd=repo, out=out, timeout=30)
+    assert run_.code == 1
+    return run_.report
+
+
+def test_merge_never_opens_a_file_a_report_names(repo, tmp_path):
+    secret = tmp_path / "secret.env"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-do-not-leak\n")
+    report = _report(repo, tmp_path / "one.json")
+    assert report["findings"][0]["snippet"]["lines"]  # the scan embeds what the page shows
+    for finding in report["findings"]:
+        finding["location"]["file"] = str(secret)
+        finding.pop("snippet")
+    crafted = tmp_path / "crafted.json"
+    crafted.write_text(json.dumps(report))
+    html = tmp_path / "merged.html"
+    proc = run(["merge", str(crafted), "-f", f"html={html}", "-f", "json=merged.json"], tmp_path, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert "wJalrXUtnFEMI" not in html.read_text()
+    assert "wJalrXUtnFEMI" not in (tmp_path / "merged.json").read_text()
+
+
+def test_merged_html_shows_the_embedded_lines(repo, tmp_path):
+    report = _report(repo, tmp_path / "one.json")
+    shutil.rmtree(repo)  # the files are gone: the page still shows their lines
+    html = tmp_path / "merged.html"
+    proc = run(["merge", str(tmp_path / "one.json"), "-f", f"html={html}"], tmp_path, timeout=30)
+    assert proc.returncode == 1
+    line = next(line for line in PUBLIC.read_text().splitlines() if '"all"' in line)
+    assert report["findings"][0]["snippet"]["lines"][1] == line
+    assert "launchPermission" in html.read_text()
+
+
+MALFORMED = [
+    (lambda r: r["findings"][0].update(rule_id=7), "findings[0].rule_id: expected a string, got a number"),
+    (lambda r: r["findings"][0].update(rule_id="../x"), "findings[0].rule_id: '../x' is not a rule id"),
+    (
+        lambda r: r["findings"][0]["location"].update(start_line=-3),
+        "findings[0].location.start_line: -3 is not a line or column number",
+    ),
+    (lambda r: r["findings"][0].update(target="elsewhere"), "findings[0].target: not one of this report's targets"),
+    (
+        lambda r: r["findings"][0].update(snippet={"first_line": 1, "lines": ["x"] * 99}),
+        "findings[0].snippet: expected first_line and at most 8 lines",
+    ),
+    (lambda r: r["targets"][0].update(origin="json"), "targets[0].origin: expected an object, got a string"),
+    (lambda r: r["targets"].append(r["targets"][0]), "targets[1]: target 'other-public.json' appears twice"),
+    (lambda r: r.update(unverified=[{"target": 1}]), "unverified[0].target: expected a string, got a number"),
+    (
+        lambda r: r.update(coverage={"shard": "1/999999999", "pairs": []}),
+        "coverage.shard: '1/999999999' is not K/N with 1 <= K <= N <= 1000",
+    ),
+    (lambda r: r.update(fixed=[{"target": ["x"]}]), "fixed[0].target: expected a string, a number or null, got a list"),
+    (lambda r: r["summary"].update(fail_on="whenever"), "summary.fail_on: unknown severity 'whenever'"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "reason"), MALFORMED, ids=[m[1].split(":")[0] for m in MALFORMED])
+def test_a_malformed_report_counts_not_at_all_and_the_others_merge(repo, tmp_path, mutate, reason):
+    good = _report(repo, tmp_path / "good.json")
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(PUBLIC, other / "other-public.json")
+    bad = scan(".", cwd=other, out=tmp_path / "bad.json", timeout=30).report
+    mutate(bad)
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    proc = run(["merge", "good.json", "bad.json", "-f", "json=merged.json"], tmp_path, timeout=30)
+    merged = json.loads((tmp_path / "merged.json").read_text())
+    assert proc.returncode == 2
+    assert merged["errors"] == [{"input": "bad.json", "message": f"cannot merge bad.json: {reason}"}]
+    assert [t["id"] for t in merged["targets"]] == [t["id"] for t in good["targets"]]
+    assert [f["fingerprint"] for f in merged["findings"]] == [f["fingerprint"] for f in good["findings"]]
+
+
+def test_merge_refuses_what_is_not_a_report_without_hanging(repo, tmp_path):
+    os.mkfifo(tmp_path / "pipe.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    (tmp_path / "list.json").write_text("[]")
+    proc = run(
+        ["merge", "pipe.json", "deep.json", "list.json", "/dev/zero", "-f", "json=m.json"],
+        tmp_path,
+        timeout=30,
+        memory_mb=1024,
+    )
+    assert proc.returncode == 2
+    messages = [e["message"] for e in json.loads((tmp_path / "m.json").read_text())["errors"]]
+    assert messages == [
+        "cannot merge pipe.json: not a regular file (a FIFO); not read",
+        "cannot merge deep.json: invalid JSON: maximum recursion depth exceeded while decoding a JSON array from a unicode string",
+        "cannot merge list.json: not an ib-audit JSON report (version 1)",
+        "cannot merge /dev/zero: not a regular file (a character device); not read",
+    ]
+
+
+# -- 15. baselines -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "not an ib-audit baseline (version 1 with a findings list)"),
+        ('"findings"', "not an ib-audit baseline (version 1 with a findings list)"),
+        ('{"version": "2.1.0", "runs": []}', "not an ib-audit baseline (version 1 with a findings list)"),
+        (
+            '{"version": 1, "findings": [{"fingerprint": 3}, "x"]}',
+            "findings[0] has no fingerprint; 2 such entries ignored",
+        ),
+        (
+            "7" * 5000,
+            "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit",
+        ),
+    ],
+)
+def test_a_malformed_baseline_is_an_error_naming_it_and_reports_are_written(repo, tmp_path, text, message):
+    (tmp_path / "baseline.json").write_text(text)
+    run_ = scan(
+        ".", "--baseline", str(tmp_path / "baseline.json"), "-f", f"sarif={tmp_path / 'r.sarif'}", cwd=repo, timeout=30
+    )
+    assert run_.code == 2
+    assert run_.errors() == [(str(tmp_path / "baseline.json"), message)]
+    assert run_.findings() == public_findings("public-ami.json")
+    assert json.loads((tmp_path / "r.sarif").read_text())["runs"]
+
+
+# -- 16. config ----------------------------------------------------------------------------------------
+def test_blank_entries_and_inverted_bounds_are_config_errors(repo, tmp_path):
+    config = tmp_path / "policy.toml"
+    config.write_text(
+        'ignore = [""]\nselect = ["IBD", " "]\n'
+        '[rules.IBD006]\nallowed-accounts = ["", "111122223333"]\n'
+        "[rules.IBD003]\nmax-parallel-launches = 3\nmax-target-resource-count = 0\n"
+    )
+    run_ = scan(".", "--config", str(config), cwd=repo, timeout=30)
+    assert run_.code == 2
+    assert run_.errors() == [
+        (str(config), "ignore: entry 0 is empty"),
+        (str(config), "select: entry 1 is empty"),
+        (str(config), "rules.IBD006.allowed-accounts: entry 0 is empty"),
+        (
+            str(config),
+            "rules.IBD003.max-parallel-launches: 3 is below 6, the least the rule allows; every value would fire",
+        ),
+        (
+            str(config),
+            "rules.IBD003.max-target-resource-count: 0 is below 1, the least the rule allows; every value would fire",
+        ),
+    ]
+    assert run_.findings() == public_findings("public-ami.json")  # nothing was ignored
+
+
+def test_a_minimum_above_its_maximum_is_a_config_error():
+    from dataclasses import dataclass
+
+    from auditor.config import Settings, apply_table
+    from auditor.model import Severity
+    from auditor.rule import Rule, option
+
+    @dataclass(frozen=True)
+    class Options:
+        min_size: int = option(1, "Smallest.")
+        max_size: int = option(10, "Largest.")
+
+    class Sized(Rule):
+        """Sized.\n\nWhy:\n  x\n\nExample:\n  x\n\nFix:\n  x\n"""
+
+        id, slug, severity, summary = "TST001", "sized", Severity.LOW, "sized"
+
+    Sized.Options = Options
+    settings, errors = Settings(), []
+    apply_table(settings, {"rules": {"TST001": {"min-size": 20}}}, [Sized], "", errors.append)
+    assert errors == ["rules.TST001: min-size (20) is above max-size (10); every value would fire"]
+    assert settings.rules["TST001"].options == {}
+
+
+# -- property tests: merge inputs, baselines and config files never end in a traceback ------------
+from functools import cache  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@cache
+def _valid_report() -> str:
+    """A real JSON report of the examples (with snippets), as text."""
+    import io
+
+    from auditor.config import Settings
+    from auditor.engine import audit, configure_rules
+    from auditor.plugins import PluginHost
+    from auditor.reporting import result_dict
+    from auditor.snippets import attach_snippets
+    from auditor.sources import load_paths
+
+    host = PluginHost(load_entry_points=False)
+    loaded = load_paths([str(EXAMPLES)], host.file_sources(), 20_000_000)
+    result = audit(host, configure_rules(host, Settings()), loaded.targets, loaded.errors, Settings())
+    buffer = io.StringIO()
+    json.dump(result_dict(attach_snippets(result, 20_000_000)), buffer)
+    return buffer.getvalue()
+
+
+def _replace_somewhere(doc, data, value):
+    """``doc`` with one node, chosen by ``data``, replaced by ``value``."""
+    nodes = []
+
+    def walk(node, parent, key):
+        nodes.append((parent, key))
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, child in children:
+            walk(child, node, k)
+
+    walk(doc, None, None)
+    parent, key = data.draw(st.sampled_from(nodes))
+    if parent is None:
+        return value
+    parent[key] = value
+    return doc
+
+
+def _all_reports(result) -> None:
+    import io
+
+    from auditor.plugins import PluginHost
+
+    for name, reporter in PluginHost(load_entry_points=False).reporters().items():
+        reporter.write(result, io.StringIO()) if name != "text" else reporter.write(result, io.StringIO(), color=True)
+
+
+@PROPERTY
+@given(data=st.data(), value=JSON_VALUES)
+def test_property_any_merge_input_merges_whole_or_is_refused(tmp_path, data, value):
+    from auditor.merge import merge_reports
+
+    doc = _replace_somewhere(json.loads(_valid_report()), data, value)
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps(doc))
+    result = within(20, merge_reports, [path], {})
+    refused = [e for e in result.errors if e.message.startswith(f"cannot merge {path}: ")]
+    if refused:
+        assert result.targets == () and result.findings == ()
+    else:
+        assert len(result.targets) == len(doc["targets"])
+    within(20, _all_reports, result)
+
+
+@PROPERTY
+@given(data=st.data(), value=JSON_VALUES, whole=st.booleans())
+def test_property_any_baseline_is_applied_or_an_error(tmp_path, data, value, whole):
+    from auditor.baseline import apply_baseline, load_baseline
+
+    valid = {"version": 1, "findings": [{"fingerprint": "f" * 32, "target": "t", "rule_id": "IBD001", "path": ""}]}
+    doc = value if whole else _replace_somewhere(valid, data, value)
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(doc))
+    entries, error = within(20, load_baseline, path)
+    assert entries or error is not None or doc == {"version": 1, "findings": []}
+    apply_baseline([], entries, str(path), {"t"})
+
+
+TOP_KEYS = ["fail-on", "select", "ignore", "rules", "max-file-size-mb", "IBD003", "IBD006", "IBD014"]
+RULE_KEYS = ["severity", "enabled", "max-parallel-launches", "min-minutes", "max-minutes", "allowed-accounts"]
+KEYS = st.sampled_from([*TOP_KEYS, *RULE_KEYS, "fast-launch-bounds", "x"])
+TOML_VALUES = st.recursive(
+    st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=10) | st.sampled_from(["", " ", "IBD", "high"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children, max_size=3),
+    max_leaves=10,
+)
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+@PROPERTY
+@given(table=st.dictionaries(KEYS, TOML_VALUES, max_size=5), noise=st.text(max_size=20))
+def test_property_any_config_file_is_settings_or_errors(tmp_path, table, noise):
+    from auditor.config import load_settings
+    from auditor.engine import configure_rules
+    from auditor.plugins import PluginHost
+
+    host = PluginHost(load_entry_points=False)
+    rules = [rule for _, rule in host.rules()]
+    for text in ("\n".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in table.items()), noise):
+        path = tmp_path / "config.toml"
+        path.write_text(text, errors="surrogatepass")
+        loaded = within(20, load_settings, path, rules)
+        configure_rules(host, loaded)
+        assert host.errors == [], host.errors  # every bad value was caught as a config error
