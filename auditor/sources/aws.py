@@ -260,6 +260,17 @@ def check_response_body(response_dict: dict, operation_model, **_: Any) -> None:
         raise BadResponse(problem)
 
 
+def client_config(max_pool_connections: int = 10) -> botocore.config.Config:
+    """botocore settings for ib-audit's clients: retries off (call_api retries, whatever
+    AWS_RETRY_MODE says) and per-read timeouts (call_api bounds the whole call)."""
+    return botocore.config.Config(
+        retries={"total_max_attempts": 1},
+        connect_timeout=10,
+        read_timeout=30,
+        max_pool_connections=max_pool_connections,
+    )
+
+
 def make_client(
     session: boto3.session.Session,
     service: str,
@@ -269,12 +280,7 @@ def make_client(
     max_pool_connections: int = 10,
 ):
     """A boto3 client for ``call_api``: botocore's retries off (ours apply) and bodies checked."""
-    config = botocore.config.Config(
-        retries={"total_max_attempts": 1},
-        connect_timeout=10,
-        read_timeout=30,
-        max_pool_connections=max_pool_connections,
-    )
+    config = client_config(max_pool_connections)
     client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
     client.meta.events.register("before-parse", check_response_body)
     return client
@@ -473,9 +479,14 @@ class LiveScanner:
         self._local = threading.local()
         self.progress = progress or _Progress(options.progress)
         self.slots = threading.BoundedSemaphore(max_in_flight or options.max_workers)
+        self._config = client_config(options.max_workers)  # for subclasses that build their own clients
 
     # -- clients and calls -------------------------------------------------------------
-    def client(self, region: str, service: str = "imagebuilder"):
+    def client(self, region: str):
+        """This thread's Image Builder client for ``region`` (a subclass may serve another service)."""
+        return self.service_client("imagebuilder", region)
+
+    def service_client(self, service: str, region: str):
         clients = getattr(self._local, "clients", None)
         if clients is None:
             clients = self._local.clients = {}
@@ -487,10 +498,12 @@ class LiveScanner:
             )
         return clients[key]
 
-    def _call(self, region: str, operation: str, service: str = "imagebuilder", **kwargs: Any) -> dict:
+    def _call(self, region: str, operation: str, service: str | None = None, **kwargs: Any) -> dict:
+        """``call_api`` with this account's pacer and bound; ``service`` None: ``self.client``."""
+        client = self.client(region) if service is None else self.service_client(service, region)
         with self.slots:  # per-account concurrency, so one account cannot take every worker
             return call_api(
-                self.client(region, service),
+                client,
                 operation,
                 policy=self.options.policy,
                 pacer=self.pacer,
