@@ -234,10 +234,8 @@ def build(
         "Title": _clip(f"{finding.rule_id} {rule.summary}", MAX_TITLE),
         "Description": _clip(finding.message, MAX_DESCRIPTION),
         "Remediation": {
-            "Recommendation": {
-                "Text": _clip(sections.get("fix", rule.summary), MAX_REMEDIATION),
-                "Url": rule.help_uri(),
-            }
+            "Recommendation": {"Text": _clip(sections.get("fix", rule.summary), MAX_REMEDIATION)}
+            | ({"Url": rule.help_uri()} if rule.help_uri() else {})
         },
         "ProductFields": product_fields,
         "Resources": [resource],

@@ -129,7 +129,8 @@ class _RuleParts:
         self.requirements = [c.requirement for c in mapped] or None
         self.why = " ".join(sections.get("why", "").split()) or None
         self.remediation = Remediation(
-            desc=" ".join(sections.get("fix", rule.summary).split()), references=[rule.help_uri()]
+            desc=" ".join(sections.get("fix", rule.summary).split()),
+            references=[rule.help_uri()] if rule.help_uri() else None,
         )
 
     def compliance(self, status: ComplianceStatusID) -> Compliance:

@@ -337,3 +337,33 @@ def test_plugin_suppressions_come_after_the_authors_own(with_plugins, scan, tmp_
         ("tagged.json", "IBD002", None),
         ("tagged.json", "IBD009", {"kind": "tag", "reason": "renamed next sprint"}),
     ]
+
+
+def test_a_plugin_rule_without_documentation_still_reaches_asff_and_ocsf(with_plugins, tmp_path, capsys, monkeypatch):
+    """No help URL means no link in ASFF's Remediation and OCSF's references, not a crash."""
+    with_plugins.append(("acme", DocumentedPack()))
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        [
+            "scan",
+            str(EXAMPLES / "mixed-estate.json"),
+            "--select",
+            "ACME001",
+            "-f",
+            "asff=out.asff.json",
+            "-f",
+            "ocsf=out.jsonl",
+            "--asff-account",
+            "111122223333",
+            "--asff-region",
+            "us-east-1",
+        ]
+    )
+    assert code == 1, capsys.readouterr().err
+    (asff_finding, *_) = json.loads((tmp_path / "out.asff.json").read_text())
+    assert asff_finding["GeneratorId"] == "ib-audit/ACME001"
+    assert asff_finding["Remediation"] == {"Recommendation": {"Text": "Fewer."}}
+    events = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    failed = [e for e in events if e["compliance"]["status_id"] == 3]
+    assert failed and all("references" not in e["remediation"] for e in failed)
+    assert all("src_url" not in e["finding_info"] for e in events)

@@ -76,14 +76,10 @@ class HubCaller(LiveScanner):
     """The live scan's calls (retries, pacing, per-account bound) against Security Hub."""
 
     def client(self, region: str):
-        clients = getattr(self._local, "hub_clients", None)
-        if clients is None:
-            clients = self._local.hub_clients = {}
-        if region not in clients:  # one client per (thread, region), as boto3 requires
-            # AWS_ENDPOINT_URL_SECURITYHUB / AWS_ENDPOINT_URL apply (boto3 reads them);
-            # --endpoint-url is Image Builder's only.
-            clients[region] = self.session.client("securityhub", region_name=region, config=self._config)
-        return clients[region]
+        # The live scan's clients: botocore's retries off (ours apply) and every body
+        # checked before botocore parses it. AWS_ENDPOINT_URL_SECURITYHUB /
+        # AWS_ENDPOINT_URL apply (boto3 reads them); --endpoint-url is Image Builder's only.
+        return self.service_client("securityhub", region)
 
 
 @dataclass
