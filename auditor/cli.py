@@ -10,13 +10,21 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from auditor import __version__
 from auditor.atomic import same_file_key, write_text_atomic
 from auditor.baseline import apply_baseline, load_baseline, write_baseline
-from auditor.config import RuleSelection, Settings, discovery_start, load_settings, parse_fail_on, unknown_selectors
+from auditor.config import (
+    RuleSelection,
+    Settings,
+    discovery_start,
+    load_settings,
+    parse_fail_on,
+    retired_notices,
+    unknown_selectors,
+)
 from auditor.engine import audit, configure_rules
 from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
@@ -604,6 +612,7 @@ def _apply_flags(settings: Settings, args: argparse.Namespace, fail_on: Severity
         for selector in bad:
             settings.errors.append(InputError(f"--{flag.replace('_', '-')}", f"unknown rule id or prefix {selector!r}"))
         values[flag] = tuple(v for v in given if v not in bad)
+        settings.warnings += retired_notices(values[flag], rules, f"--{flag.replace('_', '-')}")
     settings.cli_selection = RuleSelection(
         select=values["select"] or None,
         extend_select=values["extend_select"],
@@ -646,6 +655,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
                 "tags": list(r.tags),
                 "help_uri": r.help_uri(),
                 "controls": controls.requirements_for(r),
+                "retired": r.retired,
+                "sources": [asdict(source) for source in r.sources],
                 "options": [
                     {"name": o.name, "type": o.type_name, "default": _jsonable(o.default), "help": o.help}
                     for o in r.option_fields()
@@ -656,6 +667,9 @@ def cmd_rules(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         for r in rules:
+            if r.retired:
+                print(f"{r.id}  {r.slug:<40} {'retired':<9} {r.retired}")
+                continue
             print(f"{r.id}  {r.slug:<40} {r.severity.label:<9} {r.summary}")
             for o in r.option_fields():
                 print(f"        option {o.name} ({o.type_name}, default {_toml(o.default)}): {o.help}")
@@ -715,9 +729,19 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if rule is None:
         print(f"ib-audit: error: unknown rule {args.rule!r}; see 'ib-audit rules'", file=sys.stderr)
         return 2
+    if rule.retired:
+        print(f"{rule.id} {rule.slug} (retired)")
+        print()
+        print(rule.help_text())
+        return 0
     print(f"{rule.id} {rule.slug} (default severity: {rule.severity.label})")
     print()
     print(rule.help_text())
+    if rule.sources:
+        print()
+        print("Sources:")
+        for source in rule.sources:
+            print(f"  - {source.display()}")
     fields = rule.option_fields()
     print()
     if fields:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.model import InputError, Severity
+from auditor.model import InputError, Notice, Severity
 from auditor.rule import Rule, coerce_option
 
 TOP_LEVEL_KEYS = (
@@ -41,6 +41,8 @@ TOP_LEVEL_KEYS = (
     "require-reason",
     "rules",
     "max-file-size-mb",
+    "owner-account",
+    "owner-region",
 )
 RULE_KEYS = ("severity", "enabled")
 DEFAULT_MAX_FILE_SIZE_MB = 20
@@ -85,8 +87,13 @@ class Settings:
     inline_suppressions: bool = True
     report_unused_suppressions: bool = False
     base_dir: Path | None = None  # what path globs are relative to: the config file's directory
+    # The account and region that own the scanned configurations, for files that do
+    # not say (no ARN): "own account" / "own region" checks use them.
+    owner_account: str | None = None
+    owner_region: str | None = None
     config_file: str | None = None
     errors: list[InputError] = field(default_factory=list)
+    warnings: list[Notice] = field(default_factory=list)  # reported, never fail the run
 
     def selections(self) -> list[RuleSelection]:
         """The layers of rule selection, the file's first."""
@@ -213,6 +220,7 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
             selectors = _selectors(value, name, rules, error)
             if selectors is not None:
                 setattr(settings, key.replace("-", "_"), selectors)
+                settings.warnings += retired_notices(selectors, rules, settings.config_file, name)
         elif key in ("exclude", "extend-exclude"):
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 error(f"{name}: expected a list of path globs, got {value!r}")
@@ -234,6 +242,19 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
                 selectors = _selectors(listed, f'{name}."{glob}"', rules, error)
                 if selectors is not None:
                     settings.per_path_ignores[glob] = selectors
+        elif key == "owner-account":
+            if not isinstance(value, str) or not (len(value) == 12 and value.isascii() and value.isdigit()):
+                error(f"{name}: expected a 12-digit AWS account id, got {value!r}")
+                continue
+            settings.owner_account = value
+        elif key == "owner-region":
+            from auditor import regions
+
+            problem = regions.problem(value) if isinstance(value, str) else f"expected a string, got {value!r}"
+            if problem:
+                error(f"{name}: {problem}")
+                continue
+            settings.owner_region = value
         elif key == "max-file-size-mb":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 error(f"{name}: expected a positive integer, got {value!r}")
@@ -249,6 +270,9 @@ def apply_table(settings: Settings, data: dict, rules: Sequence[type[Rule]], pre
                 if rule is None:
                     hint = _did_you_mean(rule_key, [*by_id, *by_slug])
                     error(f"unknown rule {rule_key!r} in {rule_name!r}{hint}")
+                    continue
+                if rule.retired:
+                    settings.warnings += retired_notices([rule.id], rules, settings.config_file, rule_name)
                     continue
                 if not isinstance(table, dict):
                     error(f"{rule_name}: expected a table, got {table!r}")
@@ -341,6 +365,22 @@ def specificity(selector: str) -> int:
 
 def unknown_selectors(selectors: Sequence[str], rules: Sequence[type[Rule]]) -> list[str]:
     return [s for s in selectors if s.upper() != "ALL" and not any(matches(s, r) for r in rules)]
+
+
+def retired_notices(
+    selectors: Sequence[str], rules: Sequence[type[Rule]], where: str | None, name: str | None = None
+) -> list[Notice]:
+    """A warning per selector that names a retired rule exactly (a prefix is fine).
+
+    :param where: the config file, or the command-line flag.
+    :param name: the key in the config file (``ignore``, ``rules.IBD014``).
+    """
+    return [
+        Notice("retired-rule", f"{name + ': ' if name else ''}{r.id} is retired: {r.retired}", input=where)
+        for s in selectors
+        for r in rules
+        if r.retired and (s.upper() == r.id or s == r.slug)
+    ]
 
 
 def is_enabled(rule: type[Rule], settings: Settings, selected: set[str] | None = None) -> bool:

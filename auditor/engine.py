@@ -24,6 +24,7 @@ class RuleSpec:
     plugin: str
     severity: object  # Severity
     instance: Rule
+    severity_configured: bool = False  # set in config: overrides per-finding severities too
 
     @property
     def id(self) -> str:
@@ -34,16 +35,17 @@ def configure_rules(host: PluginHost, settings: Settings) -> list[RuleSpec]:
     selected = settings.selected([rule for _, rule in host.rules()])
     specs = []
     for plugin, rule in host.rules():
-        if not is_enabled(rule, settings, selected):
+        if rule.retired or not is_enabled(rule, settings, selected):
             continue
         setting = settings.rules.get(rule.id)
-        severity = setting.severity if setting and setting.severity is not None else rule.severity
+        configured = setting is not None and setting.severity is not None
+        severity = setting.severity if configured else rule.severity
         try:
             instance = rule(make_options(rule, setting.options if setting else {}))
         except Exception as exc:
             host.errors.append(InputError(f"plugin {plugin}", f"rule {rule.id} could not be set up: {exc}"))
             continue
-        specs.append(RuleSpec(rule, plugin, severity, instance))
+        specs.append(RuleSpec(rule, plugin, severity, instance, configured))
     return sorted(specs, key=lambda s: s.id)
 
 
@@ -88,7 +90,7 @@ def audit(
     findings: list[Finding] = []
     unverified: list[Unverified] = []
     tool_errors: list[InputError] = []
-    warnings: list[Notice] = []
+    warnings: list[Notice] = list(settings.warnings)
     rule_ids = {rule.id for _, rule in host.rules()}
     enabled = {spec.id for spec in specs}
     path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
@@ -108,8 +110,12 @@ def audit(
                 today=today,
             )
         ignored_here = path_ignores.for_file(target.origin.file) if path_ignores else []
+        origin = target.origin
+        # The ARN is evidence; the owner declared in config fills in what a file lacks.
+        account = origin.account or settings.owner_account
+        region = origin.region or settings.owner_region
         for spec in specs:
-            ctx = RuleContext(account=target.origin.account, spell=target.spell, region=target.origin.region)
+            ctx = RuleContext(account, target.spell, region, in_request=not origin.is_response)
             try:
                 violations = list(spec.instance.check(target.config, ctx))
             except Exception as exc:
@@ -122,7 +128,8 @@ def audit(
                 finding = Finding(
                     rule_id=spec.id,
                     rule=spec.rule.slug,
-                    severity=spec.severity,
+                    # A severity set in config wins over the one a rule gives a finding.
+                    severity=v.severity if v.severity is not None and not spec.severity_configured else spec.severity,
                     message=v.message,
                     target=target.id,
                     path=v.path,

@@ -155,6 +155,14 @@ class Origin:
     region: str | None = None
     account: str | None = None
     resource: str | None = None  # CloudFormation logical id or Terraform address
+    # The document is what the API returned (saved get-distribution-configuration
+    # output), not what an author sends: members only Image Builder sets are expected.
+    # Live scans are responses by kind. Not part of the report's origin object.
+    response: bool = False
+
+    @property
+    def is_response(self) -> bool:
+        return self.response or self.kind == "aws"
 
     def as_dict(self) -> dict[str, str]:
         out = {"kind": self.kind}

@@ -23,24 +23,61 @@ BUILTIN_RULES_PACKAGE = "auditor.rules"
 
 
 @dataclass(frozen=True)
+class Source:
+    """The documented AWS fact a rule rests on: a page or model entry, by title, and its words.
+
+    ``shape`` is set when the quote comes from a botocore service model's documentation
+    (``"LaunchTemplateConfiguration.setDefaultVersion"`` in ``service``'s model); a test
+    checks that those quotes still appear in the pinned botocore.
+    """
+
+    title: str
+    quote: str
+    shape: str | None = None
+    service: str = "imagebuilder"
+
+    def display(self) -> str:
+        return f'{self.title}: "{self.quote}"'
+
+
+_SERVICE_TITLES = {"imagebuilder": "EC2 Image Builder API Reference", "ec2": "Amazon EC2 API Reference"}
+
+
+def model_doc(shape: str, quote: str, service: str = "imagebuilder") -> Source:
+    """A quote from the documentation of a shape or member in botocore's service model."""
+    return Source(f"{_SERVICE_TITLES[service]}, {shape} (botocore {service} model)", quote, shape, service)
+
+
+@dataclass(frozen=True)
 class NoOptions:
     """For rules without options."""
 
 
 @dataclass(frozen=True)
 class Violation:
-    """What a rule reports: where in the canonical model, and what is wrong."""
+    """What a rule reports: where in the canonical model, and what is wrong.
+
+    ``severity`` lowers or raises this one finding from the rule's default (a best
+    practice inside a rule about failures); a severity set in config overrides it.
+    """
 
     path: str
     message: str
+    severity: Severity | None = None
 
 
 class RuleContext:
     """What a rule may know besides the configuration itself."""
 
-    def __init__(self, account: str | None = None, spell=None, region: str | None = None) -> None:
-        self.account = account  # the owning account, when the source knows it
-        self.region = region  # the configuration's own region, when the source knows it
+    def __init__(
+        self, account: str | None = None, spell=None, region: str | None = None, *, in_request: bool = True
+    ) -> None:
+        self.account = account  # the owning account: from the ARN, else owner-account in config
+        self.region = region  # the configuration's own region: from the ARN, else owner-region
+        # True when the document is what an author sends to create or update the
+        # configuration (input JSON, CloudFormation, Terraform); False for what the API
+        # returned (a live scan, saved get-distribution-configuration output).
+        self.in_request = in_request
         self.unverified: list[tuple[str, str]] = []
         self._spell = spell
 
@@ -59,6 +96,10 @@ class RuleContext:
         if not isinstance(value, str) or own is None:
             return None
         return value == own
+
+    def owner_note(self) -> str:
+        """A clause for messages whose verdict depends on an owner account nobody declared."""
+        return "" if self.account else " (the owner account is unknown: declare it with owner-account)"
 
     def spell(self, member: str) -> str:
         """An API member name as the author of this source writes it (for messages)."""
@@ -83,6 +124,11 @@ class Rule:
     tags: ClassVar[tuple[str, ...]] = ()  # SARIF rule tags; "security" makes GitHub rank by security-severity
     help_url: ClassVar[str | None] = None  # a plugin rule's own documentation page
     Options: ClassVar[type] = NoOptions
+    # The documented AWS facts the rule rests on; a policy rule says so in its Why instead.
+    sources: ClassVar[tuple[Source, ...]] = ()
+    # Set on a retired id: why it was retired and what replaced it. The id stays
+    # registered so that it is never reused; configuring it is a warning.
+    retired: ClassVar[str | None] = None
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()

@@ -32,8 +32,12 @@ def render() -> str:
     ]
     for rule in BUILTIN_RULES:
         anchor = f"{rule.id.lower()}-{rule.slug}"
-        lines.append(f"| [{rule.id}](#{anchor}) | `{rule.slug}` | {rule.severity.label} | {rule.summary} |")
+        severity = "retired" if rule.retired else rule.severity.label
+        lines.append(f"| [{rule.id}](#{anchor}) | `{rule.slug}` | {severity} | {rule.summary} |")
     for rule in BUILTIN_RULES:
+        if rule.retired:
+            lines += ["", f"## {rule.id} {rule.slug}", "", rule.help_text()]
+            continue
         sections = rule.help_sections()
         lines += [
             "",
@@ -47,6 +51,9 @@ def render() -> str:
             body = sections[name]
             lines += ["", f"**{name.capitalize()}**", ""]
             lines += ["```", body, "```"] if name == "example" else [body]
+        if rule.sources:
+            lines += ["", "**Sources**", ""]
+            lines += [f'- {source.title}: "{source.quote}"' for source in rule.sources]
         fields = rule.option_fields()
         if fields:
             lines += ["", "**Options**", "", f"```toml\n[rules.{rule.id}]"]

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from auditor._api_model import REQUEST_ONLY_MEMBERS
 from auditor.hookspecs import hookimpl
 from auditor.model import Origin, SourceMap, Span, Target, join_pointer
 from auditor.sources import NOT_JSON, LoadResult, checked_config, json_document, looks_like_json
@@ -43,17 +44,17 @@ class JSONSource:
     def load(self, path: Path, text: str, display: str) -> LoadResult:
         document, spans = loads_with_spans(text)  # JSONSyntaxError is a SourceError
         result = LoadResult()
-        for element, pointer, config, renames in _configurations(document):
+        for element, pointer, config, renames, response in _configurations(document):
             target_id = f"{display}#{element}" if element else display
-            _add_target(result, display, target_id, spans, pointer, config, renames)
+            _add_target(result, display, target_id, spans, pointer, config, renames, response)
         return result
 
 
 def _configurations(document: Any):
-    """Yield ``(list element, file pointer, canonical config, renames)`` per configuration."""
+    """Yield ``(list element, file pointer, canonical config, renames, is a response)`` per configuration."""
     if isinstance(document, list):
         if document and all(_is_distribution(d) for d in document):
-            yield "", "", {"distributions": document}, {"/distributions": ""}
+            yield "", "", {"distributions": document}, {"/distributions": ""}, False
             return
         for index, item in enumerate(document):
             element = join_pointer("", index)
@@ -75,16 +76,19 @@ def _one(value: Any, pointer: str):
         return None
     inner = value.get("distributionConfiguration")
     if isinstance(inner, dict):
-        return join_pointer(pointer, "distributionConfiguration"), inner, {}
+        return join_pointer(pointer, "distributionConfiguration"), inner, {}, True
     if "distributions" in value:
         config = dict(value)
         renames = {}
+        # Only the API sets dateCreated: a bare object carrying it was saved from a
+        # response (e.g. jq .distributionConfiguration), not written as a request.
+        response = "dateCreated" in config and not any(m in config for m in REQUEST_ONLY_MEMBERS)
         # Input documents name the ARN differently and carry an idempotency token.
         if "distributionConfigurationArn" in config and "arn" not in config:
             config["arn"] = config.pop("distributionConfigurationArn")
             renames["/arn"] = join_pointer(pointer, "distributionConfigurationArn")
         config.pop("clientToken", None)
-        return pointer, config, renames
+        return pointer, config, renames, response
     return None
 
 
@@ -96,6 +100,7 @@ def _add_target(
     pointer: str,
     config: dict[str, Any],
     renames: dict[str, str],
+    response: bool = False,
 ) -> None:
     source_map = SourceMap(file=display, spans=spans, prefix=pointer, renames=renames)
     checked = checked_config(config, source_map, display, result)
@@ -110,6 +115,7 @@ def _add_target(
         arn=arn,
         region=match.group("region") if match else None,
         account=match.group("account") if match else None,
+        response=response,
     )
     result.targets.append(Target(id=target_id, name=name, origin=origin, config=checked, source_map=source_map))
 
