@@ -20,7 +20,10 @@ from .ibd013_container_target import ContainerTarget
 from .ibd014_distribution_timeout import DistributionTimeout
 from .ibd015_launch_template_default_cross_account import LaunchTemplateDefaultCrossAccount
 from .ibd016_unknown_member import UnknownMember
+from .ibd017_api_constraints import ApiConstraints
 
+# Every built-in id, IBD014 included: it is retired (a stub that never runs) so that the
+# id stays reserved and a config naming it gets a warning instead of "unknown rule".
 BUILTIN_RULES = (
     AmiKmsKeyRequired,
     AmiPublicLaunchPermission,
@@ -38,6 +41,7 @@ BUILTIN_RULES = (
     DistributionTimeout,
     LaunchTemplateDefaultCrossAccount,
     UnknownMember,
+    ApiConstraints,
 )
 
 

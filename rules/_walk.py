@@ -11,9 +11,24 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from auditor.model import Unresolved, join_pointer
+from auditor.rule import RuleContext
 
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 KMS_ARN_RE = re.compile(r"^arn:(?P<partition>[^:]+):kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.+)$")
+
+
+def whole_match(pattern: str | None) -> re.Pattern[str]:
+    """A model pattern compiled to match a whole value, anchored at both ends.
+
+    Some model patterns lack the trailing ``$`` (OrganizationalUnitArn), and Python's
+    ``$`` also matches before a final newline; ``fullmatch`` has neither problem.
+    """
+    body = pattern or ".*"
+    if body.startswith("^"):
+        body = body[1:]
+    if body.endswith("$") and not body.endswith("\\$"):
+        body = body[:-1]
+    return re.compile(body)
 
 
 def distributions(config: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
@@ -65,8 +80,55 @@ def launch_permission(ami: Mapping[str, Any]) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def is_shared(ami: Mapping[str, Any]) -> bool:
-    """The AMI reaches principals outside the building account."""
-    perm = launch_permission(ami)
-    members = ("userIds", "organizationArns", "organizationalUnitArns")
-    return bool(ami.get("targetAccountIds")) or any(perm.get(m) for m in members)
+def entries(value: Any) -> list[Any]:
+    """A list member's entries; an unresolved list counts as one unknown entry."""
+    if isinstance(value, Unresolved):
+        return [value]
+    return list(value) if isinstance(value, list) else []
+
+
+def other_accounts(values: Any, ctx: RuleContext) -> list[Any]:
+    """The entries of an account list that are not known to be the owner's own account.
+
+    Unknown entries (an unresolved value, or any account while the owner is unknown)
+    are kept: they may be another account.
+    """
+    return [v for v in entries(values) if ctx.is_own_account(v) is not True]
+
+
+def target_accounts(ami: Mapping[str, Any], ctx: RuleContext) -> list[Any]:
+    """``targetAccountIds`` that receive a copy of the AMI, the owner's own account left out."""
+    return other_accounts(ami.get("targetAccountIds"), ctx)
+
+
+def copies_for_accounts(ami: Mapping[str, Any], ctx: RuleContext) -> bool | None:
+    """Whether the AMI is copied to other accounts: True, False, or None when the whole
+    ``targetAccountIds`` list is unresolved (``var.accounts``: it may be empty)."""
+    if isinstance(ami.get("targetAccountIds"), Unresolved):
+        return None
+    return bool(target_accounts(ami, ctx))
+
+
+def region_label(dist: Mapping[str, Any]) -> str:
+    """The distribution's region for messages: the name, or the unresolved expression."""
+    region = dist.get("region")
+    if isinstance(region, (str, Unresolved)):
+        return str(region)
+    return "its region"
+
+
+def is_own_region(dist: Mapping[str, Any], siblings: list[dict], ctx: RuleContext) -> bool | None:
+    """Whether a distribution targets the configuration's own region: True, False or None.
+
+    Besides the ARN (or owner-region) and CloudFormation/Terraform references to the own
+    region, a region can be known *not* to be the own one: a Region appears at most once
+    in a configuration, so when a sibling distribution targets the own region, a literal
+    region beside it is another one.
+    """
+    region = dist.get("region")
+    own = ctx.is_own_region(region)
+    if own is not None or not isinstance(region, (str, Unresolved)):
+        return own
+    if any(d is not dist and ctx.is_own_region(d.get("region")) is True for d in siblings):
+        return False  # an unresolved region equal to the sibling's would be rejected as a duplicate
+    return None

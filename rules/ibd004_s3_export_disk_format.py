@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from auditor import apimodel
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation, option
+from auditor.rule import Rule, Violation, model_doc, option
 
 from ._walk import distributions, is_unresolved
 
@@ -22,10 +22,11 @@ class S3ExportDiskFormat(Rule):
     """An S3 VM export must use an allowed disk image format.
 
     Why:
-      `s3ExportConfiguration` exports every build as a disk image to S3, outside EC2's
-      access controls. Organisations usually allow only the format their hypervisor
-      imports; a value outside the API's enum (VMDK, VHD, RAW) makes the distribution
-      fail after the build.
+      A value outside the API's enum (VMDK, VHD, RAW) is rejected by the API. Which of
+      the valid formats to allow is policy: `s3ExportConfiguration` exports every build
+      as a disk image to S3, outside EC2's access controls, and organisations usually
+      allow only the format their hypervisor imports (`allowed-formats`, default: all
+      three).
 
     Example:
       "s3ExportConfiguration": {"diskImageFormat": "QCOW2", ...}
@@ -41,6 +42,12 @@ class S3ExportDiskFormat(Rule):
     summary = "S3 VM export must use an allowed disk image format"
     tags = ("compliance", "export")
     Options = Options
+    sources = (
+        model_doc(
+            "S3ExportConfiguration.diskImageFormat",
+            "Export the updated image to one of the following supported disk image formats:",
+        ),
+    )
 
     def check(self, config, ctx):
         allowed = set(self.options.allowed_formats)
@@ -53,6 +60,8 @@ class S3ExportDiskFormat(Rule):
             if is_unresolved(fmt):
                 ctx.cannot_verify(path, "disk image format is not a literal")
             elif fmt not in API_FORMATS:
-                yield Violation(path, f"diskImageFormat {fmt!r} is not valid; use one of {', '.join(API_FORMATS)}")
+                hint = apimodel.suggest(str(fmt), list(API_FORMATS))
+                did_you_mean = f"; did you mean {hint!r}?" if hint else f"; use one of {', '.join(API_FORMATS)}"
+                yield Violation(path, f"diskImageFormat {fmt!r} is not valid{did_you_mean}")
             elif fmt not in allowed:
                 yield Violation(path, f"diskImageFormat {fmt!r} is not allowed; allowed: {', '.join(sorted(allowed))}")

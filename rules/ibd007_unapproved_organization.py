@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from auditor import apimodel
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation, option
+from auditor.rule import Rule, Violation, model_doc, option
 
-from ._walk import ami_configs, is_unresolved, items, launch_permission
+from ._walk import ami_configs, is_unresolved, items, launch_permission, whole_match
 
-ORG_RE = re.compile(apimodel.pattern("OrganizationArn") or ".*")
-OU_RE = re.compile(apimodel.pattern("OrganizationalUnitArn") or ".*")
+# Matched whole (fullmatch): the model's OU pattern has no trailing "$".
+ORG_RE = whole_match(apimodel.pattern("OrganizationArn"))
+OU_RE = whole_match(apimodel.pattern("OrganizationalUnitArn"))
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,10 @@ class UnapprovedOrganization(Rule):
 
     Why:
       `organizationArns` and `organizationalUnitArns` grant launch permission to every
-      account in an organization or OU, now and in future. Sharing with the wrong one
-      exposes the image widely; a malformed ARN fails the distribution.
+      account in an organization or OU, now and in future. An ARN that does not match
+      the API's pattern (matched whole: organization/o-... and ou/o-.../ou-..., nothing
+      after) is rejected. Which organizations and OUs may be reached is policy: the
+      allowlists, off while empty.
 
     Example:
       "organizationArns": ["arn:aws:organizations::123456789012:organization/o-abc"]
@@ -43,6 +45,13 @@ class UnapprovedOrganization(Rule):
     summary = "AMIs may only be shared with approved organizations and OUs"
     tags = ("security", "sharing", "organizations")
     Options = Options
+    sources = (
+        model_doc("OrganizationArn", "^arn:aws[^:]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$"),
+        model_doc(
+            "OrganizationalUnitArn",
+            "^arn:aws[^:]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}",
+        ),
+    )
 
     def check(self, config, ctx):
         kinds = (
@@ -68,7 +77,7 @@ class UnapprovedOrganization(Rule):
                     if is_unresolved(arn):
                         if allowed:
                             ctx.cannot_verify(path, f"{what} ARN is not a literal")
-                    elif not isinstance(arn, str) or not regex.match(arn):
+                    elif not isinstance(arn, str) or not regex.fullmatch(arn):
                         yield Violation(path, f"{what} ARN {arn!r} is malformed")
                     elif allowed and arn not in allowed:
                         yield Violation(path, f"{what} {arn} is not in {option_name}")

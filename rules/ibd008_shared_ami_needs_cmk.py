@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Source, Violation
 
-from ._walk import ami_configs, is_aws_managed_key, is_shared, text
+from ._walk import ami_configs, entries, is_aws_managed_key, launch_permission, other_accounts, target_accounts, text
 
 
 class SharedAmiNeedsCmk(Rule):
-    """An AMI shared with other accounts must be encrypted with a customer-managed key.
+    """An AMI shared with or copied to other accounts must not use an AWS-managed key.
 
     Why:
-      To launch or copy an encrypted AMI, the recipient needs permission on its KMS key.
-      An AWS-managed key (`alias/aws/ebs`) cannot grant that, so recipients cannot use the
-      image at all; with no key, the copies follow the account default and may be
-      unencrypted in every account they reach.
+      EC2 cannot share an AMI whose snapshots are encrypted with the default AWS
+      managed key (`alias/aws/ebs`), and Image Builder's copies for target accounts
+      share the AMI first: the distribution fails with "Snapshots encrypted with the AWS
+      Managed CMK can't be shared". Unencrypted AMIs can be shared (IBD001 is about
+      whether to encrypt). Sharing only with the owner account itself is not sharing.
 
     Example:
       "amiDistributionConfiguration": {"targetAccountIds": ["444455556666"],
@@ -30,20 +31,38 @@ class SharedAmiNeedsCmk(Rule):
     id = "IBD008"
     slug = "shared-ami-needs-cmk"
     severity = Severity.HIGH
-    summary = "Shared AMIs must use a customer-managed KMS key that recipients can use"
+    summary = "AMIs shared with or copied to other accounts must not use an AWS-managed KMS key"
     tags = ("security", "encryption", "sharing")
+    sources = (
+        Source(
+            "Amazon EC2 User Guide, Share an AMI with specific AWS accounts",
+            "You can't share AMIs that are backed by snapshots that are encrypted with the default AWS managed key.",
+        ),
+        Source(
+            "AWS re:Post Knowledge Center, How do I troubleshoot distribution errors for encrypted AMIs in "
+            "Image Builder?",
+            "The AWS managed KMS key is specified in the distribution configuration along with one or more target "
+            "accounts.",
+        ),
+    )
 
     def check(self, config, ctx):
         for pointer, ami, _dist in ami_configs(config):
-            if not is_shared(ami):
+            key = text(ami.get("kmsKeyId"))
+            if key is None or not is_aws_managed_key(key):
                 continue
-            key = ami.get("kmsKeyId")
-            if key is None:
-                yield Violation(
-                    pointer, "AMI is shared with other accounts but has no kmsKeyId; encrypt it with a shareable CMK"
-                )
-            elif text(key) and is_aws_managed_key(key):
-                yield Violation(
-                    join_pointer(pointer, "kmsKeyId"),
-                    f"AMI is shared but encrypted with the AWS-managed key {key!r}, which recipients cannot use",
-                )
+            perm = launch_permission(ami)
+            recipients = [
+                *target_accounts(ami, ctx),
+                *other_accounts(perm.get("userIds"), ctx),
+                *entries(perm.get("organizationArns")),
+                *entries(perm.get("organizationalUnitArns")),
+            ]
+            if not recipients:
+                continue
+            accounts_only = not (perm.get("organizationArns") or perm.get("organizationalUnitArns"))
+            yield Violation(
+                join_pointer(pointer, "kmsKeyId"),
+                f"AMI is shared with or copied to other accounts but encrypted with the AWS-managed key {key!r}, "
+                f"which EC2 cannot share; use a customer-managed key{ctx.owner_note() if accounts_only else ''}",
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Violation, model_doc
 
 from ._walk import ami_configs, is_unresolved
 
@@ -16,9 +16,10 @@ class AmiNameNotUnique(Rule):
     """An explicit AMI name must contain `{{ imagebuilder:buildDate }}`.
 
     Why:
-      AMI names are unique per account and region. A fixed name works for the first
-      build and makes every later build fail at distribution, after the image was
-      built and tested.
+      The API says an explicit name must include the `{{ imagebuilder:buildDate }}`
+      tag so that each build produces a uniquely named AMI: AMI names are unique per
+      account and region, so a fixed name works for the first build and makes every
+      later build fail at distribution, after the image was built and tested.
 
     Example:
       "amiDistributionConfiguration": {"name": "golden-linux"}
@@ -33,6 +34,13 @@ class AmiNameNotUnique(Rule):
     severity = Severity.MEDIUM
     summary = "AMI name must include {{ imagebuilder:buildDate }} to be unique per build"
     tags = ("reliability", "naming")
+    sources = (
+        model_doc(
+            "AmiDistributionConfiguration.name",
+            "The name must include the {{ imagebuilder:buildDate }} dynamic tag so that each build produces a "
+            "uniquely named AMI.",
+        ),
+    )
 
     def check(self, config, ctx):
         for pointer, ami, _dist in ami_configs(config):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation, option
+from auditor.rule import Rule, Violation, model_doc, option
 
 from ._walk import ami_configs, is_unresolved
 
@@ -19,10 +19,11 @@ class RequiredTags(Rule):
     """The configuration and the AMIs it produces must carry the required tags.
 
     Why:
-      Cost allocation, ownership and data-classification tags are how an estate is
-      governed. `tags` label the distribution configuration itself; `amiTags` label every
-      AMI it creates. An untagged AMI in another account or region is an orphan nobody
-      owns.
+      A policy rule, off until you list tag keys: AWS requires no tags. Cost
+      allocation, ownership and data-classification tags are how an estate is governed.
+      `tags` label the distribution configuration itself; `amiTags` are the tags applied
+      to the AMIs distributed to that Region. An untagged AMI in another account or
+      region is an orphan nobody owns.
 
     Example:
       required-tags = ["owner"] and "amiTags": {"Name": "base"}
@@ -38,6 +39,9 @@ class RequiredTags(Rule):
     summary = "Configuration tags and AMI tags must include the required keys"
     tags = ("governance", "tagging")
     Options = Options
+    sources = (
+        model_doc("AmiDistributionConfiguration.amiTags", "The tags to apply to AMIs distributed to this Region."),
+    )
 
     def check(self, config, ctx):
         required = self.options.required_tags

@@ -2,44 +2,73 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from auditor import regions
+from auditor._api_model import BOTOCORE_VERSION
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation, option
+from auditor.rule import Rule, Source, Violation, model_doc, option
 
-from ._walk import distributions, is_unresolved, text
+from ._walk import distributions, is_unresolved, items, launch_permission, text
+
+ARN_PARTITION_RE = re.compile(r"^arn:(?P<partition>[^:]+):")
 
 
 @dataclass(frozen=True)
 class Options:
     allowed_regions: tuple[str, ...] = option((), "Regions images may be distributed to; empty: any.")
+    extra_regions: tuple[str, ...] = option(
+        (), "Region names to accept besides those botocore's data knows (a Region launched since)."
+    )
 
 
 class RegionPolicy(Rule):
-    """Distributions must target allowed regions, each at most once.
+    """Distributions must target real, allowed regions, each once, within one partition.
 
     Why:
-      Data-residency and sovereignty rules often forbid copying images (and the data
-      baked into them) to some regions. Two distributions for the same region are
-      rejected by the API or silently overwrite each other's settings.
+      A Region can appear at most once in a configuration's distributions, and a region
+      name that does not exist (`us-eest-1`) fails the distribution; names are checked
+      against the partitions and Regions botocore ships (offline), with a did-you-mean.
+      Partitions are hard boundaries: an AMI cannot be copied across them, and an ARN
+      (KMS key, license configuration, organization or OU) from another partition than
+      the distribution's region cannot be used there. Which regions are allowed at all
+      is policy (data residency): `allowed-regions`, off while empty.
 
     Example:
-      "distributions": [{"region": "us-east-1"}, {"region": "us-east-1"}]
+      "distributions": [{"region": "us-east-1"}, {"region": "us-eest-1"}]
 
     Fix:
-      Keep one distribution per region and only regions listed in `allowed-regions`.
+      Correct the region name (or list a Region newer than the data in `extra-regions`),
+      keep one distribution per region, keep ARNs in the region's partition, and only
+      use regions listed in `allowed-regions`.
     """
 
     id = "IBD011"
     slug = "region-policy"
     severity = Severity.MEDIUM
-    summary = "Distributions must target allowed regions, each only once"
+    summary = "Distributions must target real, allowed regions, each once, in one partition"
     tags = ("compliance", "regions")
     Options = Options
+    sources = (
+        model_doc(
+            "CreateDistributionConfigurationRequest.distributions",
+            "A Region can appear at most once in the list.",
+        ),
+        Source(f"botocore {BOTOCORE_VERSION} data/partitions.json", "partitions[].regions, partitions[].regionRegex"),
+        model_doc("CopyImage", "Cross-partition copies (use CreateStoreImageTask instead)", "ec2"),
+        Source(
+            "AWS General Reference, Amazon Resource Names (ARNs)",
+            "The partition in which the resource is located. A partition is a group of AWS Regions. Each AWS "
+            "account is scoped to one partition.",
+        ),
+    )
 
     def check(self, config, ctx):
         allowed = set(self.options.allowed_regions)
+        extra = set(self.options.extra_regions)
         seen: dict[str, str] = {}
+        partitions: dict[str, list[tuple[str, str]]] = {}  # partition -> (region, path)
         for pointer, dist in distributions(config):
             region = dist.get("region")
             path = join_pointer(pointer, "region")
@@ -50,9 +79,60 @@ class RegionPolicy(Rule):
             region = text(region)
             if region is None:
                 continue
+            problem = regions.problem(region, extra)
+            if problem:
+                yield Violation(path, problem)
             if allowed and region not in allowed:
                 yield Violation(path, f"region {region} is not in allowed-regions")
             if region in seen:
                 yield Violation(path, f"region {region} is already distributed to by {seen[region]}")
             else:
                 seen[region] = pointer
+            partition = regions.partition_of(region)
+            if partition is not None:
+                partitions.setdefault(partition, []).append((region, path))
+                yield from _foreign_arns(dist, pointer, region, partition)
+        yield from _cross_partition(partitions, ctx)
+
+
+def _arns(dist, pointer):
+    """``(path, ARN)`` of every ARN a distribution names."""
+    ami = dist.get("amiDistributionConfiguration")
+    if isinstance(ami, dict):
+        base = join_pointer(pointer, "amiDistributionConfiguration")
+        key = ami.get("kmsKeyId")
+        if isinstance(key, str) and key.startswith("arn:"):
+            yield join_pointer(base, "kmsKeyId"), key
+        perm = join_pointer(base, "launchPermission")
+        for member in ("organizationArns", "organizationalUnitArns"):
+            yield from items(launch_permission(ami), member, perm)
+    yield from items(dist, "licenseConfigurationArns", pointer)
+
+
+def _foreign_arns(dist, pointer, region, partition):
+    for path, arn in _arns(dist, pointer):
+        match = ARN_PARTITION_RE.match(arn) if isinstance(arn, str) else None
+        if match and match.group("partition") != partition:
+            yield Violation(
+                path,
+                f"ARN is in partition {match.group('partition')} but {region} is in {partition}; "
+                f"use one from the {partition} partition",
+            )
+
+
+def _cross_partition(partitions, ctx):
+    own = regions.partition_of(ctx.region) if isinstance(ctx.region, str) else None
+    if own is not None:
+        for partition, found in partitions.items():
+            for region, path in found if partition != own else ():
+                yield Violation(
+                    path,
+                    f"region {region} is in partition {partition} but the configuration's own region "
+                    f"{ctx.region} is in {own}: an AMI cannot be copied across partitions",
+                )
+    elif len(partitions) > 1:
+        spread = "; ".join(f"{p}: {', '.join(r for r, _ in found)}" for p, found in sorted(partitions.items()))
+        yield Violation(
+            "/distributions",
+            f"the regions span partitions ({spread}): an AMI cannot be copied across partitions",
+        )

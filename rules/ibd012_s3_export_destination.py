@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from auditor.model import Severity, join_pointer
-from auditor.rule import Rule, Violation, option
+from auditor.rule import Rule, Source, Violation, model_doc, option
 
 from ._walk import distributions, is_unresolved
 
@@ -41,10 +41,12 @@ class S3ExportDestination(Rule):
     """An S3 VM export needs a role, a valid bucket, and an approved destination.
 
     Why:
-      The exported disk image is a full copy of the machine outside EC2. Without
-      `roleName` or `s3Bucket` the export fails; an invalid bucket name fails too; and a
-      bucket outside your approved list may be readable by people who should not have
-      your images.
+      The exported disk image is a full copy of the machine outside EC2. `roleName` and
+      `s3Bucket` are required members of the export (the API rejects it without them),
+      and a bucket name that breaks S3's naming rules cannot exist, so the export fails.
+      Which buckets may receive images is policy: `allowed-buckets`, off while empty,
+      because a bucket outside your approved list may be readable by people who should
+      not have your images.
 
     Example:
       "s3ExportConfiguration": {"diskImageFormat": "VMDK", "s3Bucket": "My_Bucket"}
@@ -60,6 +62,20 @@ class S3ExportDestination(Rule):
     summary = "S3 export must name a role and a valid, approved bucket"
     tags = ("security", "export", "s3")
     Options = Options
+    sources = (
+        model_doc(
+            "S3ExportConfiguration.roleName",
+            "The name of the role that grants VM Import/Export permission to export images to your S3 bucket.",
+        ),
+        model_doc(
+            "S3ExportConfiguration.s3Bucket", "The S3 bucket in which to store the output disk images for your VM."
+        ),
+        Source(
+            "Amazon S3 User Guide, General purpose bucket naming rules",
+            "Bucket names must be between 3 (min) and 63 (max) characters long. Bucket names can consist only of "
+            "lowercase letters, numbers, periods (.), and hyphens (-).",
+        ),
+    )
 
     def check(self, config, ctx):
         allowed = set(self.options.allowed_buckets)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor import apimodel
 from auditor.model import Severity
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Source, Violation
 
 
 class UnknownMember(Rule):
@@ -29,6 +29,13 @@ class UnknownMember(Rule):
     severity = Severity.MEDIUM
     summary = "Members must be defined by the Image Builder API (typos drop settings)"
     tags = ("correctness", "schema")
+    sources = (
+        Source(
+            "EC2 Image Builder API Reference, DistributionConfiguration and the shapes it reaches (botocore "
+            "imagebuilder model)",
+            "the member names of each structure, frozen in auditor/_api_model.py",
+        ),
+    )
 
     def check(self, config, ctx):
         for path, shape_name, suggestion in apimodel.unknown_members(dict(config)):

@@ -114,6 +114,7 @@ def to_terraform(config: dict, name: str = "fail") -> tuple[str, dict[str, int]]
                     lines.append(f"{pad}}}")
             elif key in TF_MAPS and isinstance(item, dict):
                 where[path] = len(lines) + 1
+                where.update({f"{path}/{k}": len(lines) + 1 for k in item})
                 body = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in item.items())
                 lines.append(f"{pad}{_snake(key)} = {{{body}}}")
             else:

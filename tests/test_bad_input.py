@@ -145,7 +145,7 @@ def test_unrelated_files_in_a_directory_are_skipped_quietly(scan, tmp_path):
     (tmp_path / "empty.json").write_text("")
     (tmp_path / "node_modules").mkdir()
     (tmp_path / "node_modules" / "x.json").write_text('{"distributions": "x"}')
-    (tmp_path / "cfg.json").write_text('{"name": "ok", "distributions": [{"region": "us-east-1"}]}')
+    (tmp_path / "cfg.json").write_text('{"name": "cfg-ok", "distributions": [{"region": "us-east-1"}]}')
     run = scan(str(tmp_path))
     assert run.code == 0
     assert [t["id"] for t in run.report["targets"]] == [str(tmp_path / "cfg.json")]

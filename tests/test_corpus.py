@@ -52,11 +52,20 @@ def test_misspelt_members_in_the_user_guide_are_findings(scan):
     ]
 
 
-def test_update_input_and_bare_distribution_list_shapes(scan):
+def test_update_input_and_bare_distribution_list_shapes(scan, tmp_path):
     update = JSON_DIR / "aws-cli__update-distribution-configuration.json"
+    # A bare --distributions list says nothing of its own region: us-west-2 may be it.
     run = scan(str(update), "--select", "IBD001")
-    assert run.findings() == [("IBD001", "/distributions/0/amiDistributionConfiguration", str(update), 4)]
+    assert run.findings() == []
+    assert [(u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
+        ("IBD001", "/distributions/0/amiDistributionConfiguration")
+    ]
     assert run.report["targets"][0]["origin"] == {"kind": "json", "file": str(update)}
+    # Declared elsewhere, the copy to us-west-2 is one.
+    config = tmp_path / "owner.toml"
+    config.write_text('owner-region = "eu-west-1"\n')
+    run = scan(str(update), "--select", "IBD001", "--config", str(config))
+    assert run.findings() == [("IBD001", "/distributions/0/amiDistributionConfiguration", str(update), 4)]
 
 
 def test_get_response_shape_records_arn_account_and_region(scan):

@@ -111,7 +111,7 @@ def test_rows_filters_and_search(browser, report, tmp_path):
         first = page.page.locator("tr.finding").first.get_attribute("data-rule")
         assert first == "IBD001"
         page.page.get_by_role("button", name="Rule").click()
-        assert page.page.locator("tr.finding").first.get_attribute("data-rule") == "IBD016"
+        assert page.page.locator("tr.finding").first.get_attribute("data-rule") == "IBD017"
         # Expanding a row shows the rule's help and the highlighted source line.
         page.page.locator("tr.finding summary").first.click()
         details = page.page.locator("tr.finding details").first

@@ -15,7 +15,7 @@ from auditor.rules import BUILTIN_RULES
 from conftest import CORPUS, FIXTURES, skip_or_fail
 
 RULE_DIR = FIXTURES / "rules"
-RULE_IDS = sorted(r.id for r in BUILTIN_RULES)
+RULE_IDS = sorted(r.id for r in BUILTIN_RULES if not r.retired)
 WRITERS = {"cloudformation": (to_cloudformation, "template.yaml"), "terraform": (to_terraform, "main.tf")}
 
 
@@ -186,8 +186,12 @@ def test_terraform_plan_json_with_child_modules(scan, tmp_path):
         return next(i for i, line in enumerate(lines, 1) if i > after and needle in line)
 
     ami = line_of('"ami_distribution_configuration"')
+    # No key, but a plan does not say its region: us-east-1 may be the own region, where
+    # kmsKeyId does not apply, so IBD001 could not verify it.
+    assert [(u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
+        ("IBD001", "/distributions/0/amiDistributionConfiguration")
+    ]
     assert run.findings() == [
-        ("IBD001", "/distributions/0/amiDistributionConfiguration", str(path), ami + 1),
         (
             "IBD009",
             "/distributions/0/amiDistributionConfiguration/name",
@@ -263,7 +267,7 @@ def test_every_corpus_template_and_module_is_read(corpus, scan):
         ),
         (
             "cloudformation/aws-cloudformation-user-guide__aws-resource-imagebuilder-distributionconfiguration__1.yaml",
-            [("IBD016", 42)],
+            [("IBD002", 16), ("IBD002", 17), ("IBD016", 42)],
         ),
         (
             "cloudformation/aws-cloudformation-user-guide__aws-resource-imagebuilder-distributionconfiguration__2.json",
@@ -276,8 +280,11 @@ def test_every_corpus_template_and_module_is_read(corpus, scan):
         ("terraform/terraform-provider-aws__imagebuilder_distribution_configuration.html__1.tf", [("IBD016", 12)]),
         ("terraform/terraform-provider-aws__imagebuilder_distribution_configuration.html__2.tf", [("IBD015", 18)]),
         ("terraform/terraform-provider-aws__distribution_configuration_test__06.tf", [("IBD002", 9)]),
-        ("terraform/terraform-aws-imagebuilder-pipeline__main.tf", [("IBD003", 272)]),
-        ("terraform/checkov__main.tf", [("IBD001", 6), ("IBD008", 6)]),
+        ("terraform/terraform-provider-aws__distribution_configuration_test__11.tf", [("IBD001", 7)]),
+        (
+            "json/ec2-image-builder-user-guide__dist-using-launch-template.json",
+            [("IBD015", 13), ("IBD015", 15), ("IBD015", 18), ("IBD015", 20)],
+        ),
     ],
 )
 def test_corpus_files_yield_their_known_mistakes(corpus, scan, file, expected):

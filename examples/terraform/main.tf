@@ -3,14 +3,16 @@ variable "kms_keys" {
   type        = map(string)
 }
 
+data "aws_region" "current" {}
+
 resource "aws_imagebuilder_distribution_configuration" "golden" {
   name = "golden-linux"
 
   distribution {
-    region = "us-east-1"
+    region = data.aws_region.current.name
     ami_distribution_configuration {
       name       = "golden-{{ imagebuilder:buildDate }}"
-      kms_key_id = var.kms_keys["us-east-1"]
+      kms_key_id = var.kms_keys[data.aws_region.current.name]
       ami_tags   = { owner = "platform-team", cost-center = "cc-1234" }
     }
   }
