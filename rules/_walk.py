@@ -117,18 +117,19 @@ def region_label(dist: Mapping[str, Any]) -> str:
     return "its region"
 
 
-def is_own_region(dist: Mapping[str, Any], siblings: list[dict], ctx: RuleContext) -> bool | None:
+def is_own_region(dist: Mapping[str, Any], config: Mapping[str, Any], ctx: RuleContext) -> bool | None:
     """Whether a distribution targets the configuration's own region: True, False or None.
 
     Besides the ARN (or owner-region) and CloudFormation/Terraform references to the own
     region, a region can be known *not* to be the own one: a Region appears at most once
-    in a configuration, so when a sibling distribution targets the own region, a literal
-    region beside it is another one.
+    in a configuration, so when another distribution targets the own region, this one's
+    (a literal, or an unresolved value equal to it would be rejected as a duplicate) is
+    another region.
     """
     region = dist.get("region")
     own = ctx.is_own_region(region)
     if own is not None or not isinstance(region, (str, Unresolved)):
         return own
-    if any(d is not dist and ctx.is_own_region(d.get("region")) is True for d in siblings):
-        return False  # an unresolved region equal to the sibling's would be rejected as a duplicate
+    if any(d is not dist and ctx.is_own_region(d.get("region")) is True for _, d in distributions(config)):
+        return False
     return None

@@ -77,7 +77,6 @@ class AmiKmsKeyRequired(Rule):
 
     def check(self, config, ctx):
         opts = self.options
-        siblings = [dist for _, _, dist in ami_configs(config)]
         unknown: list[tuple[str, str]] = []  # (pointer, region) of key-less copies whose region may be the own one
         for pointer, ami, dist in ami_configs(config):
             key = ami.get("kmsKeyId")
@@ -92,7 +91,7 @@ class AmiKmsKeyRequired(Rule):
             if copies:
                 yield Violation(path, f"AMI copies for target accounts in {region}: {problem}{ctx.owner_note()}")
                 continue
-            own = is_own_region(dist, siblings, ctx)
+            own = is_own_region(dist, config, ctx)
             if own is False:
                 yield Violation(path, f"AMI copy to {region}: {problem}")
             elif copies is None and not opts.check_source_region:

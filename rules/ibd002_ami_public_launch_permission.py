@@ -49,7 +49,6 @@ class AmiPublicLaunchPermission(Rule):
     )
 
     def check(self, config, ctx):
-        siblings = [dist for _, _, dist in ami_configs(config)]
         for pointer, ami, dist in ami_configs(config):
             perm_pointer = join_pointer(pointer, "launchPermission")
             region = region_label(dist)
@@ -57,7 +56,7 @@ class AmiPublicLaunchPermission(Rule):
                 if is_unresolved(group):
                     ctx.cannot_verify(path, "launch permission user group is not a literal")
                 elif group == PUBLIC_GROUP:
-                    note = _encrypted_note(ami, dist, siblings, ctx)
+                    note = _encrypted_note(ami, dist, config, ctx)
                     yield Violation(
                         path, f"AMI distributed to {region} is public (userGroups contains 'all'); remove it{note}"
                     )
@@ -77,7 +76,7 @@ class AmiPublicLaunchPermission(Rule):
                     )
 
 
-def _encrypted_note(ami, dist, siblings, ctx) -> str:
+def _encrypted_note(ami, dist, config, ctx) -> str:
     """Say when the public AMI is also encrypted: EC2 refuses, so the distribution fails.
 
     Launch permissions apply to the owner's AMI in that region: a copy (encrypted with
@@ -86,6 +85,6 @@ def _encrypted_note(ami, dist, siblings, ctx) -> str:
     """
     if ami.get("kmsKeyId") is None:
         return ""
-    if is_own_region(dist, siblings, ctx) is False:
+    if is_own_region(dist, config, ctx) is False:
         return "; kmsKeyId encrypts this copy and EC2 cannot make an AMI with encrypted snapshots public, so it fails"
     return ""

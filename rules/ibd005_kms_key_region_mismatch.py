@@ -34,13 +34,12 @@ class KmsKeyRegionMismatch(Rule):
     sources = (model_doc("CopyImage.KmsKeyId", "The specified KMS key must exist in the destination Region.", "ec2"),)
 
     def check(self, config, ctx):
-        siblings = [dist for _, _, dist in ami_configs(config)]
         for pointer, ami, dist in ami_configs(config):
             key, region = text(ami.get("kmsKeyId")), text(dist.get("region"))
             match = KMS_ARN_RE.match(key) if key else None
             if not (match and region and match.group("region") and match.group("region") != region):
                 continue
-            if not target_accounts(ami, ctx) and is_own_region(dist, siblings, ctx) is True:
+            if not target_accounts(ami, ctx) and is_own_region(dist, config, ctx) is True:
                 continue  # the key does not apply to the original AMI (see IBD001)
             yield Violation(
                 join_pointer(pointer, "kmsKeyId"),

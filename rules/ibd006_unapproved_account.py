@@ -82,9 +82,9 @@ class UnapprovedAccount(Rule):
 
 def _copy_owners(config, ctx):
     """SSM-parameter and fast-launch accounts must own a copy: the owner, or a target account."""
-    targets_by_dist = {p: ami.get("targetAccountIds") for p, ami, _ in _ami_by_dist(config)}
     for pointer, dist in distributions(config):
-        targets = targets_by_dist.get(pointer)
+        ami = dist.get("amiDistributionConfiguration")
+        targets = ami.get("targetAccountIds") if isinstance(ami, dict) else None
         for key, member, where in COPY_OWNERS:
             for entry_pointer, entry in items(dist, key, pointer):
                 if not isinstance(entry, dict) or member not in entry:
@@ -105,12 +105,6 @@ def _copy_owners(config, ctx):
                         f"{where} {account} is not in this distribution's targetAccountIds, so it owns no copy "
                         f"of the AMI here; add it to targetAccountIds{ctx.owner_note()}",
                     )
-
-
-def _ami_by_dist(config):
-    """``(distribution pointer, amiDistributionConfiguration, distribution)``."""
-    for pointer, ami, dist in ami_configs(config):
-        yield pointer.rsplit("/", 1)[0], ami, dist
 
 
 def _accounts(config):

@@ -89,79 +89,143 @@ class ApiConstraints(Rule):
     )
 
     def check(self, config, ctx):
-        if "timeoutMinutes" in config and ctx.in_request:
+        if not ctx.in_request:
+            # What the API returned passed its checks; only the recommendation is left.
+            yield from _data_type_recommendations(config)
+            return
+        if "timeoutMinutes" in config:
             yield Violation(
                 "/timeoutMinutes",
                 f"{ctx.spell('timeoutMinutes')!r} is not accepted in create or update requests: Image Builder "
                 "does not use it; remove it",
             )
-        yield from _walk(config, apimodel.ROOT_SHAPE, "", None, ctx)
+        found: list[Violation] = []
+        _walk(config, apimodel.ROOT_SHAPE, (), None, ctx, found)
+        yield from found
 
 
-def _walk(value, shape_name: str, path: str, label: str | None, ctx):
-    """Check ``value`` against ``shape_name``; ``label`` names it in messages."""
-    if isinstance(value, Unresolved) or shape_name in SHAPES_CHECKED_ELSEWHERE:
-        return
-    spec = apimodel.shape(shape_name)
-    kind = spec["type"]
-    if kind == "structure" and isinstance(value, dict):
-        yield from _structure(value, shape_name, spec, path, ctx)
-    elif kind == "list" and isinstance(value, list):
-        if ctx.in_request and "max" in spec and len(value) > spec["max"]:
-            yield Violation(path, f"{label} has {len(value)} entries; the API allows at most {spec['max']}")
-        for index, item in enumerate(value):
-            yield from _walk(item, spec["member"], join_pointer(path, index), f"{label} entry", ctx)
-    elif kind == "map" and isinstance(value, dict):
-        if ctx.in_request and "max" in spec and len(value) > spec["max"]:
-            yield Violation(path, f"{label} has {len(value)} entries; the API allows at most {spec['max']}")
-        for key, item in value.items():
-            item_path = join_pointer(path, key)
-            yield from _walk(key, spec["key"], item_path, f"{label} key", ctx)
-            yield from _walk(item, spec["value"], item_path, f"{label} value for {key!r}", ctx)
-    elif kind == "string" and isinstance(value, str):
-        yield from _string(value, shape_name, spec, path, label, ctx)
-    elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool) and ctx.in_request:
-        low, high = spec.get("min"), spec.get("max")
-        if (low is not None and value < low) or (high is not None and value > high):
-            allowed = f"{low}..{high}" if high is not None else f"{low} or more"
-            yield Violation(path, f"{label} is {value}; the API allows {allowed}")
+def _data_type_recommendations(config):
+    distributions = config.get("distributions")
+    for d, dist in enumerate(distributions if isinstance(distributions, list) else ()):
+        entries = dist.get("ssmParameterConfigurations") if isinstance(dist, dict) else None
+        for e, entry in enumerate(entries if isinstance(entries, list) else ()):
+            value = entry.get("dataType") if isinstance(entry, dict) else None
+            if isinstance(value, str):
+                path = ("distributions", d, "ssmParameterConfigurations", e, "dataType")
+                yield from _recommendation(value, path, "dataType")
 
 
-def _structure(value: dict, shape_name: str, spec: dict, path: str, ctx):
-    members = spec["members"]
-    if ctx.in_request and shape_name != apimodel.ROOT_SHAPE:
-        for required in spec.get("required", ()):
-            if required not in value and (shape_name, required) not in REQUIRED_CHECKED_ELSEWHERE:
-                yield Violation(path, f"{ctx.spell(shape_name)} lacks the required member {ctx.spell(required)!r}")
-    for key, item in value.items():
-        member_shape = members.get(key)
-        if member_shape is None or (shape_name, key) in MEMBERS_CHECKED_ELSEWHERE:
-            continue  # unknown members are IBD016's
-        if shape_name == apimodel.ROOT_SHAPE and key == "timeoutMinutes":
-            continue  # reported once, above
-        label = LABELS.get((shape_name, key)) or ctx.spell(key)
-        yield from _walk(item, member_shape, join_pointer(path, key), label, ctx)
-
-
-def _string(value: str, shape_name: str, spec: dict, path: str, label: str | None, ctx):
-    if shape_name == "SsmParameterDataType" and value != RECOMMENDED_SSM_DATA_TYPE and value in spec["enum"]:
+def _recommendation(value: str, path: tuple, label: str):
+    if value != RECOMMENDED_SSM_DATA_TYPE and value in apimodel.enum("SsmParameterDataType"):
         yield Violation(
-            path,
+            join_pointer("", *path),
             f"{label} {value!r}: the API recommends {RECOMMENDED_SSM_DATA_TYPE!r}, which makes Systems Manager "
             "check that the value is an AMI id",
             severity=Severity.LOW,
         )
+
+
+def _name(label, ctx) -> str:
+    """A value's name in messages, from ``((structure shape, member), suffix)``."""
+    (shape_name, member), suffix = label
+    return (LABELS.get((shape_name, member)) or ctx.spell(member)) + suffix
+
+
+def _walk(value, shape_name: str, path: tuple, label, ctx, out: list[Violation]) -> None:
+    """Check ``value`` against ``shape_name``. Paths travel as token tuples and labels as
+    parts, both made into text only for a violation: this walk visits every value."""
+    if isinstance(value, Unresolved) or shape_name in SHAPES_CHECKED_ELSEWHERE:
         return
-    if not ctx.in_request or not value:
+    spec = apimodel.shape(shape_name)
+    kind = spec["type"]
+    if kind == "structure":
+        if isinstance(value, dict):
+            _structure(value, shape_name, spec, path, ctx, out)
+    elif kind == "list":
+        if not isinstance(value, list):
+            return
+        if "max" in spec and len(value) > spec["max"]:
+            out.append(
+                Violation(
+                    join_pointer("", *path),
+                    f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
+                )
+            )
+        entry = (label[0], label[1] + " entry")
+        for index, item in enumerate(value):
+            _walk(item, spec["member"], (*path, index), entry, ctx, out)
+    elif kind == "map":
+        if not isinstance(value, dict):
+            return
+        if "max" in spec and len(value) > spec["max"]:
+            out.append(
+                Violation(
+                    join_pointer("", *path),
+                    f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
+                )
+            )
+        for key, item in value.items():
+            _walk(key, spec["key"], (*path, key), (label[0], label[1] + " key"), ctx, out)
+            _walk(item, spec["value"], (*path, key), (label[0], f"{label[1]} value for {key!r}"), ctx, out)
+    elif kind == "string":
+        if isinstance(value, str):
+            _string(value, shape_name, spec, path, label, ctx, out)
+    elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
+        low, high = spec.get("min"), spec.get("max")
+        if (low is not None and value < low) or (high is not None and value > high):
+            allowed = f"{low}..{high}" if high is not None else f"{low} or more"
+            out.append(Violation(join_pointer("", *path), f"{_name(label, ctx)} is {value}; the API allows {allowed}"))
+
+
+def _structure(value: dict, shape_name: str, spec: dict, path: tuple, ctx, out: list[Violation]) -> None:
+    members = spec["members"]
+    root = shape_name == apimodel.ROOT_SHAPE
+    if not root:
+        for required in spec.get("required", ()):
+            if required not in value and (shape_name, required) not in REQUIRED_CHECKED_ELSEWHERE:
+                out.append(
+                    Violation(
+                        join_pointer("", *path),
+                        f"{ctx.spell(shape_name)} lacks the required member {ctx.spell(required)!r}",
+                    )
+                )
+    for key, item in value.items():
+        member_shape = members.get(key)
+        if member_shape is None or (shape_name, key) in MEMBERS_CHECKED_ELSEWHERE:
+            continue  # unknown members are IBD016's
+        if root and key == "timeoutMinutes":
+            continue  # reported once, in check()
+        _walk(item, member_shape, (*path, key), ((shape_name, key), ""), ctx, out)
+
+
+def _string(value: str, shape_name: str, spec: dict, path: tuple, label, ctx, out: list[Violation]) -> None:
+    if shape_name == "SsmParameterDataType" and value in spec["enum"]:
+        out.extend(_recommendation(value, path, _name(label, ctx)))
         return
+    if not value:
+        return  # empty means unset to the tools that call the API
     enum = spec.get("enum")
     if enum and value not in enum:
         hint = apimodel.suggest(value, list(enum))
         did_you_mean = f"; did you mean {hint!r}?" if hint else ""
-        yield Violation(path, f"{label} {value!r} is not one of {', '.join(map(repr, enum))}{did_you_mean}")
+        out.append(
+            Violation(
+                join_pointer("", *path),
+                f"{_name(label, ctx)} {value!r} is not one of {', '.join(map(repr, enum))}{did_you_mean}",
+            )
+        )
         return
     if "max" in spec and len(value) > spec["max"]:
-        yield Violation(path, f"{label} is {len(value)} characters long; the API allows at most {spec['max']}")
+        out.append(
+            Violation(
+                join_pointer("", *path),
+                f"{_name(label, ctx)} is {len(value)} characters long; the API allows at most {spec['max']}",
+            )
+        )
     pattern = spec.get("pattern")
     if pattern and not _pattern(pattern).fullmatch(value):
-        yield Violation(path, f"{label} {value!r} does not match the API's pattern {pattern}")
+        out.append(
+            Violation(
+                join_pointer("", *path), f"{_name(label, ctx)} {value!r} does not match the API's pattern {pattern}"
+            )
+        )
