@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 
 from auditor import apimodel
+from auditor._api_model import SHAPES
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Source, Violation, model_doc
 
@@ -38,9 +38,14 @@ LABELS = {
 }
 
 
-@cache
-def _pattern(text: str) -> re.Pattern[str]:
-    return whole_match(text)
+def _string_checks(spec: dict) -> tuple[int | None, re.Pattern[str] | None, frozenset[str] | None]:
+    """(max length, whole-match pattern, enum) of a string shape, compiled once."""
+    pattern = spec.get("pattern")
+    enum = spec.get("enum")
+    return spec.get("max"), whole_match(pattern) if pattern else None, frozenset(enum) if enum else None
+
+
+STRING_CHECKS = {name: _string_checks(spec) for name, spec in SHAPES.items() if spec["type"] == "string"}
 
 
 class ApiConstraints(Rule):
@@ -132,44 +137,49 @@ def _name(label, ctx) -> str:
 
 
 def _walk(value, shape_name: str, path: tuple, label, ctx, out: list[Violation]) -> None:
-    """Check ``value`` against ``shape_name``. Paths travel as token tuples and labels as
-    parts, both made into text only for a violation: this walk visits every value."""
-    if isinstance(value, Unresolved) or shape_name in SHAPES_CHECKED_ELSEWHERE:
+    """Check ``value`` against ``shape_name``.
+
+    This visits every value of every request, so it stays lean: paths travel as token
+    tuples and labels as parts, made into text only for a violation, and a string is
+    checked in place without a call per value.
+    """
+    if shape_name in SHAPES_CHECKED_ELSEWHERE or isinstance(value, Unresolved):
         return
-    spec = apimodel.shape(shape_name)
+    spec = SHAPES[shape_name]
     kind = spec["type"]
     if kind == "structure":
         if isinstance(value, dict):
             _structure(value, shape_name, spec, path, ctx, out)
+    elif kind == "string":
+        if isinstance(value, str) and _string_problem(value, shape_name) is not None:
+            _report_string(value, shape_name, path, label, ctx, out)
     elif kind == "list":
         if not isinstance(value, list):
             return
         if "max" in spec and len(value) > spec["max"]:
-            out.append(
-                Violation(
-                    join_pointer("", *path),
-                    f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
-                )
-            )
+            _too_many(value, spec, path, label, ctx, out)
+        member = spec["member"]
+        if member in SHAPES_CHECKED_ELSEWHERE:
+            return
         entry = (label[0], label[1] + " entry")
+        if SHAPES[member]["type"] == "string":
+            for index, item in enumerate(value):
+                if isinstance(item, str) and _string_problem(item, member) is not None:
+                    _report_string(item, member, (*path, index), entry, ctx, out)
+            return
         for index, item in enumerate(value):
-            _walk(item, spec["member"], (*path, index), entry, ctx, out)
+            _walk(item, member, (*path, index), entry, ctx, out)
     elif kind == "map":
         if not isinstance(value, dict):
             return
         if "max" in spec and len(value) > spec["max"]:
-            out.append(
-                Violation(
-                    join_pointer("", *path),
-                    f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
-                )
-            )
+            _too_many(value, spec, path, label, ctx, out)
+        key_shape = spec["key"]
         for key, item in value.items():
-            _walk(key, spec["key"], (*path, key), (label[0], label[1] + " key"), ctx, out)
-            _walk(item, spec["value"], (*path, key), (label[0], f"{label[1]} value for {key!r}"), ctx, out)
-    elif kind == "string":
-        if isinstance(value, str):
-            _string(value, shape_name, spec, path, label, ctx, out)
+            if _string_problem(key, key_shape) is not None:
+                _report_string(key, key_shape, (*path, key), (label[0], label[1] + " key"), ctx, out)
+            if not isinstance(item, str) or _string_problem(item, spec["value"]) is not None:
+                _walk(item, spec["value"], (*path, key), (label[0], f"{label[1]} value for {key!r}"), ctx, out)
     elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
         low, high = spec.get("min"), spec.get("max")
         if (low is not None and value < low) or (high is not None and value > high):
@@ -195,37 +205,52 @@ def _structure(value: dict, shape_name: str, spec: dict, path: tuple, ctx, out: 
             continue  # unknown members are IBD016's
         if root and key == "timeoutMinutes":
             continue  # reported once, in check()
+        if isinstance(item, str) and member_shape in STRING_CHECKS:
+            if member_shape not in SHAPES_CHECKED_ELSEWHERE and _string_problem(item, member_shape) is not None:
+                _report_string(item, member_shape, (*path, key), ((shape_name, key), ""), ctx, out)
+            continue
         _walk(item, member_shape, (*path, key), ((shape_name, key), ""), ctx, out)
 
 
-def _string(value: str, shape_name: str, spec: dict, path: tuple, label, ctx, out: list[Violation]) -> None:
-    if shape_name == "SsmParameterDataType" and value in spec["enum"]:
-        out.extend(_recommendation(value, path, _name(label, ctx)))
-        return
+def _string_problem(value: str, shape_name: str) -> str | None:
+    """What breaks a string's constraints ("enum", "max", "pattern", "recommend"), or None."""
     if not value:
-        return  # empty means unset to the tools that call the API
-    enum = spec.get("enum")
-    if enum and value not in enum:
-        hint = apimodel.suggest(value, list(enum))
+        return None  # empty means unset to the tools that call the API
+    longest, pattern, enum = STRING_CHECKS[shape_name]
+    if enum is not None:
+        if value not in enum:
+            return "enum"
+        return "recommend" if shape_name == "SsmParameterDataType" and value != RECOMMENDED_SSM_DATA_TYPE else None
+    if longest is not None and len(value) > longest:
+        return "max"
+    if pattern is not None and not pattern.fullmatch(value):
+        return "pattern"
+    return None
+
+
+def _report_string(value: str, shape_name: str, path: tuple, label, ctx, out: list[Violation]) -> None:
+    longest, pattern, _ = STRING_CHECKS[shape_name]
+    name, pointer = _name(label, ctx), join_pointer("", *path)
+    problem = _string_problem(value, shape_name)
+    if problem == "recommend":
+        out.extend(_recommendation(value, path, name))
+    elif problem == "enum":
+        choices = apimodel.enum(shape_name)
+        hint = apimodel.suggest(value, choices)
         did_you_mean = f"; did you mean {hint!r}?" if hint else ""
-        out.append(
-            Violation(
-                join_pointer("", *path),
-                f"{_name(label, ctx)} {value!r} is not one of {', '.join(map(repr, enum))}{did_you_mean}",
-            )
+        out.append(Violation(pointer, f"{name} {value!r} is not one of {', '.join(map(repr, choices))}{did_you_mean}"))
+    else:
+        if longest is not None and len(value) > longest:
+            out.append(Violation(pointer, f"{name} is {len(value)} characters long; the API allows at most {longest}"))
+        if pattern is not None and not pattern.fullmatch(value):
+            shown = SHAPES[shape_name]["pattern"]
+            out.append(Violation(pointer, f"{name} {value!r} does not match the API's pattern {shown}"))
+
+
+def _too_many(value, spec: dict, path: tuple, label, ctx, out: list[Violation]) -> None:
+    out.append(
+        Violation(
+            join_pointer("", *path),
+            f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
         )
-        return
-    if "max" in spec and len(value) > spec["max"]:
-        out.append(
-            Violation(
-                join_pointer("", *path),
-                f"{_name(label, ctx)} is {len(value)} characters long; the API allows at most {spec['max']}",
-            )
-        )
-    pattern = spec.get("pattern")
-    if pattern and not _pattern(pattern).fullmatch(value):
-        out.append(
-            Violation(
-                join_pointer("", *path), f"{_name(label, ctx)} {value!r} does not match the API's pattern {pattern}"
-            )
-        )
+    )
