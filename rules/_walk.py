@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from auditor.model import Unresolved, join_pointer
+from auditor.model import Unresolved
 from auditor.rule import RuleContext
 
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
@@ -31,6 +31,10 @@ def whole_match(pattern: str | None) -> re.Pattern[str]:
     return re.compile(body)
 
 
+# The helpers below run for every rule and every distribution, so they build pointers
+# with plain f-strings: API member names and list indices never need RFC 6901 escaping.
+
+
 def distributions(config: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
     """Yield ``(pointer, distribution)`` for every distribution object."""
     items = config.get("distributions")
@@ -38,7 +42,7 @@ def distributions(config: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
         return
     for index, item in enumerate(items):
         if isinstance(item, dict):
-            yield join_pointer("/distributions", index), item
+            yield f"/distributions/{index}", item
 
 
 def ami_configs(config: Mapping[str, Any]) -> Iterator[tuple[str, dict, dict]]:
@@ -46,16 +50,16 @@ def ami_configs(config: Mapping[str, Any]) -> Iterator[tuple[str, dict, dict]]:
     for pointer, dist in distributions(config):
         ami = dist.get("amiDistributionConfiguration")
         if isinstance(ami, dict):
-            yield join_pointer(pointer, "amiDistributionConfiguration"), ami, dist
+            yield f"{pointer}/amiDistributionConfiguration", ami, dist
 
 
 def items(parent: Mapping[str, Any], key: str, pointer: str) -> Iterator[tuple[str, Any]]:
     """Yield ``(pointer, value)`` for each entry of a list member (none if absent)."""
     values = parent.get(key)
     if isinstance(values, list):
-        base = join_pointer(pointer, key)
+        base = f"{pointer}/{key}"
         for index, value in enumerate(values):
-            yield join_pointer(base, index), value
+            yield f"{base}/{index}", value
 
 
 def text(value: Any) -> str | None:

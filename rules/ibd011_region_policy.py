@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from auditor import regions
 from auditor._api_model import BOTOCORE_VERSION
 from auditor.model import Severity, join_pointer
 from auditor.rule import Rule, Source, Violation, model_doc, option
 
-from ._walk import distributions, is_unresolved, items, launch_permission, text
+from ._walk import distributions, is_unresolved, items, text
 
 ARN_PARTITION_RE = re.compile(r"^arn:(?P<partition>[^:]+):")
 
@@ -95,22 +96,22 @@ class RegionPolicy(Rule):
         yield from _cross_partition(partitions, ctx)
 
 
-def _arns(dist, pointer):
-    """``(path, ARN)`` of every ARN a distribution names."""
+def _foreign_arns(dist, pointer, region, partition):
+    """ARNs in the distribution (KMS key, organizations, OUs, license configurations)
+    from another partition than its region's."""
     ami = dist.get("amiDistributionConfiguration")
+    found: list[tuple[str, Any]] = []
     if isinstance(ami, dict):
-        base = join_pointer(pointer, "amiDistributionConfiguration")
+        base = f"{pointer}/amiDistributionConfiguration"
         key = ami.get("kmsKeyId")
         if isinstance(key, str) and key.startswith("arn:"):
-            yield join_pointer(base, "kmsKeyId"), key
-        perm = join_pointer(base, "launchPermission")
-        for member in ("organizationArns", "organizationalUnitArns"):
-            yield from items(launch_permission(ami), member, perm)
-    yield from items(dist, "licenseConfigurationArns", pointer)
-
-
-def _foreign_arns(dist, pointer, region, partition):
-    for path, arn in _arns(dist, pointer):
+            found.append((f"{base}/kmsKeyId", key))
+        perm = ami.get("launchPermission")
+        if isinstance(perm, dict):
+            for member in ("organizationArns", "organizationalUnitArns"):
+                found += items(perm, member, f"{base}/launchPermission")
+    found += items(dist, "licenseConfigurationArns", pointer)
+    for path, arn in found:
         match = ARN_PARTITION_RE.match(arn) if isinstance(arn, str) else None
         if match and match.group("partition") != partition:
             yield Violation(
