@@ -153,27 +153,19 @@ def _walk(value, shape_name: str, path: tuple, label, ctx, out: list[Violation])
     elif kind == "string":
         if isinstance(value, str) and _string_problem(value, shape_name) is not None:
             _report_string(value, shape_name, path, label, ctx, out)
-    elif kind == "list":
-        if not isinstance(value, list):
+    elif kind in ("list", "map"):
+        if not isinstance(value, list if kind == "list" else dict):
             return
         if "max" in spec and len(value) > spec["max"]:
-            _too_many(value, spec, path, label, ctx, out)
-        member = spec["member"]
-        if member in SHAPES_CHECKED_ELSEWHERE:
+            out.append(
+                Violation(
+                    join_pointer("", *path),
+                    f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
+                )
+            )
+        if kind == "list":
+            _list(value, spec["member"], path, label, ctx, out)
             return
-        entry = (label[0], label[1] + " entry")
-        if SHAPES[member]["type"] == "string":
-            for index, item in enumerate(value):
-                if isinstance(item, str) and _string_problem(item, member) is not None:
-                    _report_string(item, member, (*path, index), entry, ctx, out)
-            return
-        for index, item in enumerate(value):
-            _walk(item, member, (*path, index), entry, ctx, out)
-    elif kind == "map":
-        if not isinstance(value, dict):
-            return
-        if "max" in spec and len(value) > spec["max"]:
-            _too_many(value, spec, path, label, ctx, out)
         key_shape = spec["key"]
         for key, item in value.items():
             if _string_problem(key, key_shape) is not None:
@@ -247,10 +239,14 @@ def _report_string(value: str, shape_name: str, path: tuple, label, ctx, out: li
             out.append(Violation(pointer, f"{name} {value!r} does not match the API's pattern {shown}"))
 
 
-def _too_many(value, spec: dict, path: tuple, label, ctx, out: list[Violation]) -> None:
-    out.append(
-        Violation(
-            join_pointer("", *path),
-            f"{_name(label, ctx)} has {len(value)} entries; the API allows at most {spec['max']}",
-        )
-    )
+def _list(value: list, member: str, path: tuple, label, ctx, out: list[Violation]) -> None:
+    if member in SHAPES_CHECKED_ELSEWHERE:
+        return
+    entry = (label[0], label[1] + " entry")
+    if SHAPES[member]["type"] == "string":
+        for index, item in enumerate(value):
+            if isinstance(item, str) and _string_problem(item, member) is not None:
+                _report_string(item, member, (*path, index), entry, ctx, out)
+        return
+    for index, item in enumerate(value):
+        _walk(item, member, (*path, index), entry, ctx, out)
