@@ -26,14 +26,14 @@ class AmiPublicLaunchPermission(Rule):
       "launchPermission": {"userGroups": ["all"]}
 
     Fix:
-      Remove `userGroups` and share with the accounts, organizations or OUs that need
-      the image (`userIds`, `organizationArns`, `organizationalUnitArns`).
+      Remove "all" from `userGroups` and share with the accounts, organizations or OUs
+      that need the image (`userIds`, `organizationArns`, `organizationalUnitArns`).
     """
 
     id = "IBD002"
     slug = "ami-public-launch-permission"
     severity = Severity.CRITICAL
-    summary = "AMI launch permission must not make the AMI public; 'all' is the only group"
+    summary = "AMI launch permission must not include the public group 'all'"
     tags = ("security", "exposure", "sharing")
     sources = (
         model_doc(

@@ -58,7 +58,9 @@ NEW_FIRST = {
     "region": "ap-southeast-2",
     "amiDistributionConfiguration": {"name": "golden-{{ imagebuilder:buildDate }}", "kmsKeyId": KEY_APSE2},
 }
-POLICY = '[rules.IBD006]\nallowed-accounts = ["111122223333", "444455556666"]\n'
+# Built in us-east-1: CloudFormation and Terraform files do not say so, and IBD001 needs
+# to know that eu-west-1 is a copy (kmsKeyId does not apply to the original AMI).
+POLICY = 'owner-region = "us-east-1"\n[rules.IBD006]\nallowed-accounts = ["111122223333", "444455556666"]\n'
 
 
 # -- semantic keys ---------------------------------------------------------------------------

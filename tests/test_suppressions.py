@@ -101,6 +101,12 @@ def run(tmp_path, monkeypatch, capsys):
     return go
 
 
+def _built_elsewhere(tmp_path: Path) -> None:
+    """The configurations below are built in eu-west-3: each distribution is a copy, so
+    IBD001 applies to it (kmsKeyId does not apply to the original AMI in the own region)."""
+    (tmp_path / ".ib-audit.toml").write_text('owner-region = "eu-west-3"\n')
+
+
 def _by_target(report):
     out = {}
     for f in report["findings"]:
@@ -110,6 +116,7 @@ def _by_target(report):
 
 
 def test_terraform_comments(run, tmp_path):
+    _built_elsewhere(tmp_path)
     (tmp_path / "main.tf").write_text(TERRAFORM)
     code, report, out, err = run("main.tf", "--select", "IBD001,IBD002,IBD009")
     found = _by_target(report)
@@ -201,6 +208,7 @@ Resources:
 
 
 def test_cloudformation_metadata(run, tmp_path):
+    _built_elsewhere(tmp_path)
     (tmp_path / "stack.yaml").write_text(CFN)
     code, report, _, _ = run("stack.yaml", "--select", "IBD001,IBD002,IBD009")
     assert _by_target(report)["Golden"] == [
@@ -283,7 +291,7 @@ def test_unused_suppressions_are_reported_on_request(run, tmp_path):
         "# ib-audit:ignore IBD010 tags rule is off\n"
         "# ib-audit:ignore IBD009 really needed\n"
         'resource "aws_imagebuilder_distribution_configuration" "x" {\n'
-        '  name = "x"\n'
+        '  name = "images"\n'
         "  distribution {\n"
         '    region = "us-east-1"\n'
         "    ami_distribution_configuration {\n"
@@ -350,6 +358,7 @@ def test_suppressed_findings_hidden_from_text_but_kept_in_json_and_sarif(run, tm
 
 
 def test_warnings_in_sarif_pass_the_schema_and_the_multitool(run, tmp_path):
+    _built_elsewhere(tmp_path)
     (tmp_path / "main.tf").write_text(TERRAFORM)
     run("main.tf", "-f", "sarif=out.sarif")
     log = json.loads((tmp_path / "out.sarif").read_text())
