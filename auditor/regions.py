@@ -14,7 +14,6 @@ from auditor._api_model import PARTITIONS
 KNOWN_REGIONS: dict[str, str] = {
     region: partition for partition, spec in PARTITIONS.items() for region in spec["regions"]
 }
-_PATTERNS = [(partition, re.compile(spec["regex"])) for partition, spec in PARTITIONS.items()]
 
 
 def partition_of(region: str) -> str | None:
@@ -22,7 +21,8 @@ def partition_of(region: str) -> str | None:
     known = KNOWN_REGIONS.get(region)
     if known is not None:
         return known
-    return next((partition for partition, pattern in _PATTERNS if pattern.match(region)), None)
+    # A name the data does not list: the partitions' own patterns (re caches them).
+    return next((partition for partition, spec in PARTITIONS.items() if re.match(spec["regex"], region)), None)
 
 
 def _distance(a: str, b: str) -> int:

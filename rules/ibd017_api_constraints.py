@@ -38,14 +38,20 @@ LABELS = {
 }
 
 
-def _string_checks(spec: dict) -> tuple[int | None, re.Pattern[str] | None, frozenset[str] | None]:
-    """(max length, whole-match pattern, enum) of a string shape, compiled once."""
-    pattern = spec.get("pattern")
-    enum = spec.get("enum")
-    return spec.get("max"), whole_match(pattern) if pattern else None, frozenset(enum) if enum else None
+class _StringChecks(dict):
+    """(max length, whole-match pattern, enum) per string shape, compiled on first use:
+    a scan of saved get output never needs them, and the patterns cost import time."""
+
+    def __missing__(self, name: str) -> tuple[int | None, re.Pattern[str] | None, frozenset[str] | None]:
+        spec = SHAPES[name]
+        pattern, enum = spec.get("pattern"), spec.get("enum")
+        checks = spec.get("max"), whole_match(pattern) if pattern else None, frozenset(enum) if enum else None
+        self[name] = checks
+        return checks
 
 
-STRING_CHECKS = {name: _string_checks(spec) for name, spec in SHAPES.items() if spec["type"] == "string"}
+STRING_CHECKS = _StringChecks()
+STRING_SHAPES = frozenset(name for name, spec in SHAPES.items() if spec["type"] == "string")
 
 
 class ApiConstraints(Rule):
@@ -197,7 +203,7 @@ def _structure(value: dict, shape_name: str, spec: dict, path: tuple, ctx, out: 
             continue  # unknown members are IBD016's
         if root and key == "timeoutMinutes":
             continue  # reported once, in check()
-        if isinstance(item, str) and member_shape in STRING_CHECKS:
+        if isinstance(item, str) and member_shape in STRING_SHAPES:
             if member_shape not in SHAPES_CHECKED_ELSEWHERE and _string_problem(item, member_shape) is not None:
                 _report_string(item, member_shape, (*path, key), ((shape_name, key), ""), ctx, out)
             continue
