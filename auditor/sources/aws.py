@@ -55,7 +55,9 @@ ARN_RE = re.compile(
     r"^arn:(?P<partition>[a-z-]+):imagebuilder:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+):(?P<account>[0-9]{12}):"
     r"distribution-configuration/(?P<name>[^\x00-\x1f]+)$"
 )
+# RequestLimitExceeded is EC2's (an HTTP 503), for the account-context calls.
 THROTTLE_CODES = {"CallRateLimitExceededException", "ThrottlingException", "TooManyRequestsException", "Throttling"}
+THROTTLE_CODES |= {"RequestLimitExceeded"}
 SERVER_CODES = {"ServiceUnavailableException", "ServiceException", "InternalServerError", "InternalFailure"}
 CONNECTION_ERRORS = (
     botocore.exceptions.EndpointConnectionError,

@@ -115,8 +115,14 @@ def assumed_session(base: boto3.session.Session, account: str, opts: OrgOptions)
     return boto3.session.Session(botocore_session=inner, region_name=base.region_name)
 
 
-def fetch_organization(aws: AwsOptions, opts: OrgOptions) -> tuple[LoadResult, dict]:
-    """Scan every (account, region) pair of this shard; return the result and its coverage."""
+def fetch_organization(
+    aws: AwsOptions, opts: OrgOptions, sessions: dict[str, boto3.session.Session] | None = None
+) -> tuple[LoadResult, dict]:
+    """Scan every (account, region) pair of this shard; return the result and its coverage.
+
+    ``sessions``, when given, receives each account's assumed-role session (the
+    account-context checks reuse them).
+    """
     result = LoadResult()
     progress = _Progress(aws.progress)
     coverage: dict = {"shard": f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None, "pairs": []}
@@ -149,6 +155,8 @@ def fetch_organization(aws: AwsOptions, opts: OrgOptions) -> tuple[LoadResult, d
                     )
                 )
                 continue
+            if sessions is not None:
+                sessions[account] = session
             scanner = LiveScanner(
                 aws, session=session, progress=progress, account=account, max_in_flight=opts.per_account
             )
