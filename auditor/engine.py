@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.config import Settings, is_enabled, matches
 from auditor.globs import PathGlobs
@@ -14,6 +16,11 @@ from auditor.model import AuditResult, Finding, InputError, Notice, Suppression,
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, RuleContext, make_options
 from auditor.suppress import InlineSuppressions, inline_entries
+
+if TYPE_CHECKING:
+    from auditor.context import FactKey, FactStore
+
+log = logging.getLogger("ib_audit")
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ def audit(
     scanned: Sequence[str] = (),
     report_options: dict | None = None,
     today: date | None = None,
+    facts: FactStore | None = None,
 ) -> AuditResult:
     """Run every rule over every loaded target and build the result.
 
@@ -86,11 +94,21 @@ def audit(
     semantic key of its path (``auditor.identity``), made unique within the scan.
     Suppressions apply in this order: the authors' inline ones (unless
     ``--no-inline-suppressions``), ``per-path-ignores``, then plugins' ``auditor_suppress``.
+    Rules that need account context run only when ``facts`` is given (a scan with AWS
+    access); the facts they request are fetched first, in parallel, each once.
     """
     findings: list[Finding] = []
     unverified: list[Unverified] = []
     tool_errors: list[InputError] = []
     warnings: list[Notice] = list(settings.warnings)
+    notes: dict[str, dict[str, dict[str, str]]] = {}
+    if facts is None:
+        offline = [s for s in specs if not s.rule.needs_aws_context()]
+        if len(offline) < len(specs):
+            log.info("%d rule(s) need AWS context and did not run", len(specs) - len(offline))
+        specs = offline
+    else:
+        facts.prefetch(_requested(specs, targets, settings, facts))
     rule_ids = {rule.id for _, rule in host.rules()}
     enabled = {spec.id for spec in specs}
     path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
@@ -110,12 +128,8 @@ def audit(
                 today=today,
             )
         ignored_here = path_ignores.for_file(target.origin.file) if path_ignores else []
-        origin = target.origin
-        # The ARN is evidence; the owner declared in config fills in what a file lacks.
-        account = origin.account or settings.owner_account
-        region = origin.region or settings.owner_region
         for spec in specs:
-            ctx = RuleContext(account, target.spell, region, in_request=not origin.is_response)
+            ctx = _rule_context(target, settings, facts)
             try:
                 violations = list(spec.instance.check(target.config, ctx))
             except Exception as exc:
@@ -146,6 +160,8 @@ def audit(
                     finding = replace(finding, suppressed=suppression)
                 findings.append(finding)
             unverified.extend(Unverified(target.id, spec.id, path, reason) for path, reason in ctx.unverified)
+            for pointer, labels in ctx.notes.items():
+                notes.setdefault(target.id, {}).setdefault(pointer, {}).update(labels)
         if inline is not None:
             warnings.extend(inline.warnings)
             if settings.report_unused_suppressions:
@@ -171,6 +187,7 @@ def audit(
         config_file=settings.config_file,
         report_options=report_options or {},
         warnings=tuple(sorted(warnings, key=_notice_order)),
+        facts=notes,
     )
     host.session_finish(result)
     return result
@@ -182,6 +199,37 @@ def _notice_order(notice: Notice) -> tuple:
     where = (loc.file or loc.arn or "") if loc is not None else (notice.input or "")
     # Stable: warnings at one place keep the order their entries are written in.
     return (where, span.start_line if span else 0, span.start_column if span else 0)
+
+
+def _rule_context(target: Target, settings: Settings, facts: FactStore | None) -> RuleContext:
+    """The ARN is evidence; the owner declared in config fills in what a file lacks, and
+    with ``--aws-context`` the credentials' account and region fill in the rest."""
+    origin = target.origin
+    account = origin.account or settings.owner_account
+    region = origin.region or settings.owner_region
+    if facts is not None:
+        account = account or facts.home_account
+        region = region or facts.home_region
+    return RuleContext(account, target.spell, region, in_request=not origin.is_response, facts=facts)
+
+
+def _requested(
+    specs: Sequence[RuleSpec], targets: Sequence[Target], settings: Settings, facts: FactStore
+) -> list[FactKey]:
+    """What the context rules will ask for. A rule that fails here still asks in ``check``
+    (facts are then fetched on demand), where its error is reported."""
+    keys: list[FactKey] = []
+    for target in targets:
+        if target.config is None:
+            continue
+        for spec in specs:
+            if not spec.rule.needs_aws_context():
+                continue
+            try:
+                keys.extend(spec.instance.requests(target.config, _rule_context(target, settings, facts)))
+            except Exception as exc:
+                log.info("%s: rule %s could not list its facts: %s: %s", target.id, spec.id, type(exc).__name__, exc)
+    return keys
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

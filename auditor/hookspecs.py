@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from auditor.config import Settings
+    from auditor.context import FactProvider
     from auditor.model import AuditResult, Finding, Suppression, Target
     from auditor.reporting import Reporter
     from auditor.rule import Rule
@@ -48,6 +49,20 @@ class AuditorSpec:
         """Contribute report formats selectable with ``-f NAME``.
 
         :return: reporters; each name must be unique.
+        """
+
+    @hookspec
+    def auditor_add_fact_providers(self) -> Sequence[FactProvider]:
+        """Contribute providers of account-context facts that rules may ask for.
+
+        A provider has a ``kind`` (the fact kind rules name in ``Rule.facts`` and in
+        their ``FactKey``), the IAM ``actions`` it may call, and
+        ``fetch(key, call, facts)``, which makes read-only calls through ``call``
+        (retried and paced like the live scan) and returns the value, None for "does
+        not exist", or raises ``auditor.context.CallFailed``. Each distinct key is
+        fetched once per run. Providers run only in scans with AWS access.
+
+        :return: providers; each kind must be unique across all plugins.
         """
 
     @hookspec

@@ -340,6 +340,8 @@ class AuditResult:
     report_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. sarif_category
     fixed: tuple[Mapping[str, Any], ...] = ()  # baseline entries no longer found
     warnings: tuple[Notice, ...] = ()
+    # Account-context facts rules noted for reports: target id -> pointer -> label -> text.
+    facts: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out = {s.label: 0 for s in sorted(Severity, reverse=True)}

@@ -29,6 +29,7 @@ BUILTIN_PLUGINS = (
     ("ib-audit.rules", "auditor.rules"),
     ("ib-audit.reports", "auditor.reports"),
     ("ib-audit.sinks", "auditor.sinks"),
+    ("ib-audit.context", "auditor.context.providers"),
 )
 
 
@@ -143,6 +144,16 @@ class PluginHost:
                 self._error(plugin, f"report format {reporter.name!r} is already defined")
                 continue
             out[reporter.name] = reporter
+        return out
+
+    def fact_providers(self) -> dict[str, Any]:
+        """Account-context fact providers by kind; a kind claimed twice is an error naming the plugin."""
+        out: dict[str, Any] = {}
+        for plugin, provider in self._collect("auditor_add_fact_providers", "facts", lambda p: p.kind):
+            if provider.kind in out:
+                self._error(plugin, f"fact kind {provider.kind!r} is already provided")
+                continue
+            out[provider.kind] = provider
         return out
 
     def sinks(self) -> dict[str, Any]:

@@ -12,11 +12,14 @@ import re
 import textwrap
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from auditor.model import OWN_ACCOUNT, OWN_REGION, Severity, Unresolved
+
+if TYPE_CHECKING:
+    from auditor.context import Fact, FactKey, FactStore
 
 PROJECT_URL = "https://github.com/ib-audit/ib-audit"
 BUILTIN_RULES_PACKAGE = "auditor.rules"
@@ -70,7 +73,13 @@ class RuleContext:
     """What a rule may know besides the configuration itself."""
 
     def __init__(
-        self, account: str | None = None, spell=None, region: str | None = None, *, in_request: bool = True
+        self,
+        account: str | None = None,
+        spell=None,
+        region: str | None = None,
+        *,
+        in_request: bool = True,
+        facts: FactStore | None = None,
     ) -> None:
         self.account = account  # the owning account: from the ARN, else owner-account in config
         self.region = region  # the configuration's own region: from the ARN, else owner-region
@@ -79,6 +88,8 @@ class RuleContext:
         # returned (a live scan, saved get-distribution-configuration output).
         self.in_request = in_request
         self.unverified: list[tuple[str, str]] = []
+        self.notes: dict[str, dict[str, str]] = {}  # pointer -> label -> text, for reports
+        self.facts = facts  # account context; None when the scan has no AWS access
         self._spell = spell
 
     def is_own_account(self, value: Any) -> bool | None:
@@ -106,8 +117,18 @@ class RuleContext:
         return self._spell(member) if self._spell else member
 
     def cannot_verify(self, path: str, reason: str) -> None:
-        """Record a check skipped because the value at ``path`` is unresolved."""
+        """Record a check skipped because the value at ``path`` is unresolved or a fact is unknown."""
         self.unverified.append((path, reason))
+
+    def fact(self, key: FactKey) -> Fact:
+        """An account-context fact (fetched once per run); only rules that declare ``facts`` ask."""
+        if self.facts is None:
+            raise RuntimeError("account context is not available in this scan")
+        return self.facts.get(key)
+
+    def note(self, pointer: str, label: str, text: str) -> None:
+        """Record a fact about the object at ``pointer`` for reports (the HTML's by-resource view)."""
+        self.notes.setdefault(pointer, {})[label] = text
 
 
 class Rule:
@@ -129,12 +150,23 @@ class Rule:
     # Set on a retired id: why it was retired and what replaced it. The id stays
     # registered so that it is never reused; configuring it is a warning.
     retired: ClassVar[str | None] = None
+    # The kinds of account-context facts the rule reads (``auditor.context``). A rule
+    # with any runs only when the scan has AWS access ("needs AWS context").
+    facts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any = None) -> None:
         self.options = options if options is not None else self.Options()
 
     def check(self, config: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
         raise NotImplementedError
+
+    def requests(self, config: Mapping[str, Any], ctx: RuleContext) -> Iterable[FactKey]:
+        """The facts ``check`` will ask for, so the engine can fetch them all in parallel first."""
+        return ()
+
+    @classmethod
+    def needs_aws_context(cls) -> bool:
+        return bool(cls.facts)
 
     # -- metadata helpers ---------------------------------------------------------
     @classmethod

@@ -159,11 +159,13 @@ def test_plugins_command_lists_contributions(with_plugins, capsys):
     out = capsys.readouterr().out
     assert "acme (test)\n  rules: ACME001\n  reporters: count\n" in out
     assert "ib-audit.rules (builtin)\n  rules: IBD001, IBD002," in out
+    assert "ib-audit.context (builtin)\n  facts: kms-key, kms-key-policy, kms-grants, iam-role," in out
 
 
 def test_every_hookspec_is_documented_and_exercised():
     specs = [name for name in dir(hookspecs.AuditorSpec) if name.startswith("auditor_")]
     assert specs == [
+        "auditor_add_fact_providers",
         "auditor_add_file_sources",
         "auditor_add_reporters",
         "auditor_add_rules",
@@ -267,7 +269,7 @@ def test_rules_json_lists_options(capsys):
             "help": "Account ids the AMI may reach; empty turns the allowlist off.",
         }
     ]
-    assert [r["id"] for r in rules] == [f"IBD{n:03}" for n in range(1, 18)]
+    assert [r["id"] for r in rules] == [f"IBD{n:03}" for n in [*range(1, 18), *range(20, 28)]]
     ibd014 = next(r for r in rules if r["id"] == "IBD014")
     assert ibd014["retired"].startswith("timeoutMinutes is a member Image Builder does not use")
     assert ibd006["retired"] is None and ibd006["sources"][1]["shape"] == "SsmParameterConfiguration.amiAccountId"
@@ -370,3 +372,109 @@ def test_a_plugin_rule_without_documentation_still_reaches_asff_and_ocsf(with_pl
     failed = [e for e in events if e["compliance"]["status_id"] == 3]
     assert failed and all("references" not in e["remediation"] for e in failed)
     assert all("src_url" not in e["finding_info"] for e in events)
+
+
+class OwnerProvider:
+    """A fact provider that needs no AWS call: the owning team of a configuration."""
+
+    kind = "acme-owner"
+    actions = ("acme:GetOwner",)
+
+    def fetch(self, key, call, facts):
+        if key.id == "forbidden":
+            from auditor.context import CallFailed
+
+            raise CallFailed("acme:GetOwner", "AccessDenied")
+        return {"golden": "platform-team"}.get(key.id)
+
+
+class NeedsOwner(Rule):
+    """Every configuration must have an owning team.
+
+    Why:
+      Test rule.
+
+    Example:
+      x
+
+    Fix:
+      x
+    """
+
+    id = "ACME020"
+    slug = "owner-known"
+    severity = Severity.LOW
+    summary = "Owner known"
+    facts = ("acme-owner",)
+
+    def requests(self, config, ctx):
+        from auditor.context import FactKey
+
+        return [FactKey("acme-owner", ctx.account or "", "", config["name"])]
+
+    def check(self, config, ctx):
+        fact = ctx.fact(self.requests(config, ctx)[0])
+        if not fact.known:
+            ctx.cannot_verify("/name", fact.error)
+        elif fact.value is None:
+            yield Violation("/name", "no owning team")
+
+
+class ContextPack:
+    @hookimpl
+    def auditor_add_fact_providers(self):
+        return [OwnerProvider()]
+
+    @hookimpl
+    def auditor_add_rules(self):
+        return [NeedsOwner]
+
+
+class NoAws:
+    home_account = "111122223333"
+    home_region = "us-east-1"
+
+    def caller(self, account, region):
+        def call(service, operation, **params):
+            raise AssertionError("this provider makes no AWS call")
+
+        return call
+
+
+def test_fact_providers_hook_feeds_context_rules_each_fact_once(with_plugins, tmp_path):
+    from auditor.config import Settings
+    from auditor.context import FactStore
+    from auditor.engine import audit, configure_rules
+    from auditor.model import Origin, Target
+
+    with_plugins.append(("acme-context", ContextPack()))
+    host = PluginHost()
+    providers = host.fact_providers()
+    host.rules()
+    assert providers["acme-owner"].actions == ("acme:GetOwner",)
+    assert host.infos["acme-context"].contributes == {"facts": ["acme-owner"], "rules": ["ACME020"]}
+    settings = Settings(select=("ACME",))
+    specs = configure_rules(host, settings)
+    targets = [
+        Target(id=name, name=name, origin=Origin(kind="json", file=f"{name}.json"), config={"name": name})
+        for name in ("golden", "orphan", "orphan-copy", "forbidden")
+    ]
+    targets[2] = Target(id="orphan-copy", name="orphan", origin=Origin(kind="json"), config={"name": "orphan"})
+    offline = audit(host, specs, targets, [], settings)
+    assert offline.findings == () and offline.rules == ()  # no AWS access: the rule does not run
+    store = FactStore(providers, NoAws())
+    result = audit(host, specs, targets, [], settings, facts=store)
+    assert [(f.target, f.path, f.message) for f in result.findings] == [
+        ("orphan", "/name", "no owning team"),
+        ("orphan-copy", "/name", "no owning team"),
+    ]
+    assert [(u.target, u.reason) for u in result.unverified] == [("forbidden", "AccessDenied on acme:GetOwner")]
+    assert store.fetches == {"acme-owner": 3}  # golden, orphan (twice asked), forbidden
+
+
+def test_fact_kind_clash_names_the_plugin(with_plugins):
+    with_plugins.append(("acme-context", ContextPack()))
+    with_plugins.append(("acme-context-2", ContextPack()))
+    host = PluginHost()
+    host.fact_providers()
+    assert [e.display() for e in host.errors] == ["plugin acme-context-2: fact kind 'acme-owner' is already provided"]
