@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds one API call may take in all, retries and slow answers included (default: 120)",
     )
     live.add_argument(
+        "--aws-context",
+        action="store_true",
+        help="files: run the account-context checks with the credentials of the account they deploy into",
+    )
+    live.add_argument(
+        "--no-aws-context",
+        action="store_true",
+        help="live scans: skip the account-context checks (KMS keys, roles, block public access...)",
+    )
+    live.add_argument(
         "--snapshot-dir",
         metavar="DIR",
         help="write each fetched configuration to DIR/<account>/<region>/<name>.json; findings then point at its lines",
@@ -311,7 +321,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         _print_plugin_errors(host)
         return _usage_error(str(exc))
 
-    many = bool(args.role_name or args.accounts or args.accounts_file or args.organization)
+    # --role-name with --aws-context reads other accounts for a file scan; alone it means many accounts.
+    many = bool((args.role_name and not args.aws_context) or args.accounts or args.accounts_file or args.organization)
     live = args.aws or bool(args.arn) or many
     if args.shard and not (args.aws or many):
         return _usage_error("--shard needs --aws or --accounts/--accounts-file/--organization")
@@ -333,7 +344,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return _usage_error(problem.display())
 
     aws_options = org_options = shard = None
-    if live:
+    context = (live or args.aws_context) and not args.no_aws_context
+    sessions: dict = {}  # account -> assumed-role session of an organization scan, for the context facts
+    if live or context:
         if args.max_workers < 1:
             return _usage_error("--max-workers must be at least 1")
         if not args.call_deadline > 0:
@@ -351,7 +364,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 return _usage_error(str(exc))
             if many and not args.role_name:
                 return _usage_error("--accounts/--organization need --role-name")
-        if many or args.shard or not args.arn:
+        if live and (many or args.shard or not args.arn):
             problem = _region_problem(aws, args)
             if problem:
                 return _usage_error(problem)
@@ -378,7 +391,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
     )
     scanned = list(paths)
-    if aws_options is not None:
+    if live:
         from auditor.sources import aws
 
         if many or args.shard:
@@ -396,7 +409,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     per_account=args.max_workers_per_account,
                     shard=shard,
                 )
-                fetched, coverage = org.fetch_organization(aws_options, org_options)
+                fetched, coverage = org.fetch_organization(aws_options, org_options, sessions=sessions)
             else:
                 fetched, coverage = org.fetch_sharded_account(aws_options, shard)
             report_coverage = coverage
@@ -406,6 +419,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         loaded.errors.extend(fetched.errors)
         scanned += [f"aws:{r}" for r in _split(args.region) or ["default-region"]] if args.aws else []
         scanned += list(args.arn or ())
+    facts = None
+    if context:
+        facts, error = _account_context(args, aws_options, host, loaded.targets, sessions, org_options)
+        if error is not None:
+            loaded.errors.append(error)
     result = audit(
         host,
         specs,
@@ -420,6 +438,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             **asff_options,
             "show_suppressed": args.show_suppressed,
         },
+        facts=facts,
     )
 
     if baseline is not None:
@@ -510,6 +529,45 @@ def _send_to_sinks(result: AuditResult, sinks: list, context, quiet: bool) -> Au
             suffix = f" in {len(where)} account/region pair(s)" if isinstance(where, list) else ""
             print(f"ib-audit: {sink.name}: {counts or 'done'}{suffix}", file=sys.stderr)
     return replace(result, errors=tuple(errors), report_options={**result.report_options, "sinks": summaries})
+
+
+def _account_context(args, aws_options, host: PluginHost, targets, sessions: dict, org_options):
+    """The fact store of a scan with AWS access, or (None, the error that stops it)."""
+    from auditor.context import FactStore
+    from auditor.context import aws as context_aws
+    from auditor.sources import aws, org
+
+    role = org_options or (
+        org.OrgOptions(
+            role_name=args.role_name,
+            external_id=args.external_id,
+            session_name=args.role_session_name,
+            duration=args.session_duration,
+        )
+        if args.role_name
+        else None
+    )
+    if org_options is not None:
+        base = aws.base_session(args.profile)
+        access = context_aws.live_access(
+            aws_options,
+            (),
+            sessions=sessions,
+            assume=lambda account: org.assumed_session(base, account, org_options),
+            role_name=org_options.role_name,
+            per_account=org_options.per_account,
+        )
+    elif args.aws or args.arn:
+        access = context_aws.live_access(aws_options, {t.origin.account for t in targets if t.origin.account})
+    else:
+        access, error = context_aws.file_access(
+            aws_options,
+            assume=(lambda base, account: org.assumed_session(base, account, role)) if role else None,
+            role_name=args.role_name,
+        )
+        if access is None:
+            return None, error
+    return FactStore(host.fact_providers(), access, workers=aws_options.max_workers), None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -638,6 +696,11 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
     host = PluginHost()
     rules = [rule for _, rule in host.rules()]
+    providers = host.fact_providers()
+
+    def actions(rule) -> list[str]:
+        return sorted({a for kind in rule.facts if kind in providers for a in providers[kind].actions})
+
     if args.framework:
         try:
             framework = controls.table().framework(args.framework)
@@ -653,6 +716,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
                 "severity": r.severity.label,
                 "summary": r.summary,
                 "tags": list(r.tags),
+                "needs_aws_context": r.needs_aws_context(),
+                "aws_actions": actions(r),
                 "help_uri": r.help_uri(),
                 "controls": controls.requirements_for(r),
                 "retired": r.retired,
@@ -671,6 +736,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
                 print(f"{r.id}  {r.slug:<40} {'retired':<9} {r.retired}")
                 continue
             print(f"{r.id}  {r.slug:<40} {r.severity.label:<9} {r.summary}")
+            if r.needs_aws_context():
+                print(f"        needs AWS context: {', '.join(actions(r))}")
             for o in r.option_fields():
                 print(f"        option {o.name} ({o.type_name}, default {_toml(o.default)}): {o.help}")
             if controls.requirements_for(r):
@@ -769,6 +836,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     host.file_sources()
     host.reporters()
     host.sinks()
+    host.fact_providers()
     for info in host.infos.values():
         print(f"{info.name} ({info.origin})")
         for kind, names in info.contributes.items():

@@ -142,4 +142,6 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
         "scanned": list(result.scanned),
         "coverage": result.report_options.get("coverage"),
         "sinks": result.report_options.get("sinks"),
+        # Account-context facts the rules noted: target id -> distribution pointer -> label -> text.
+        "facts": {target: {p: dict(labels) for p, labels in notes.items()} for target, notes in result.facts.items()},
     }

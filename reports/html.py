@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -86,13 +87,16 @@ def _shown(values: Any) -> list[str]:
     return out
 
 
-def _sharing(target: Target) -> list[dict[str, Any]]:
-    """Per distribution: region, who can launch the AMI, which key encrypts it."""
+def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Per distribution: region, who can launch the AMI, which key encrypts it, and what
+    the account-context checks found out (key state, who can use the key, block public
+    access), keyed by the distribution's pointer."""
     rows = []
     config = target.config or {}
-    for dist in config.get("distributions") or []:
+    for index, dist in enumerate(config.get("distributions") or []):
         if not isinstance(dist, dict):
             continue
+        noted = [{"label": k, "text": v} for k, v in facts.get(f"/distributions/{index}", {}).items()]
         ami = dist.get("amiDistributionConfiguration")
         container = dist.get("containerDistributionConfiguration")
         if isinstance(ami, dict):
@@ -109,6 +113,7 @@ def _sharing(target: Target) -> list[dict[str, Any]]:
                 {
                     "region": str(dist.get("region", "?")),
                     "kind": "AMI",
+                    "facts": noted,
                     "launch": who or ["this account only"],
                     "copies": copies,
                     "key": (f"{key} (unresolved)" if isinstance(key, Unresolved) else str(key))
@@ -123,6 +128,7 @@ def _sharing(target: Target) -> list[dict[str, Any]]:
                 {
                     "region": str(dist.get("region", "?")),
                     "kind": "container",
+                    "facts": noted,
                     "launch": [f"{repo.get('service', '?')} repository {repo.get('repositoryName', '?')}"],
                     "copies": [],
                     "key": "n/a",
@@ -134,6 +140,7 @@ def _sharing(target: Target) -> list[dict[str, Any]]:
                 {
                     "region": str(dist.get("region", "?")),
                     "kind": "AMI (defaults)",
+                    "facts": noted,
                     "launch": ["this account only"],
                     "copies": [],
                     "key": "none (account default)",
@@ -237,7 +244,7 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
             "origin": t.origin.as_dict(),
             "status": t.status,
             "error": t.error,
-            "sharing": _sharing(t) if t.config is not None else [],
+            "sharing": _sharing(t, result.facts.get(t.id, {})) if t.config is not None else [],
             "findings": dict(by_target.get(t.id, {})),
         }
         for t in sorted(
@@ -274,6 +281,7 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
         ],  # in catalogue order, only those a finding evidences
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "resources": resources,
+        "has_context": bool(result.facts),
         "unverified": [
             {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
         ],

@@ -55,7 +55,7 @@ class TextReporter:
         for e in result.errors:
             put(f"{paint('error', _COLORS[Severity.HIGH])}: {esc(e.display())}")
         if result.unverified:
-            stream.write(f"\nCould not verify {len(result.unverified)} check(s) on unresolved values:\n")
+            stream.write(f"\nCould not verify {len(result.unverified)} check(s) (unresolved values, unknown facts):\n")
             for u in result.unverified:
                 put(f"  {esc(u.target)}: {esc(u.rule_id)} {esc(u.path)}: {esc(u.reason)}")
 

@@ -21,6 +21,14 @@ from .ibd014_distribution_timeout import DistributionTimeout
 from .ibd015_launch_template_default_cross_account import LaunchTemplateDefaultCrossAccount
 from .ibd016_unknown_member import UnknownMember
 from .ibd017_api_constraints import ApiConstraints
+from .ibd020_kms_key_unusable import KmsKeyUnusable
+from .ibd021_kms_key_not_shared import KmsKeyNotShared
+from .ibd022_target_account_not_ready import TargetAccountNotReady
+from .ibd023_public_sharing_blocked import PublicSharingBlocked
+from .ibd024_launch_template_missing import LaunchTemplateMissing
+from .ibd025_s3_export_target_missing import S3ExportTargetMissing
+from .ibd026_ecr_repository_missing import EcrRepositoryMissing
+from .ibd027_shared_outside_organization import SharedOutsideOrganization
 
 # Every built-in id, IBD014 included: it is retired (a stub that never runs) so that the
 # id stays reserved and a config naming it gets a warning instead of "unknown rule".
@@ -42,6 +50,15 @@ BUILTIN_RULES = (
     LaunchTemplateDefaultCrossAccount,
     UnknownMember,
     ApiConstraints,
+    # Account-context checks: they run only in scans with AWS access (Rule.facts).
+    KmsKeyUnusable,
+    KmsKeyNotShared,
+    TargetAccountNotReady,
+    PublicSharingBlocked,
+    LaunchTemplateMissing,
+    S3ExportTargetMissing,
+    EcrRepositoryMissing,
+    SharedOutsideOrganization,
 )
 
 

@@ -267,3 +267,54 @@ def test_by_control_view_counts_configurations_and_filters_the_table(browser, re
         assert page.errors == []
     finally:
         page.close()
+
+
+def test_by_resource_view_shows_account_context_facts(browser, tmp_path):
+    """Key state, who can use the key and block public access sit beside each distribution,
+    readable without JavaScript and escaped like everything else (the texts come from AWS)."""
+    from auditor.model import AuditResult, Origin, Target
+    from auditor.reports import html as html_report
+
+    key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    config = {
+        "name": "golden",
+        "distributions": [
+            {
+                "region": "eu-west-1",
+                "amiDistributionConfiguration": {"kmsKeyId": key, "targetAccountIds": ["444455556666"]},
+            },
+            {"region": "us-east-1", "amiDistributionConfiguration": {"launchPermission": {"userGroups": ["all"]}}},
+        ],
+    }
+    target = Target(id="golden.json", name="golden", origin=Origin(kind="json", file="golden.json"), config=config)
+    notes = {
+        "/distributions/0": {
+            "KMS key": f"{key}: Enabled, SYMMETRIC_DEFAULT",
+            "Who can use the key": "account 444455556666's EC2ImageBuilderDistributionCrossAccountRole: no",
+            "Block public access for AMIs": "unblocked (managed by account)",
+        },
+        "/distributions/1": {"Block public access for AMIs": PAYLOADS[1]},
+    }
+    result = AuditResult(targets=(target,), findings=(), errors=(), facts={"golden.json": notes})
+    html = tmp_path / "context.html"
+    with html.open("w", encoding="utf-8") as stream:
+        html_report.write(result, stream)
+    for javascript in (True, False):
+        page = Page(browser, html, javascript=javascript)
+        try:
+            header = page.page.locator("table.resources thead").inner_text()
+            assert "Account context" in header
+            rows = page.page.locator("table.resources tbody tr")
+            first, second = rows.nth(0).locator("td.facts").inner_text(), rows.nth(1).locator("td.facts").inner_text()
+            assert first.splitlines() == [
+                f"KMS key: {key}: Enabled, SYMMETRIC_DEFAULT",
+                "Who can use the key: account 444455556666's EC2ImageBuilderDistributionCrossAccountRole: no",
+                "Block public access for AMIs: unblocked (managed by account)",
+            ]
+            assert second == f"Block public access for AMIs: {PAYLOADS[1]}"
+            if javascript:
+                assert page.page.evaluate("typeof window.__pwned") == "undefined"
+            assert page.page.locator("img").count() == 0
+            assert page.errors == [] and page.requests == [page.url]
+        finally:
+            page.close()

@@ -1,0 +1,94 @@
+"""Shared by the account-context rules (IBD020-IBD027): where each fact lives.
+
+A fact belongs to an account and a region. The distribution's ``region`` names the
+region; an unresolved region that stands for the deploying region (``AWS::Region``)
+is the scan's region. Accounts are literal 12-digit ids, or an unresolved value that
+stands for the deploying account. Anything else cannot be looked up, and the rule
+says so ("could not verify") instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from auditor.context import FactKey
+from auditor.model import OWN_ACCOUNT, OWN_REGION, Unresolved, join_pointer
+from auditor.rule import RuleContext
+
+from ._walk import ACCOUNT_RE, KMS_ARN_RE, items, launch_permission
+
+ORG_ARN_RE = re.compile(r"^arn:[^:]+:organizations::\d{12}:(?:organization|ou)/(?P<org>o-[a-z0-9]{10,32})(?:/|$)")
+DISTRIBUTION_ROLE = "EC2ImageBuilderDistributionCrossAccountRole"
+DISTRIBUTION_POLICY = "Ec2ImageBuilderCrossAccountDistributionAccess"
+
+
+def partition(region: str | None) -> str:
+    """The ARN partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``)."""
+    if region and region.startswith("cn-"):
+        return "aws-cn"
+    if region and region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def region_of(dist: Mapping[str, Any], ctx: RuleContext) -> str | None:
+    """The distribution's region, when it is known."""
+    value = dist.get("region")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Unresolved) and value.refers_to == OWN_REGION:
+        return ctx.region
+    return None
+
+
+def account_of(value: Any, ctx: RuleContext) -> str | None:
+    """A literal account id, or the deploying account for ``AWS::AccountId``-like values."""
+    if isinstance(value, str) and ACCOUNT_RE.match(value):
+        return value
+    if isinstance(value, Unresolved) and value.refers_to == OWN_ACCOUNT:
+        return ctx.account
+    return None
+
+
+def kms_key_fact(kind: str, key_id: str, region: str, account: str | None) -> FactKey | None:
+    """Where a key as written lives: an ARN says its account and region; an id or alias
+    resolves in the deploying account, in the distribution's region."""
+    match = KMS_ARN_RE.match(key_id)
+    if match:
+        return FactKey(kind, match.group("account"), match.group("region"), key_id)
+    return FactKey(kind, account, region, key_id) if account else None
+
+
+def recipients(ami: Mapping[str, Any], pointer: str) -> Iterator[tuple[str, str, Any]]:
+    """``(pointer, how, value)`` for every account or organization the AMI reaches:
+    ``copy`` (targetAccountIds), ``launch`` (launchPermission.userIds), ``organization``
+    and ``ou`` (launchPermission.organizationArns / organizationalUnitArns)."""
+    yield from ((p, "copy", v) for p, v in items(ami, "targetAccountIds", pointer))
+    perm_pointer = join_pointer(pointer, "launchPermission")
+    perm = launch_permission(ami)
+    yield from ((p, "launch", v) for p, v in items(perm, "userIds", perm_pointer))
+    yield from ((p, "organization", v) for p, v in items(perm, "organizationArns", perm_pointer))
+    yield from ((p, "ou", v) for p, v in items(perm, "organizationalUnitArns", perm_pointer))
+
+
+def distribution_pointer(ami_pointer: str) -> str:
+    """``/distributions/0`` for ``/distributions/0/amiDistributionConfiguration``."""
+    return ami_pointer.rsplit("/", 1)[0]
+
+
+def principal_org(ctx: RuleContext, account: str) -> dict[str, Any]:
+    """What is known of ``account``'s organization, for ``aws:PrincipalOrgID`` conditions:
+    keyword arguments for ``auditor.context.policy.Principal``. Only a member list says
+    an account is in the scanning organization (or, by its absence, that it is not)."""
+    org = ctx.fact(FactKey("organization", "", ""))
+    if not org.known or org.value is None:
+        return {}
+    members = ctx.fact(FactKey("organization-accounts", "", ""))
+    if not members.known:
+        return {}
+    org_id = org.value.get("Id")
+    if account in members.value:
+        return {"org_id": org_id, "org_known": True}
+    return {"not_orgs": frozenset({org_id})}
