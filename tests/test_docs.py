@@ -21,3 +21,17 @@ def test_readme_lists_every_rule():
     readme = (REPO / "README.md").read_text()
     for rule in BUILTIN_RULES:
         assert f"| {rule.id} | `{rule.slug}` |" in readme, rule.id
+
+
+def test_readme_policy_grants_exactly_the_context_actions():
+    """The README's read-only policy grows by what the fact providers call, nothing more."""
+    import json
+    import re
+
+    from auditor.plugins import PluginHost
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r'```json\n(\{\n  "Version": "2012-10-17",.*?)```', readme, re.DOTALL).group(1)
+    statement = next(s for s in json.loads(block)["Statement"] if s["Sid"] == "IbAuditAccountContext")
+    actions = {a for p in PluginHost(load_entry_points=False).fact_providers().values() for a in p.actions}
+    assert statement["Action"] == sorted(actions)
