@@ -92,3 +92,12 @@ def principal_org(ctx: RuleContext, account: str) -> dict[str, Any]:
     if account in members.value:
         return {"org_id": org_id, "org_known": True}
     return {"not_orgs": frozenset({org_id})}
+
+
+def known(ctx: RuleContext, path: str, key: FactKey) -> tuple[bool, Any]:
+    """``(True, value)`` of a fact, or ``(False, None)`` once it is listed as could-not-verify at ``path``."""
+    fact = ctx.fact(key)
+    if fact.known:
+        return True, fact.value
+    ctx.cannot_verify(path, fact.error)
+    return False, None

@@ -7,7 +7,7 @@ from auditor.context.policy import Decision, Principal, RequestFacts, evaluate, 
 from auditor.model import Severity, Unresolved
 from auditor.rule import Rule, Violation
 
-from ._context import DISTRIBUTION_POLICY, DISTRIBUTION_ROLE, account_of, partition, principal_org, region_of
+from ._context import DISTRIBUTION_POLICY, DISTRIBUTION_ROLE, account_of, known, partition, principal_org, region_of
 from ._walk import ami_configs, items
 
 # The role Image Builder uses in the building account to assume the destination role.
@@ -66,27 +66,24 @@ class TargetAccountNotReady(Rule):
 
     def check(self, config, ctx):
         for path, account, part in _targets(config, ctx):
-            role = ctx.fact(FactKey("iam-role", account, "", DISTRIBUTION_ROLE))
-            if not role.known:
-                ctx.cannot_verify(path, role.error)
+            ok, role = known(ctx, path, FactKey("iam-role", account, "", DISTRIBUTION_ROLE))
+            if not ok:
                 continue
-            if role.value is None:
+            if role is None:
                 yield Violation(path, f"account {account} has no role {DISTRIBUTION_ROLE}: the AMI copy into it fails")
                 continue
-            attached = ctx.fact(FactKey("iam-role-attached-policies", account, "", DISTRIBUTION_ROLE))
-            if not attached.known:
-                ctx.cannot_verify(path, attached.error)
-            elif not any(str(arn).endswith(f":iam::aws:policy/{DISTRIBUTION_POLICY}") for arn in attached.value or []):
+            ok, attached = known(ctx, path, FactKey("iam-role-attached-policies", account, "", DISTRIBUTION_ROLE))
+            if ok and not any(str(arn).endswith(f":iam::aws:policy/{DISTRIBUTION_POLICY}") for arn in attached or []):
                 yield Violation(
                     path, f"role {DISTRIBUTION_ROLE} in account {account} lacks the policy {DISTRIBUTION_POLICY}"
                 )
             if ctx.account is None:
                 ctx.cannot_verify(path, "the account the configuration deploys into is unknown")
                 continue
-            trust = role.value.get("AssumeRolePolicyDocument")
+            trust = role.get("AssumeRolePolicyDocument")
             org = principal_org(ctx, ctx.account) if uses_condition_key(trust, "aws:PrincipalOrgID") else {}
             who = Principal(account=ctx.account, arn=f"arn:{part}:iam::{ctx.account}:role/{SERVICE_LINKED_ROLE}", **org)
-            answer = evaluate(trust, who, "sts:AssumeRole", RequestFacts(resource=role.value.get("Arn")))
+            answer = evaluate(trust, who, "sts:AssumeRole", RequestFacts(resource=role.get("Arn")))
             if answer.decision in (Decision.DENIED, Decision.NOT_ALLOWED):
                 yield Violation(
                     path,

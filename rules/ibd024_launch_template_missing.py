@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Violation
 
-from ._context import account_of, region_of
+from ._context import account_of, known, region_of
 from ._walk import distributions, items
 
 TEMPLATE = "ec2-launch-template"
@@ -95,10 +95,8 @@ class LaunchTemplateMissing(Rule):
 
     def check(self, config, ctx):
         for path, fact_key, what in _subjects(config, ctx):
-            fact = ctx.fact(fact_key)
-            if not fact.known:
-                ctx.cannot_verify(path, fact.error)
-            elif fact.value is None:
+            ok, value = known(ctx, path, fact_key)
+            if ok and value is None:
                 where = f"account {fact_key.account}, {fact_key.region}"
                 if fact_key.kind == DEFAULT_VPC:
                     yield Violation(path, f"fast launch has no launch template and there is no default VPC in {where}")

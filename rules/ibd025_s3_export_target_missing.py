@@ -6,6 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Violation
 
+from ._context import known
 from ._walk import distributions
 
 
@@ -64,15 +65,15 @@ class S3ExportTargetMissing(Rule):
 
     def check(self, config, ctx):
         for path, fact_key in _subjects(config, ctx):
-            fact = ctx.fact(fact_key)
-            if not fact.known:
-                ctx.cannot_verify(path, fact.error)
-            elif fact_key.kind == "iam-role":
-                if fact.value is None:
+            ok, value = known(ctx, path, fact_key)
+            if not ok:
+                continue
+            if fact_key.kind == "iam-role":
+                if value is None:
                     yield Violation(path, f"role {fact_key.id} does not exist in account {fact_key.account}")
-            elif fact.value == "missing":
+            elif value == "missing":
                 yield Violation(path, f"S3 bucket {fact_key.id} does not exist")
-            elif fact.value == "other-owner":
+            elif value == "other-owner":
                 yield Violation(
                     path,
                     f"S3 bucket {fact_key.id} belongs to another account, not {fact_key.account}: "

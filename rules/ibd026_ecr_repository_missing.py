@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Violation
 
-from ._context import region_of
+from ._context import known, region_of
 from ._walk import distributions
 
 
@@ -61,10 +61,8 @@ class EcrRepositoryMissing(Rule):
 
     def check(self, config, ctx):
         for path, fact_key in _subjects(config, ctx):
-            fact = ctx.fact(fact_key)
-            if not fact.known:
-                ctx.cannot_verify(path, fact.error)
-            elif fact.value is None:
+            ok, value = known(ctx, path, fact_key)
+            if ok and value is None:
                 yield Violation(
                     path,
                     f"ECR repository {fact_key.id} does not exist in account {fact_key.account}, {fact_key.region}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,26 @@ from auditor.hookspecs import hookimpl
 KEY_ARN_RE = re.compile(r"^arn:[^:]+:kms:[^:]+:\d{12}:key/.+$")
 
 
-def _absent(exc: CallFailed, *codes: str) -> bool:
-    return exc.code in codes or any(exc.code.startswith(c) for c in codes if c.endswith("."))
+def _unless_absent(fetch: Callable[[], Any], *codes: str) -> Any:
+    """``fetch()``, or None when the service answers that the thing does not exist
+    (one of ``codes``; a code ending in "." matches every code it starts)."""
+    try:
+        return fetch()
+    except CallFailed as exc:
+        if exc.code in codes or any(exc.code.startswith(c) for c in codes if c.endswith(".")):
+            return None
+        raise
+
+
+def _pages(call: Caller, service: str, operation: str, token_in: str, token_out: str, **params: Any) -> Iterator[dict]:
+    """Every page of a paginated call (each service names its token differently)."""
+    token = None
+    while True:
+        page = call(service, operation, **params, **({token_in: token} if token else {}))
+        yield page
+        token = page.get(token_out)
+        if not token:
+            return
 
 
 @dataclass(frozen=True)
@@ -32,12 +51,7 @@ class KmsKey:
     actions: tuple[str, ...] = ("kms:DescribeKey",)
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
-        try:
-            return call("kms", "describe_key", KeyId=key.id)["KeyMetadata"]
-        except CallFailed as exc:
-            if _absent(exc, "NotFoundException"):
-                return None
-            raise
+        return _unless_absent(lambda: call("kms", "describe_key", KeyId=key.id)["KeyMetadata"], "NotFoundException")
 
 
 def _resolved_arn(key: FactKey, facts: FactStore) -> str | None:
@@ -50,17 +64,12 @@ def _resolved_arn(key: FactKey, facts: FactStore) -> str | None:
     return described.value.get("Arn") if isinstance(described.value, dict) else None
 
 
-@dataclass(frozen=True)
-class KmsKeyPolicy:
-    """``kms:GetKeyPolicy`` (policy ``default``), parsed; keyed by the id as written.
+class _ByKeyArn:
+    """A fact the KMS API wants by key id or ARN, not alias: the id as written is first
+    resolved with the ``kms-key`` fact, and the value is cached under the key's ARN, so
+    two spellings of one key fetch it once."""
 
-    GetKeyPolicy takes no alias, so the id is first resolved with the ``kms-key`` fact;
-    the policy itself is then cached under the key's ARN, so two spellings of one key
-    fetch it once.
-    """
-
-    kind: str = "kms-key-policy"
-    actions: tuple[str, ...] = ("kms:GetKeyPolicy",)
+    kind: str
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
         arn = _resolved_arn(key, facts)
@@ -68,31 +77,34 @@ class KmsKeyPolicy:
             return None
         if arn != key.id:
             return _through(facts, FactKey(self.kind, key.account, key.region, arn))
+        return self.fetch_arn(arn, call)
+
+    def fetch_arn(self, arn: str, call: Caller) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class KmsKeyPolicy(_ByKeyArn):
+    """``kms:GetKeyPolicy`` (policy ``default``), parsed."""
+
+    kind: str = "kms-key-policy"
+    actions: tuple[str, ...] = ("kms:GetKeyPolicy",)
+
+    def fetch_arn(self, arn: str, call: Caller) -> Any:
         text = call("kms", "get_key_policy", KeyId=arn, PolicyName="default").get("Policy") or "{}"
         return json.loads(text)
 
 
 @dataclass(frozen=True)
-class KmsGrants:
-    """``kms:ListGrants`` (every page) for the key, cached under its ARN like the policy."""
+class KmsGrants(_ByKeyArn):
+    """``kms:ListGrants``, every page."""
 
     kind: str = "kms-grants"
     actions: tuple[str, ...] = ("kms:ListGrants",)
 
-    def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
-        arn = _resolved_arn(key, facts)
-        if arn is None:
-            return None
-        if arn != key.id:
-            return _through(facts, FactKey(self.kind, key.account, key.region, arn))
-        grants: list[dict] = []
-        marker = None
-        while True:
-            page = call("kms", "list_grants", KeyId=arn, **({"Marker": marker} if marker else {}))
-            grants.extend(page.get("Grants") or [])
-            marker = page.get("NextMarker")
-            if not page.get("Truncated") or not marker:
-                return grants
+    def fetch_arn(self, arn: str, call: Caller) -> Any:
+        pages = _pages(call, "kms", "list_grants", "Marker", "NextMarker", KeyId=arn)
+        return [grant for page in pages for grant in page.get("Grants") or []]
 
 
 def _through(facts: FactStore, key: FactKey) -> Any:
@@ -120,12 +132,9 @@ class IamRole:
     actions: tuple[str, ...] = ("iam:GetRole",)
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
-        try:
-            role = call("iam", "get_role", RoleName=key.id)["Role"]
-        except CallFailed as exc:
-            if _absent(exc, "NoSuchEntity"):
-                return None
-            raise
+        role = _unless_absent(lambda: call("iam", "get_role", RoleName=key.id)["Role"], "NoSuchEntity")
+        if role is None:
+            return None
         trust = _policy_document(role.get("AssumeRolePolicyDocument"))
         return {"Arn": role.get("Arn"), "AssumeRolePolicyDocument": trust}
 
@@ -138,20 +147,11 @@ class IamRoleAttachedPolicies:
     actions: tuple[str, ...] = ("iam:ListAttachedRolePolicies",)
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
-        arns: list[str] = []
-        marker = None
-        while True:
-            more = {"Marker": marker} if marker else {}
-            try:
-                page = call("iam", "list_attached_role_policies", RoleName=key.id, **more)
-            except CallFailed as exc:
-                if _absent(exc, "NoSuchEntity"):
-                    return None
-                raise
-            arns.extend(p.get("PolicyArn", "") for p in page.get("AttachedPolicies") or [])
-            marker = page.get("Marker")
-            if not page.get("IsTruncated") or not marker:
-                return arns
+        def listed() -> list[str]:
+            pages = _pages(call, "iam", "list_attached_role_policies", "Marker", "Marker", RoleName=key.id)
+            return [p.get("PolicyArn", "") for page in pages for p in page.get("AttachedPolicies") or []]
+
+        return _unless_absent(listed, "NoSuchEntity")
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,11 @@ class LaunchTemplate:
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
         by, _, value = key.id.partition(":")
         params = {"LaunchTemplateIds": [value]} if by == "id" else {"LaunchTemplateNames": [value]}
-        try:
-            templates = call("ec2", "describe_launch_templates", **params).get("LaunchTemplates") or []
-        except CallFailed as exc:
-            if _absent(exc, "InvalidLaunchTemplateId.", "InvalidLaunchTemplateName."):
-                return None
-            raise
+        templates = _unless_absent(
+            lambda: call("ec2", "describe_launch_templates", **params).get("LaunchTemplates"),
+            "InvalidLaunchTemplateId.",
+            "InvalidLaunchTemplateName.",
+        )
         return templates[0] if templates else None
 
 
@@ -239,12 +238,10 @@ class EcrRepository:
     actions: tuple[str, ...] = ("ecr:DescribeRepositories",)
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
-        try:
-            repos = call("ecr", "describe_repositories", repositoryNames=[key.id]).get("repositories") or []
-        except CallFailed as exc:
-            if _absent(exc, "RepositoryNotFoundException"):
-                return None
-            raise
+        repos = _unless_absent(
+            lambda: call("ecr", "describe_repositories", repositoryNames=[key.id]).get("repositories"),
+            "RepositoryNotFoundException",
+        )
         return repos[0] if repos else None
 
 
@@ -259,12 +256,11 @@ class Organization:
     actions: tuple[str, ...] = ("organizations:DescribeOrganization",)
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
-        try:
-            org = call("organizations", "describe_organization")["Organization"]
-        except CallFailed as exc:
-            if _absent(exc, "AWSOrganizationsNotInUseException"):
-                return None
-            raise
+        org = _unless_absent(
+            lambda: call("organizations", "describe_organization")["Organization"], "AWSOrganizationsNotInUseException"
+        )
+        if org is None:
+            return None
         return {"Id": org.get("Id"), "MasterAccountId": org.get("MasterAccountId"), "Arn": org.get("Arn")}
 
 
@@ -280,15 +276,11 @@ class OrganizationAccounts:
 
     def fetch(self, key: FactKey, call: Caller, facts: FactStore) -> Any:
         accounts: dict[str, str] = {}
-        token = None
-        while True:
-            page = call("organizations", "list_accounts", **({"NextToken": token} if token else {}))
+        for page in _pages(call, "organizations", "list_accounts", "NextToken", "NextToken"):
             for account in page.get("Accounts") or []:
                 if isinstance(account.get("Id"), str):
                     accounts[account["Id"]] = str(account.get("State") or account.get("Status") or "UNKNOWN")
-            token = page.get("NextToken")
-            if not token:
-                return accounts
+        return accounts
 
 
 BUILTIN_PROVIDERS = (
