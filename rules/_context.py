@@ -15,7 +15,7 @@ from typing import Any
 
 from auditor.context import FactKey
 from auditor.model import OWN_ACCOUNT, OWN_REGION, Unresolved, join_pointer
-from auditor.rule import RuleContext
+from auditor.rule import RuleContext, Source
 
 from ._walk import ACCOUNT_RE, KMS_ARN_RE, items, launch_permission
 
@@ -101,3 +101,19 @@ def known(ctx: RuleContext, path: str, key: FactKey) -> tuple[bool, Any]:
         return True, fact.value
     ctx.cannot_verify(path, fact.error)
     return False, None
+
+
+_API_TITLES = {
+    "kms": "AWS KMS API Reference",
+    "s3": "Amazon S3 API Reference",
+    "organizations": "AWS Organizations API Reference",
+    "ecr": "Amazon ECR API Reference",
+}
+
+
+def api_doc(service: str, shape: str, quote: str) -> Source:
+    """A quote from botocore's model of a service other than Image Builder and EC2 (checked by a test)."""
+    return Source(f"{_API_TITLES[service]}, {shape} (botocore {service} model)", quote, shape, service)
+
+
+CROSS_ACCOUNT_GUIDE = "EC2 Image Builder User Guide, Set up cross-account AMI distribution with Image Builder"

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
-from auditor.rule import Rule, RuleContext, Violation
+from auditor.rule import Rule, RuleContext, Violation, model_doc
 
-from ._context import distribution_pointer, kms_key_fact, region_of
+from ._context import api_doc, distribution_pointer, kms_key_fact, region_of
 from ._walk import KMS_ARN_RE, ami_configs, is_aws_managed_key
 
 STATE_WORDS = {
@@ -79,6 +79,13 @@ class KmsKeyUnusable(Rule):
     severity = Severity.HIGH
     summary = "KMS key of an AMI distribution must exist, be enabled and symmetric, in that region"
     tags = ("reliability", "encryption", "kms", "aws-context")
+    sources = (
+        model_doc("CopyImage.KmsKeyId", "The specified KMS key must exist in the destination Region.", "ec2"),
+        model_doc("CopyImage.KmsKeyId", "Amazon EBS does not support asymmetric KMS keys.", "ec2"),
+        api_doc(
+            "kms", "DisableKey", "This change temporarily prevents use of the KMS key for cryptographic operations."
+        ),
+    )
     facts = ("kms-key",)
 
     def requests(self, config, ctx):

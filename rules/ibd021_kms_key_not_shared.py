@@ -12,9 +12,17 @@ from auditor.context.policy import (
     uses_condition_key,
 )
 from auditor.model import Severity
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Source, Violation
 
-from ._context import DISTRIBUTION_ROLE, ORG_ARN_RE, account_of, partition, principal_org, recipients
+from ._context import (
+    CROSS_ACCOUNT_GUIDE,
+    DISTRIBUTION_ROLE,
+    ORG_ARN_RE,
+    account_of,
+    partition,
+    principal_org,
+    recipients,
+)
 from ._walk import KMS_ARN_RE
 from .ibd020_kms_key_unusable import key_subjects
 
@@ -71,6 +79,22 @@ class KmsKeyNotShared(Rule):
     severity = Severity.HIGH
     summary = "KMS key of a shared AMI must allow every receiving account to use it"
     tags = ("reliability", "encryption", "kms", "sharing", "aws-context")
+    sources = (
+        Source(
+            CROSS_ACCOUNT_GUIDE,
+            "Update the key policy for all of those keys to allow destination accounts to use your key.",
+        ),
+        Source(
+            "Amazon EC2 User Guide, Share an AMI with specific AWS accounts",
+            "If you share an AMI that is backed by encrypted snapshots, you must allow the AWS accounts to use the KMS "
+            "keys that were used to encrypt the snapshots.",
+        ),
+        Source(
+            "Amazon EBS User Guide, Requirements for Amazon EBS encryption",
+            "You must grant users permission to call the following actions in order to use EBS encryption: "
+            "kms:CreateGrant, kms:Decrypt, kms:DescribeKey, kms:GenerateDataKeyWithoutPlainText, kms:ReEncrypt",
+        ),
+    )
     facts = ("kms-key", "kms-key-policy", "kms-grants", "organization", "organization-accounts")
 
     def __init__(self, options=None) -> None:

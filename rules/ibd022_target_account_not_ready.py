@@ -5,9 +5,18 @@ from __future__ import annotations
 from auditor.context import FactKey
 from auditor.context.policy import Decision, Principal, RequestFacts, evaluate, uses_condition_key
 from auditor.model import Severity, Unresolved
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Source, Violation, model_doc
 
-from ._context import DISTRIBUTION_POLICY, DISTRIBUTION_ROLE, account_of, known, partition, principal_org, region_of
+from ._context import (
+    CROSS_ACCOUNT_GUIDE,
+    DISTRIBUTION_POLICY,
+    DISTRIBUTION_ROLE,
+    account_of,
+    known,
+    partition,
+    principal_org,
+    region_of,
+)
 from ._walk import ami_configs, items
 
 # The role Image Builder uses in the building account to assume the destination role.
@@ -57,6 +66,23 @@ class TargetAccountNotReady(Rule):
     severity = Severity.HIGH
     summary = "Target accounts must have the Image Builder cross-account distribution role"
     tags = ("reliability", "accounts", "iam", "aws-context")
+    sources = (
+        model_doc(
+            "AmiDistributionConfiguration.targetAccountIds",
+            "Each listed account receives its own copy of the output AMI.",
+        ),
+        Source(
+            CROSS_ACCOUNT_GUIDE,
+            "Create a new IAM role in all of the destination accounts called "
+            "EC2ImageBuilderDistributionCrossAccountRole.",
+        ),
+        Source(CROSS_ACCOUNT_GUIDE, "Attach the Ec2ImageBuilderCrossAccountDistributionAccess policy to the role."),
+        Source(
+            CROSS_ACCOUNT_GUIDE,
+            "Verify that the source account ID is added to the trust policy attached to the IAM role of the "
+            "destination account.",
+        ),
+    )
     facts = ("iam-role", "iam-role-attached-policies", "organization", "organization-accounts")
 
     def requests(self, config, ctx):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.context import FactKey
 from auditor.model import Severity
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Source, Violation, model_doc
 
 from ._context import distribution_pointer, region_of
 from ._walk import ami_configs, items, launch_permission
@@ -60,6 +60,17 @@ class PublicSharingBlocked(Rule):
     severity = Severity.MEDIUM
     summary = "A public AMI distribution fails where block public access for AMIs is on"
     tags = ("reliability", "sharing", "public", "aws-context")
+    sources = (
+        model_doc(
+            "GetImageBlockPublicAccessStateResult.ImageBlockPublicAccessState",
+            "block-new-sharing - Any attempt to publicly share your AMIs in the specified Region is blocked.",
+            "ec2",
+        ),
+        Source(
+            "Amazon EC2 User Guide, Understand block public access for AMIs",
+            "When block public access is enabled, any attempt to make an AMI public is automatically blocked.",
+        ),
+    )
     facts = (KIND,)
 
     def requests(self, config, ctx):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Source, Violation, model_doc
 
 from ._context import account_of, known, region_of
 from ._walk import distributions, items
@@ -88,6 +88,19 @@ class LaunchTemplateMissing(Rule):
     severity = Severity.MEDIUM
     summary = "Launch templates a distribution names must exist in that account and region"
     tags = ("reliability", "launch-template", "aws-context")
+    sources = (
+        model_doc("LaunchTemplateConfiguration.launchTemplateId", "Identifies the Amazon EC2 launch template to use."),
+        model_doc(
+            "FastLaunchConfiguration.launchTemplate",
+            "The launch template that the fast-launch enabled Windows AMI uses when it launches Windows instances to "
+            "create pre-provisioned snapshots.",
+        ),
+        Source(
+            "Amazon EC2 User Guide, EC2 Fast Launch prerequisites for Windows",
+            "If you don't use a launch template to configure your settings, ensure that a default VPC is configured "
+            "for the Region in which you use Windows fast launch.",
+        ),
+    )
     facts = (TEMPLATE, DEFAULT_VPC)
 
     def requests(self, config, ctx):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Violation, model_doc
 
-from ._context import known
+from ._context import api_doc, known
 from ._walk import distributions
 
 
@@ -58,6 +58,18 @@ class S3ExportTargetMissing(Rule):
     severity = Severity.HIGH
     summary = "S3 export bucket must exist in the account, and its role must exist"
     tags = ("security", "reliability", "s3", "export", "aws-context")
+    sources = (
+        model_doc(
+            "S3ExportConfiguration.roleName",
+            "The name of the role that grants VM Import/Export permission to export images to your S3 bucket.",
+        ),
+        api_doc(
+            "s3",
+            "HeadBucket.ExpectedBucketOwner",
+            "If the account ID that you provide does not match the actual owner of the bucket, the request fails with "
+            "the HTTP status code 403 Forbidden (access denied).",
+        ),
+    )
     facts = ("s3-bucket", "iam-role")
 
     def requests(self, config, ctx):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Violation, model_doc
 
-from ._context import known, region_of
+from ._context import api_doc, known, region_of
 from ._walk import distributions
 
 
@@ -54,6 +54,13 @@ class EcrRepositoryMissing(Rule):
     severity = Severity.MEDIUM
     summary = "ECR repository of a container distribution must exist in its region"
     tags = ("reliability", "container", "ecr", "aws-context")
+    sources = (
+        model_doc(
+            "TargetContainerRepository.repositoryName",
+            "The name of the container repository where the output container image is stored.",
+        ),
+        api_doc("ecr", "RepositoryNotFoundException", "The specified repository could not be found."),
+    )
     facts = ("ecr-repository",)
 
     def requests(self, config, ctx):

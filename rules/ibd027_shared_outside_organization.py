@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from auditor.context import FactKey
 from auditor.model import Severity
-from auditor.rule import Rule, Violation
+from auditor.rule import Rule, Violation, model_doc
 
-from ._context import ORG_ARN_RE, account_of, recipients
+from ._context import ORG_ARN_RE, account_of, api_doc, recipients
 from ._walk import ami_configs
 
 ORGANIZATION = FactKey("organization", "", "")
@@ -61,6 +61,19 @@ class SharedOutsideOrganization(Rule):
     severity = Severity.CRITICAL
     summary = "AMIs must not reach accounts or organizations outside the scanning organization"
     tags = ("security", "sharing", "accounts", "organizations", "aws-context")
+    sources = (
+        model_doc(
+            "AmiDistributionConfiguration.targetAccountIds",
+            "Each listed account receives its own copy of the output AMI.",
+        ),
+        api_doc("organizations", "ListAccounts", "Lists all the accounts in the organization."),
+        api_doc(
+            "organizations",
+            "ListAccounts",
+            "You can only call this operation from the management account or a member account that is a delegated "
+            "administrator.",
+        ),
+    )
     facts = ("organization", "organization-accounts")
 
     def requests(self, config, ctx):

@@ -26,7 +26,7 @@ import botocore.exceptions
 
 from auditor.context import Caller, CallFailed, NoAccess
 from auditor.model import InputError
-from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session
+from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session, make_client
 
 DEFAULT_REGION = "us-east-1"  # for global services (IAM, Organizations, STS) when nothing else says
 
@@ -49,24 +49,27 @@ def _error_code(exc: FetchError) -> str:
 
 
 class _SharedClientScanner(LiveScanner):
-    """A LiveScanner whose clients are shared by all threads, one per region.
+    """A LiveScanner whose clients are shared by all threads, one per (service, region).
 
     botocore clients are thread-safe; only creating them from a session is not, so that
     happens under the access's lock. The live scan keeps a client per thread because
     its calls are many and alike; context facts are few and spread over many services
     and regions, where building a client per thread would cost more than the calls.
+    Clients come from ``make_client``: retries off (``call_api`` retries) and bodies checked.
     """
 
     def __init__(self, *args: Any, client_lock: threading.Lock, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._client_lock = client_lock
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str], Any] = {}
 
-    def client(self, region: str):
+    def service_client(self, service: str, region: str):
         with self._client_lock:
-            if region not in self._clients:
-                self._clients[region] = self.session.client(self.service, region_name=region, config=self._config)
-            return self._clients[region]
+            if (service, region) not in self._clients:
+                self._clients[(service, region)] = make_client(
+                    self.session, service, region, max_pool_connections=self.options.max_workers
+                )
+            return self._clients[(service, region)]
 
 
 class AwsAccess:
@@ -132,12 +135,12 @@ class AwsAccess:
         with self._lock:
             scanner = self._scanners.get((account, service))
             if scanner is None:
+                # One scanner (pacer, bound) per account and service: AWS limits are per both.
                 scanner = self._scanners[(account, service)] = _SharedClientScanner(
                     self.options,
                     session=session,
                     account=account or None,
                     max_in_flight=self._per_account,
-                    service=service,
                     client_lock=self._client_lock,
                 )
             return scanner
@@ -152,7 +155,7 @@ class AwsAccess:
         def call(service: str, operation: str, **params: Any) -> dict:
             scanner = self._scanner(account, service, session)
             try:
-                return scanner._call(where, operation, **params)
+                return scanner._call(where, operation, service=service, **params)
             except FatalAwsError as exc:
                 raise NoAccess(str(exc)) from None
             except FetchError as exc:
@@ -199,9 +202,10 @@ def file_access(
         return None, InputError("--profile", str(exc))
     named = [r for r in options.regions if r != "all"]
     region = named[0] if named else base.region_name
-    scanner = LiveScanner(options, session=base, service="sts")
     try:
-        identity = scanner._call(region or DEFAULT_REGION, "get_caller_identity")
+        identity = LiveScanner(options, session=base)._call(
+            region or DEFAULT_REGION, "get_caller_identity", service="sts"
+        )
     except FetchError as exc:
         return None, InputError("--aws-context", f"cannot identify the account of these credentials: {exc}")
     account = identity.get("Account")
