@@ -113,7 +113,10 @@ EXPECTED = [
 def test_examples_with_policy_fire_every_rule(scan):
     run = scan(*sorted(str(p.relative_to(REPO)) for p in EXAMPLES.glob("*.json")), "--config", POLICY)
     assert run.findings() == EXPECTED
-    assert {rule for rule, *_ in EXPECTED} == {r.id for r in BUILTIN_RULES if not r.retired}
+    # Every rule an offline scan runs: the account-context ones need AWS (tests/test_context.py).
+    assert {rule for rule, *_ in EXPECTED} == {
+        r.id for r in BUILTIN_RULES if not r.retired and not r.needs_aws_context()
+    }
     assert run.code == 1
     assert run.report["errors"] == []
     assert run.report["summary"]["inputs"] == 10
