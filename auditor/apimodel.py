@@ -132,6 +132,35 @@ def unknown_members(config: dict[str, Any]) -> Iterator[tuple[str, str, str | No
     yield from walk(config, ROOT_SHAPE, ())
 
 
+def unresolved_objects(config: dict[str, Any]) -> Iterator[tuple[str, str, Unresolved]]:
+    """Yield ``(pointer, shape name, value)`` for each object the source could not resolve.
+
+    An unresolved structure (``AmiDistributionConfiguration: !ImportValue x``) or list of
+    structures (``Distributions: !Ref x``) hides every member a rule would check; the
+    engine lists each as "could not verify". Unresolved strings, maps and lists of
+    strings are left to the rules that read them.
+    """
+
+    def walk(value: Any, shape_name: str, path: tuple) -> Iterator[tuple[str, str, Unresolved]]:
+        spec = SHAPES[shape_name]
+        kind = spec["type"]
+        if isinstance(value, Unresolved):
+            member = SHAPES[spec["member"]]["type"] if kind == "list" else None
+            if kind == "structure" or member == "structure":
+                yield join_pointer("", *path), shape_name, value
+            return
+        if kind == "structure" and isinstance(value, dict):
+            known = spec["members"]
+            for key, item in value.items():
+                if key in known:
+                    yield from walk(item, known[key], (*path, key))
+        elif kind == "list" and isinstance(value, list) and SHAPES[spec["member"]]["type"] == "structure":
+            for i, item in enumerate(value):
+                yield from walk(item, spec["member"], (*path, i))
+
+    yield from walk(config, ROOT_SHAPE, ())
+
+
 __all__ = [
     "REQUEST_ONLY_MEMBERS",
     "ROOT_SHAPE",
@@ -142,4 +171,5 @@ __all__ = [
     "shape",
     "suggest",
     "unknown_members",
+    "unresolved_objects",
 ]

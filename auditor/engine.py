@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -9,10 +10,21 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditor import apimodel
 from auditor.config import Settings, is_enabled, matches
 from auditor.globs import PathGlobs
 from auditor.identity import SemanticKeys, disambiguate
-from auditor.model import AuditResult, Finding, InputError, Notice, Suppression, Target, Unverified, fingerprint
+from auditor.model import (
+    AuditResult,
+    Finding,
+    InputError,
+    Notice,
+    Scenario,
+    Suppression,
+    Target,
+    Unverified,
+    fingerprint,
+)
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, RuleContext, make_options
 from auditor.suppress import InlineSuppressions, inline_entries
@@ -113,10 +125,9 @@ def audit(
     enabled = {spec.id for spec in specs}
     path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
     for target in targets:
-        if target.config is None:
+        scenarios = target.variants()
+        if not scenarios:
             continue
-        keys = SemanticKeys(target.config)
-        identity = target.identity
         inline = None
         if settings.inline_suppressions:
             inline = InlineSuppressions(
@@ -128,39 +139,28 @@ def audit(
                 today=today,
             )
         ignored_here = path_ignores.for_file(target.origin.file) if path_ignores else []
-        for spec in specs:
+
+        def suppress(finding: Finding, rule: type[Rule], target: Target = target, inline=inline, ignored=ignored_here):
+            suppression = inline.match(finding) if inline is not None else None
+            if suppression is None and ignored:
+                suppression = path_ignores.suppression(ignored, rule)  # type: ignore[union-attr]
+            if suppression is None:
+                suppression = host.suppress(finding, target)
+            return finding if suppression is None else replace(finding, suppressed=suppression)
+
+        unverified.extend(Unverified(target.id, ALL_RULES, path, reason) for path, reason in target.unverified)
+        unverified.extend(_unresolved_objects(target, scenarios))
+        keys = [SemanticKeys(s.config) for s in scenarios]
+
+        def context(scenario: Scenario, target: Target = target) -> RuleContext:
             ctx = _rule_context(target, settings, facts)
-            try:
-                violations = list(spec.instance.check(target.config, ctx))
-            except Exception as exc:
-                tool_errors.append(
-                    InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
-                )
-                continue
-            for v in violations:
-                key = keys(v.path)
-                finding = Finding(
-                    rule_id=spec.id,
-                    rule=spec.rule.slug,
-                    # A severity set in config wins over the one a rule gives a finding.
-                    severity=v.severity if v.severity is not None and not spec.severity_configured else spec.severity,
-                    message=v.message,
-                    target=target.id,
-                    path=v.path,
-                    location=target.locate(v.path),
-                    fingerprint=fingerprint(spec.id, identity, key),
-                    key=key,
-                )
-                suppression = inline.match(finding) if inline is not None else None
-                if suppression is None and ignored_here:
-                    suppression = path_ignores.suppression(ignored_here, spec.rule)  # type: ignore[union-attr]
-                if suppression is None:
-                    suppression = host.suppress(finding, target)
-                if suppression is not None:
-                    finding = replace(finding, suppressed=suppression)
-                findings.append(finding)
-            unverified.extend(Unverified(target.id, spec.id, path, reason) for path, reason in ctx.unverified)
-            for pointer, labels in ctx.notes.items():
+            ctx.undefined_members = scenario.undefined
+            return ctx
+
+        for spec in specs:
+            for pointer, labels in _run_rule(
+                spec, target, scenarios, keys, context, suppress, findings, unverified, tool_errors
+            ).items():
                 notes.setdefault(target.id, {}).setdefault(pointer, {}).update(labels)
         if inline is not None:
             warnings.extend(inline.warnings)
@@ -191,6 +191,159 @@ def audit(
     )
     host.session_finish(result)
     return result
+
+
+# The rule id of a "could not verify" entry that no single rule owns.
+ALL_RULES = "*"
+
+
+def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings, unverified, tool_errors) -> dict:
+    """One rule over every scenario of a target; a finding seen in only some says when.
+
+    Findings merge across scenarios by the meaning of their path (a distribution by its
+    region), so one that moves in the list when a conditional distribution is left out
+    is still one finding. Returns the notes the rule left for reports (``ctx.notes``).
+    """
+    notes: dict[str, dict[str, str]] = {}
+    hits: dict[tuple[str, str], list[int]] = {}
+    paths: dict[tuple[str, str], str] = {}
+    severities: dict[tuple[str, str], object] = {}
+    skipped: dict[tuple[str, str], list[int]] = {}
+    for index, scenario in enumerate(scenarios):
+        ctx = context(scenario)
+        try:
+            violations = list(spec.instance.check(scenario.config, ctx))
+        except Exception as exc:
+            tool_errors.append(
+                InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
+            )
+            return notes
+        for pointer, labels in ctx.notes.items():
+            notes.setdefault(pointer, {}).update(labels)
+        for v in violations:
+            merged = (keys[index](v.path), v.message)
+            paths.setdefault(merged, v.path)
+            severities.setdefault(merged, v.severity)
+            _note(hits, merged, index)
+        for path, reason in ctx.unverified:
+            _note(skipped, (path, reason), index)
+    for (key, message), where in hits.items():
+        path = paths[(key, message)]
+        when = condition_qualifier(scenarios, where)
+        severity = severities[(key, message)]
+        finding = Finding(
+            rule_id=spec.id,
+            rule=spec.rule.slug,
+            # A severity set in config wins over the one a rule gives a finding.
+            severity=severity if severity is not None and not spec.severity_configured else spec.severity,
+            message=_annotate(message, when, _provenance(scenarios, where, path, message)),
+            target=target.id,
+            path=path,
+            location=target.locate(path, scenarios[where[0]].source_map),
+            # A finding that holds only under some conditions is its own finding: a baseline
+            # entry for one branch must not hide the other.
+            fingerprint=fingerprint(spec.id, target.identity if when is None else f"{target.identity}\0{when}", key),
+            key=key,
+        )
+        findings.append(suppress(finding, spec.rule))
+    for (path, reason), where in skipped.items():
+        when = condition_qualifier(scenarios, where)
+        unverified.append(Unverified(target.id, spec.id, path, _annotate(reason, when, ())))
+    return notes
+
+
+def _unresolved_objects(target: Target, scenarios) -> list[Unverified]:
+    """Objects a source could not resolve hide every check inside them: list each once."""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for index, scenario in enumerate(scenarios):
+        for path, shape, value in apimodel.unresolved_objects(dict(scenario.config)):
+            what = target.spell(shape) if target.spell else shape
+            _note(seen, (path, f"{what} is {value.expression}: no check inside it could run"), index)
+    return [
+        Unverified(target.id, ALL_RULES, path, _annotate(reason, condition_qualifier(scenarios, where), ()))
+        for (path, reason), where in seen.items()
+    ]
+
+
+def _note(into: dict, key, index: int) -> None:
+    where = into.setdefault(key, [])
+    if not where or where[-1] != index:
+        where.append(index)
+
+
+def _annotate(message: str, when: str | None, notes: Sequence[str]) -> str:
+    parts = ([when] if when else []) + list(notes)
+    return f"{message} ({'; '.join(parts)})" if parts else message
+
+
+MAX_NOTES = 3
+
+
+def _provenance(scenarios: Sequence[Scenario], where: Sequence[int], path: str, message: str) -> list[str]:
+    """Where the values a finding rests on came from (parameter defaults, variables...).
+
+    A value counts when it sits at the finding's pointer or above it (a list that came
+    from a parameter holds the entry a finding names), or when the message quotes it
+    (a region that came from a parameter's default).
+    """
+    notes: list[str] = []
+    for index in where:
+        config = scenarios[index].config
+        for pointer, note in scenarios[index].provenance.items():
+            related = pointer == path or path.startswith(pointer + "/") or _quoted(config, pointer, message)
+            if related and note not in notes:
+                notes.append(note)
+    if len(notes) > MAX_NOTES:
+        notes[MAX_NOTES:] = [f"and {len(notes) - MAX_NOTES} more resolved value(s)"]
+    return notes
+
+
+def _quoted(config, pointer: str, message: str) -> bool:
+    value = config
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict):
+            value = value.get(token)
+        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+            value = value[int(token)]
+        else:
+            return False
+    return isinstance(value, str) and len(value) > 2 and value in message
+
+
+def condition_qualifier(scenarios: Sequence[Scenario], where: Sequence[int]) -> str | None:
+    """ "when condition Public is true" for the scenarios in ``where``; None when it is all of them.
+
+    Greedy cover by the fewest condition literals that select only scenarios in
+    ``where`` (up to three literals per alternative; beyond that a scenario is named by
+    its full assignment).
+    """
+    if len(set(where)) >= len(scenarios):
+        return None
+    chosen = set(where)
+    assignments = [dict(s.conditions) for s in scenarios]
+
+    def selects(literals) -> set[int]:
+        return {i for i, a in enumerate(assignments) if all(a.get(n) == v for n, v in literals)}
+
+    cubes: list[tuple[tuple[str, bool], ...]] = []
+    covered: set[int] = set()
+    for index in sorted(chosen):
+        if index in covered:
+            continue
+        literals = scenarios[index].conditions
+        best = literals
+        for size in range(1, min(len(literals), 3) + 1):
+            fits = [c for c in itertools.combinations(literals, size) if selects(c) <= chosen]
+            if fits:
+                best = max(fits, key=lambda c: (len(selects(c) - covered), sum(v for _n, v in c)))  # prefer 'is true'
+                break
+        cubes.append(best)
+        covered |= selects(best)
+    return ", or ".join(
+        "when " + " and ".join(f"condition {name} is {'true' if value else 'false'}" for name, value in cube)
+        for cube in cubes
+    )
 
 
 def _notice_order(notice: Notice) -> tuple:

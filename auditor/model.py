@@ -149,7 +149,7 @@ class SourceMap:
 class Origin:
     """Where a target came from."""
 
-    kind: str  # aws | json | cloudformation | terraform | terraform-plan
+    kind: str  # aws | json | cloudformation | terraform | terraform-plan | terraform-state
     file: str | None = None
     arn: str | None = None
     region: str | None = None
@@ -196,8 +196,46 @@ class InlineSuppression:
 
 
 @dataclass(frozen=True)
+class UndefinedMember:
+    """A member the author's format does not define, as the source that read it found it.
+
+    Sources that know their format's own schema (CloudFormation) list these per scenario,
+    with a message in the author's terms; IBD016 reports them. ``path`` is a canonical
+    pointer to where the member is written (it is never part of the canonical config).
+    """
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One way a template deploys: the canonical configuration under one set of assumptions.
+
+    - ``conditions``: the CloudFormation condition values this scenario assumes, e.g.
+      ``(("Public", True),)``; empty when the source has no conditions.
+    - ``provenance``: canonical pointer -> where a resolved value came from ("parameter
+      Groups = 'all' (its Default)"), so a finding that relied on it can say so.
+    - ``undefined``: members the author's format does not define (None: judge by the API
+      model, as for JSON and Terraform).
+    """
+
+    config: Mapping[str, Any]
+    source_map: SourceMap | None = None
+    conditions: tuple[tuple[str, bool], ...] = ()
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    undefined: tuple[UndefinedMember, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Target:
-    """One distribution configuration to audit, or one input that failed to load."""
+    """One distribution configuration to audit, or one input that failed to load.
+
+    A template with conditions carries one :class:`Scenario` per reachable combination of
+    them; ``config`` and ``source_map`` are then the first scenario's. ``unverified``
+    lists ``(canonical pointer, reason)`` the source itself could not resolve for every
+    rule (more condition combinations than are audited, a ``Properties`` intrinsic).
+    """
 
     id: str
     name: str
@@ -212,6 +250,8 @@ class Target:
     # The identity recorded in a JSON report, for targets rebuilt by ``merge`` (which has
     # no configuration to derive it from).
     recorded_identity: str | None = None
+    scenarios: tuple[Scenario, ...] = ()
+    unverified: tuple[tuple[str, str], ...] = ()
 
     @property
     def status(self) -> str:
@@ -233,9 +273,18 @@ class Target:
             return f"name:{name}"
         return f"file:{self.id}"
 
-    def locate(self, canonical: str) -> Location:
-        if self.source_map is not None:
-            loc = self.source_map.locate(canonical)
+    def variants(self) -> tuple[Scenario, ...]:
+        """The scenarios to audit: the source's, or the one configuration it read."""
+        if self.scenarios:
+            return self.scenarios
+        if self.config is None:
+            return ()
+        return (Scenario(self.config, self.source_map),)
+
+    def locate(self, canonical: str, source_map: SourceMap | None = None) -> Location:
+        source_map = source_map or self.source_map
+        if source_map is not None:
+            loc = source_map.locate(canonical)
             return Location(file=loc.file, span=loc.span, arn=self.origin.arn)
         return Location(arn=self.origin.arn or self.id)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from auditor.model import OWN_ACCOUNT, OWN_REGION, Severity, Unresolved
+from auditor.model import OWN_ACCOUNT, OWN_REGION, Severity, UndefinedMember, Unresolved
 
 if TYPE_CHECKING:
     from auditor.context import Fact, FactKey, FactStore
@@ -80,6 +80,7 @@ class RuleContext:
         *,
         in_request: bool = True,
         facts: FactStore | None = None,
+        undefined_members=None,
     ) -> None:
         self.account = account  # the owning account: from the ARN, else owner-account in config
         self.region = region  # the configuration's own region: from the ARN, else owner-region
@@ -91,6 +92,9 @@ class RuleContext:
         self.notes: dict[str, dict[str, str]] = {}  # pointer -> label -> text, for reports
         self.facts = facts  # account context; None when the scan has no AWS access
         self._spell = spell
+        # Members the author's format does not define, as its source found them against
+        # that format's own schema (CloudFormation); None: judge by the API model.
+        self.undefined_members: tuple[UndefinedMember, ...] | None = undefined_members
 
     def is_own_account(self, value: Any) -> bool | None:
         """Whether an account id is the configuration's own: True, False, or None (unknown)."""

@@ -54,12 +54,19 @@ def ami_configs(config: Mapping[str, Any]) -> Iterator[tuple[str, dict, dict]]:
 
 
 def items(parent: Mapping[str, Any], key: str, pointer: str) -> Iterator[tuple[str, Any]]:
-    """Yield ``(pointer, value)`` for each entry of a list member (none if absent)."""
+    """Yield ``(pointer, value)`` for each entry of a list member (none if absent).
+
+    A whole list that is unresolved (``!Ref`` to a list parameter, ``var.groups``) is
+    yielded once, at the list's pointer, so a rule that checks entries records it as
+    unverified instead of passing it silently.
+    """
     values = parent.get(key)
     if isinstance(values, list):
         base = f"{pointer}/{key}"
         for index, value in enumerate(values):
             yield f"{base}/{index}", value
+    elif isinstance(values, Unresolved):
+        yield f"{pointer}/{key}", values
 
 
 def text(value: Any) -> str | None:
@@ -79,8 +86,14 @@ def is_aws_managed_key(key: str) -> bool:
     return bool(match and match.group("resource").startswith("alias/aws/"))
 
 
+LAUNCH_PERMISSION_LISTS = ("userGroups", "userIds", "organizationArns", "organizationalUnitArns")
+
+
 def launch_permission(ami: Mapping[str, Any]) -> dict:
+    """The launch permission object; an unresolved one stands unresolved in each of its lists."""
     value = ami.get("launchPermission")
+    if isinstance(value, Unresolved):
+        return dict.fromkeys(LAUNCH_PERMISSION_LISTS, value)
     return value if isinstance(value, dict) else {}
 
 

@@ -81,7 +81,10 @@ class AmiKmsKeyRequired(Rule):
         for pointer, ami, dist in ami_configs(config):
             key = ami.get("kmsKeyId")
             if is_unresolved(key):
-                continue  # a key expression is present: treat as set
+                # A key is named, but which (or whether it exists yet) is unknown.
+                if opts.require_customer_managed:
+                    ctx.cannot_verify(join_pointer(pointer, "kmsKeyId"), "KMS key is not a literal")
+                continue
             problem = self._problem(key)
             if problem is None:
                 continue

@@ -13,9 +13,13 @@ class UnknownMember(Rule):
     Why:
       A misspelt member is not a harmless typo: depending on the tool it is dropped
       silently (the setting you meant never applies, e.g. `launchPermissions` leaves the
-      AMI private or `launchTemplateID` skips the template) or it fails the deploy. In
-      CloudFormation, `Tags` written beside `Properties` instead of inside it is ignored
-      the same way. The member list is generated from botocore's service model.
+      AMI private or `launchTemplateID` skips the template) or it fails the deploy. The
+      member list is generated from botocore's service model. CloudFormation is judged
+      by its own resource schema (generated from the registry schema cfn-lint ships): it
+      names members differently (`LaunchPermissionConfiguration`), lacks some the API
+      has (no `S3ExportConfiguration` in a Distribution), and rejects the template for
+      any property it does not define, and for `Tags` written beside `Properties`
+      ("Invalid template resource property").
 
     Example:
       "amiDistributionConfiguration": {"launchPermissions": {"userIds": ["111122223333"]}}
@@ -38,6 +42,12 @@ class UnknownMember(Rule):
     )
 
     def check(self, config, ctx):
+        if ctx.undefined_members is not None:
+            # The source judged the members against its own format's schema and phrased
+            # each message in the author's terms.
+            for member in ctx.undefined_members:
+                yield Violation(member.path, member.message)
+            return
         for path, shape_name, suggestion in apimodel.unknown_members(dict(config)):
             key = path.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
             # Names as the author's format writes them (KmsKeyId, kms_key_id, kmsKeyId).
