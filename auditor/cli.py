@@ -125,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument(
         "--write-baseline", metavar="FILE", help="record the current findings as a baseline (exit 0 once written)"
     )
+    iac = scan.add_argument_group("infrastructure as code")
+    iac.add_argument(
+        "--parameters",
+        action="append",
+        metavar="FILE",
+        help="CloudFormation parameter values: create-stack --parameters JSON or a CodePipeline template "
+        "configuration (repeatable; later files win)",
+    )
+    iac.add_argument(
+        "--var-file",
+        action="append",
+        metavar="FILE",
+        help="Terraform variable values, as terraform -var-file (repeatable; later files win)",
+    )
     scan.add_argument(
         "--ignore-unrecognized",
         action="store_true",
@@ -382,14 +396,23 @@ def cmd_scan(args: argparse.Namespace) -> int:
     host.configure(settings)
     specs = configure_rules(host, settings)
     report_coverage = None
+    settings.parameter_files = tuple(args.parameters or ())
+    settings.var_files = tuple(args.var_file or ())
+    sources = host.file_sources()
+    source_errors = []
+    for source in sources:  # sources that take inputs of their own (--parameters, --var-file)
+        configure = getattr(source, "configure", None)
+        if callable(configure):
+            source_errors.extend(configure(settings))
     loaded = load_paths(
         paths,
-        host.file_sources(),
+        sources,
         settings.max_file_size_mb * 1_000_000,
         strict=not args.ignore_unrecognized,
         exclude=_excluder(settings, walking=True),
         force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
     )
+    loaded.errors.extend(source_errors)
     scanned = list(paths)
     if live:
         from auditor.sources import aws

@@ -94,6 +94,8 @@ class Settings:
     config_file: str | None = None
     errors: list[InputError] = field(default_factory=list)
     warnings: list[Notice] = field(default_factory=list)  # reported, never fail the run
+    parameter_files: tuple[str, ...] = ()  # --parameters: CloudFormation parameter values
+    var_files: tuple[str, ...] = ()  # --var-file: Terraform variable values
 
     def selections(self) -> list[RuleSelection]:
         """The layers of rule selection, the file's first."""

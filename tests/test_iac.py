@@ -10,6 +10,7 @@ import tomllib
 import pytest
 from iac_writer import _pascal, to_cloudformation, to_terraform
 
+from auditor import apimodel
 from auditor.rules import BUILTIN_RULES
 
 from conftest import CORPUS, FIXTURES, skip_or_fail
@@ -34,6 +35,39 @@ def _expected_path(rule_id: str, path: str, fmt: str) -> str:
     return path
 
 
+def _sent(config: dict, path: str, fmt: str) -> bool:
+    """Whether the value at ``path`` reaches Image Builder when written in ``fmt``.
+
+    CloudFormation cannot set members its resource schema lacks (a Distribution has no
+    S3ExportConfiguration, the resource no TimeoutMinutes): they are IBD016 findings, never
+    evaluated. The Terraform provider never sends a max_parallel_launches or
+    target_resource_count of 0 (its expand functions check ``v != 0``).
+    """
+    from auditor._cfn_schema import PROPERTIES
+
+    tokens = path.split("/")[1:]
+    if fmt == "cloudformation":
+        shape = "DistributionConfiguration"
+        for token in tokens:
+            if token.isdigit():
+                continue
+            table = PROPERTIES.get(shape)
+            if table is None:
+                return True
+            if token not in {api for api, _kind in table.values()}:
+                return False
+            member = apimodel.members(shape)[token]
+            spec = apimodel.shape(member)
+            shape = spec["member"] if spec["type"] == "list" else member
+        return True
+    if fmt == "terraform" and tokens and tokens[-1] in ("maxParallelLaunches", "targetResourceCount"):
+        value = config
+        for token in tokens:
+            value = value[int(token)] if isinstance(value, list) else value.get(token)
+        return value != 0
+    return True
+
+
 @pytest.mark.parametrize("fmt", sorted(WRITERS))
 @pytest.mark.parametrize("rule_id", RULE_IDS)
 def test_rule_fires_at_the_same_path_and_the_written_line(rule_id, fmt, scan, tmp_path):
@@ -45,7 +79,9 @@ def test_rule_fires_at_the_same_path_and_the_written_line(rule_id, fmt, scan, tm
     target.write_text(text)
     run = scan(str(target), "--select", rule_id, "--config", _policy(tmp_path, rule_id, case.get("options", {})))
     expected = sorted(
-        (rule_id, _expected_path(rule_id, path, fmt), str(target), lines[path]) for path, _line in case["expected"]
+        (rule_id, _expected_path(rule_id, path, fmt), str(target), lines[path])
+        for path, _line in case["expected"]
+        if rule_id == "IBD016" or _sent(config, path, fmt)
     )
     assert sorted(run.findings()) == expected, text
     assert run.report["errors"] == []
@@ -55,6 +91,9 @@ def test_rule_fires_at_the_same_path_and_the_written_line(rule_id, fmt, scan, tm
 CFN_UNRESOLVED = """\
 Parameters:
   Key: {Type: String}
+  Encrypt: {Type: String, AllowedValues: ["yes", "no"]}
+Conditions:
+  UseKey: !Equals [!Ref Encrypt, "yes"]
 Resources:
   Golden:
     Type: AWS::ImageBuilder::DistributionConfiguration
@@ -77,25 +116,45 @@ Resources:
             Name: fixed-name
             KmsKeyId:
               Fn::If: [UseKey, !Ref Key, !Ref AWS::NoValue]
-            TargetAccountIds: !Split [",", !Ref Accounts]
+            TargetAccountIds: !Split [",", !ImportValue Accounts]
 """
 
 
 def test_cloudformation_intrinsics_are_unresolved_not_guessed(scan, tmp_path):
+    """A parameter without a default, a resource reference and an import stay unresolved;
+    the Fn::If is audited both ways, and the branch without a key is reported as such."""
     template = tmp_path / "stack.yaml"
     template.write_text(CFN_UNRESOLVED)
-    run = scan(str(template))
+    run = scan(str(template), "--select", "IBD001,IBD002,IBD009")
+    lines = CFN_UNRESOLVED.splitlines()
+    second_ami = lines.index("        - Region: us-west-2") + 2
     assert run.findings() == [
-        ("IBD009", "/distributions/1/amiDistributionConfiguration/name", str(template), 22),
+        ("IBD001", "/distributions/1/amiDistributionConfiguration", str(template), second_ami),
+        ("IBD009", "/distributions/1/amiDistributionConfiguration/name", str(template), second_ami + 1),
     ]
-    finding = run.report["findings"][0]
-    assert finding["suppressed"] == {"kind": "inline", "reason": "names are set by the pipeline"}
+    messages = [f["message"] for f in run.report["findings"]]
+    assert messages == [
+        "AMI distributed to us-west-2 has no kmsKeyId; set a customer-managed KMS key (when condition UseKey is false)",
+        "AMI name 'fixed-name' is the same for every build; add {{ imagebuilder:buildDate }}",
+    ]
+    assert run.report["findings"][1]["suppressed"] == {"kind": "inline", "reason": "names are set by the pipeline"}
     assert run.report["targets"][0]["id"] == f"{template}#Golden"
     assert run.report["targets"][0]["origin"] == {"kind": "cloudformation", "file": str(template), "resource": "Golden"}
-    assert [(u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
-        ("IBD002", "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0")
+    assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
+        ("IBD001", "/distributions/0/amiDistributionConfiguration/kmsKeyId", "KMS key is not a literal"),
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration/kmsKeyId",
+            "KMS key is not a literal (when condition UseKey is true)",
+        ),
+        (
+            "IBD002",
+            "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0",
+            "launch permission user group is not a literal",
+        ),
     ]
-    assert run.code == 0
+    assert run.report["errors"] == []
+    assert run.code == 1
 
 
 TF_UNRESOLVED = """\
@@ -146,7 +205,9 @@ def test_terraform_references_and_dynamic_blocks(scan, tmp_path):
         "IBD002": None,
     }
     assert [(u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
-        ("IBD002", "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0")
+        ("IBD001", "/distributions/0/amiDistributionConfiguration/kmsKeyId"),
+        ("IBD001", "/distributions/1/amiDistributionConfiguration/kmsKeyId"),
+        ("IBD002", "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0"),
     ]
     assert run.report["targets"][0]["origin"]["resource"] == "aws_imagebuilder_distribution_configuration.golden"
 
@@ -313,7 +374,7 @@ def test_unknown_members_are_named_and_suggested_in_the_authors_format(scan, tmp
         [
             "'KmsKeyID' is not a member of AmiDistributionConfiguration; did you mean 'KmsKeyId'?",
             "'LaunchPermissions' is not a member of AmiDistributionConfiguration; did you mean 'LaunchPermissionConfiguration'?",
-            "'Tags' is not valid at this level and is ignored; move it into Properties",
+            "'Tags' is not a resource attribute: CloudFormation rejects the template (\"Invalid template resource property 'Tags'\"); move it into Properties",
             "'kms_key' is not a member of ami_distribution_configuration; did you mean 'kms_key_id'?",
             "'launch_permissions' is not a member of ami_distribution_configuration; did you mean 'launch_permission'?",
         ]

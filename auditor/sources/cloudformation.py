@@ -1,17 +1,19 @@
-"""CloudFormation templates (YAML or JSON, SAM included).
+"""CloudFormation templates (YAML or JSON, SAM and CDK output included).
 
 Every ``AWS::ImageBuilder::DistributionConfiguration`` resource becomes a target. Its
-``Properties`` (PascalCase) map onto the API shape; intrinsic functions in either form
-(``!Ref``/``{"Ref": ...}``, ``!Sub``, ``!GetAtt``, ``!If``, ``!Join``, ``Fn::...``) become
-``Unresolved`` values. Positions come from libyaml's composer, so each property maps to
-the line and column of its key. Resource-level members other than CloudFormation's own
-(``Tags`` written beside ``Properties``) are kept as unknown members for IBD016.
+``Properties`` map onto the API shape through CloudFormation's own resource schema
+(``auditor/_cfn_schema.py``, generated from the registry schema cfn-lint ships): a
+property the schema does not define is never mapped to a similar API member, it is
+reported by IBD016 in CloudFormation's terms. Parameters, mappings, conditions and
+intrinsics are resolved as ``auditor.sources.cfn_template`` describes; a resource whose
+properties use ``Fn::If`` is audited once per reachable combination of its conditions.
+Positions come from libyaml's composer, so each property maps to the line and column
+of its key. A resource's ``aws:cdk:path`` metadata (CDK output) is its name in reports.
 Suppressions: ``Metadata: {ib-audit: {ignore: [{id: IBD001, reason: ...}]}}``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,30 @@ from typing import Any
 import yaml
 
 from auditor import apimodel
+from auditor._cfn_schema import PROPERTIES, READ_ONLY_PROPERTIES, RESOURCE_ATTRIBUTES
 from auditor.hookspecs import hookimpl
 from auditor.model import (
-    OWN_ACCOUNT,
-    OWN_PARTITION,
-    OWN_REGION,
     InlineSuppression,
+    InputError,
     Origin,
+    Scenario,
     SourceMap,
     Span,
     Target,
+    UndefinedMember,
     Unresolved,
     join_pointer,
+    parent_pointer,
 )
-from auditor.sources import NOT_JSON, LoadResult, SourceError, checked_config, json_document
+from auditor.sources import NOT_JSON, LoadResult, SourceError, checked_config, display_path, json_document, read_text
+from auditor.sources.cfn_template import (
+    NO_VALUE,
+    Resolver,
+    Template,
+    conditions_used,
+    is_intrinsic,
+    parse_parameter_file,
+)
 from auditor.sources.yaml_limits import check_composed
 from auditor.suppress import metadata_suppressions
 
@@ -42,69 +54,18 @@ except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 RESOURCE_TYPE = "AWS::ImageBuilder::DistributionConfiguration"
-RESOURCE_ATTRIBUTES = {
-    "Type",
-    "Properties",
-    "Metadata",
-    "DependsOn",
-    "Condition",
-    "DeletionPolicy",
-    "UpdateReplacePolicy",
-    "UpdatePolicy",
-    "CreationPolicy",
-    "Version",
-}
-# CloudFormation property names that are not the API member name with a capital.
-RENAMES = {"LaunchPermissionConfiguration": "launchPermission"}
 SHORT_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}
+ROOT_SHAPE = apimodel.ROOT_SHAPE
 
-
-# API member -> CloudFormation property; the root shape is the resource's Properties.
-_SPELLED = {api: cfn for cfn, api in RENAMES.items()} | {"DistributionConfiguration": "Properties"}
+# API member (or shape) -> CloudFormation property, from the generated schema table.
+_SPELLED = {api: cfn for table in PROPERTIES.values() for cfn, (api, _kind) in table.items() if api} | {
+    ROOT_SHAPE: "Properties"
+}
 
 
 def cfn_spelling(member: str) -> str:
     """An API member (or shape) as CloudFormation writes it; unknown names stay as written."""
     return _SPELLED.get(member, member[:1].upper() + member[1:])
-
-
-def canonical_name(name: str) -> str:
-    if name in RENAMES:
-        return RENAMES[name]
-    return name[:1].lower() + name[1:]
-
-
-def is_intrinsic(value: Any) -> bool:
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    name = str(next(iter(value)))
-    return name in ("Ref", "Condition") or name.startswith("Fn::")
-
-
-# Pseudo parameters that stand for the stack's own account, region and partition.
-PSEUDO_PARAMETERS = {"AWS::AccountId": OWN_ACCOUNT, "AWS::Region": OWN_REGION, "AWS::Partition": OWN_PARTITION}
-
-
-def unresolved_intrinsic(value: dict) -> Unresolved:
-    """An intrinsic as an Unresolved value; ``!Ref AWS::AccountId`` and ``!Sub ${AWS::Region}``
-    are known to mean the stack's own account or region."""
-    ((name, arg),) = value.items()
-    refers_to = None
-    if name == "Ref" and isinstance(arg, str):
-        refers_to = PSEUDO_PARAMETERS.get(arg)
-    elif name == "Fn::Sub" and isinstance(arg, str) and arg.startswith("${") and arg.endswith("}"):
-        refers_to = PSEUDO_PARAMETERS.get(arg[2:-1])
-    return Unresolved(describe_intrinsic(value), refers_to)
-
-
-def describe_intrinsic(value: dict) -> str:
-    ((name, arg),) = value.items()
-    short = "!" + (name[4:] if name.startswith("Fn::") else name)
-    if isinstance(arg, str):
-        return f"{short} {arg}"
-    if isinstance(arg, list) and arg and isinstance(arg[0], str) and name == "Fn::Sub":
-        return f"{short} {arg[0]}"  # the template text: rules may still read literals in it
-    return f"{short} {json.dumps(arg, default=str)[:200]}"
 
 
 # -- YAML with positions -------------------------------------------------------------------
@@ -130,6 +91,11 @@ def _compose(text: str) -> tuple[Any, dict[str, Span]]:
     def convert(node: yaml.Node, pointer: str, start) -> Any:
         spans[pointer] = span(start, node.end_mark)
         tag = node.tag or ""
+        # A short-form tag reads as its long form ({"Fn::If": [...]}), children under that key.
+        name = SHORT_TAGS.get(tag, "Fn::" + tag[1:]) if tag.startswith("!") else None
+        if name is not None:
+            pointer = join_pointer(pointer, name)
+            spans[pointer] = span(node.start_mark, node.end_mark)
         if isinstance(node, yaml.ScalarNode):
             value: Any = _scalar(node)
         elif isinstance(node, yaml.SequenceNode):
@@ -139,10 +105,7 @@ def _compose(text: str) -> tuple[Any, dict[str, Span]]:
             for key_node, value_node in node.value:
                 key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(_plain(key_node))
                 value[key] = convert(value_node, join_pointer(pointer, key), key_node.start_mark)
-        if tag.startswith("!"):
-            name = SHORT_TAGS.get(tag, "Fn::" + tag[1:])
-            return {name: value}
-        return value
+        return {name: value} if name is not None else value
 
     if root is None:
         raise SourceError("empty template")
@@ -183,6 +146,27 @@ class CloudFormationSource:
     name = "cloudformation"
     priority = 50  # before plain JSON: a JSON template is CloudFormation, not API JSON
 
+    def __init__(self) -> None:
+        self.given: dict[str, tuple[str, str]] = {}  # --parameters: name -> (value, file)
+
+    def configure(self, settings) -> list[InputError]:
+        """Read ``--parameters`` files (later files win); each bad file is one error."""
+        errors = []
+        for raw in getattr(settings, "parameter_files", ()):
+            path = Path(raw)
+            display = display_path(path)
+            text, problem = read_text(path, settings.max_file_size_mb * 1_000_000)
+            if problem is not None:
+                errors.append(InputError(display, f"--parameters: {problem}"))
+                continue
+            try:
+                values = parse_parameter_file(text or "")
+            except ValueError as exc:
+                errors.append(InputError(display, f"--parameters: {exc}"))
+                continue
+            self.given.update({name: (value, display) for name, value in values.items()})
+        return errors
+
     def sniff(self, path: Path, text: str) -> bool:
         if RESOURCE_TYPE not in text:
             return False
@@ -200,80 +184,218 @@ class CloudFormationSource:
         resources = document.get("Resources") if isinstance(document, dict) else None
         if not isinstance(resources, dict):
             return result
+        template = Template(document, self.given)
         for logical_id, resource in resources.items():
             if not isinstance(resource, dict) or resource.get("Type") != RESOURCE_TYPE:
                 continue
-            base = join_pointer("", "Resources", logical_id)
-            result.targets.append(self._target(display, logical_id, resource, base, spans, result))
+            result.targets.append(_target(display, str(logical_id), resource, template, spans, result))
+        for problem in dict.fromkeys(template.problems):
+            result.errors.append(InputError(display, problem))
         return result
 
-    def _target(self, display: str, logical_id: str, resource: dict, base: str, spans, result) -> Target:
-        renames: dict[str, str] = {"": base}
-        props = resource.get("Properties")
-        config: dict[str, Any] = {}
-        props_pointer = join_pointer(base, "Properties")
-        if isinstance(props, dict):
-            config = _convert(props, props_pointer, "", renames, "DistributionConfiguration")
-            renames[""] = base
-        elif props is not None:
-            config = {"distributions": Unresolved(describe_intrinsic(props) if is_intrinsic(props) else "Properties")}
-        for key, value in resource.items():
-            if key not in RESOURCE_ATTRIBUTES:
-                # e.g. Tags beside Properties: CloudFormation ignores it, so does the AMI.
-                config[key] = value
-                renames[join_pointer("", key)] = join_pointer(base, key)
-        source_map = SourceMap(file=display, spans=spans, renames=renames)
-        checked = checked_config(config, source_map, display, result, logical_id)
-        name = checked.get("name") if isinstance(checked.get("name"), str) else logical_id
-        return Target(
-            id=f"{display}#{logical_id}",
-            name=name,
-            origin=Origin(kind="cloudformation", file=display, resource=logical_id),
-            config=checked,
-            source_map=source_map,
-            suppressions=_metadata_suppressions(resource.get("Metadata")),
-            spell=cfn_spelling,
-        )
 
-
-def _convert(value: Any, file_pointer: str, pointer: str, renames: dict[str, str], shape: str | None) -> Any:
-    """PascalCase properties -> API members, recording canonical -> file pointers."""
-    renames[pointer] = file_pointer
-    if is_intrinsic(value):
-        return unresolved_intrinsic(value)
-    spec = apimodel.shape(shape) if shape else None
-    kind = spec["type"] if spec else None
-    if isinstance(value, dict) and kind == "structure":
-        members = spec["members"]
-        out = {}
-        for key, item in value.items():
-            name = canonical_name(key)
-            child_shape = members.get(name)
-            if child_shape is None:
-                name = key  # unknown: keep what the author wrote, for IBD016
-            out[name] = _convert(
-                item, join_pointer(file_pointer, key), join_pointer(pointer, name), renames, child_shape
+def _target(display: str, logical_id: str, resource: dict, template: Template, spans, result: LoadResult) -> Target:
+    base = join_pointer("", "Resources", logical_id)
+    origin = Origin(kind="cloudformation", file=display, resource=logical_id)
+    target_id = f"{display}#{logical_id}"
+    properties = resource.get("Properties")
+    if properties is not None and not isinstance(properties, dict):
+        span = spans.get(join_pointer(base, "Properties"))
+        where = f"line {span.start_line}, column {span.start_column}: " if span else ""
+        problem = f"{where}{logical_id}: Properties must be an object, got {apimodel.describe(properties)}"
+        return Target(target_id, logical_id, origin, error=problem)
+    attributes = _resource_attributes(resource, base)
+    plan = template.plan(conditions_used(properties), resource.get("Condition"))
+    scenarios = []
+    unverified: list[tuple[str, str]] = []
+    problems: dict[str, None] = {}
+    for assumption in plan.assumptions:
+        converter = _Converter(Resolver(template, dict(assumption.conditions), assumption.witnesses), base)
+        config = converter.properties(properties)
+        source_map = SourceMap(file=display, spans=spans, renames=converter.renames)
+        checked_into = LoadResult()
+        checked = checked_config(config, source_map, display, checked_into, logical_id)
+        problems.update(dict.fromkeys(e.message for e in checked_into.errors))
+        unverified.extend(converter.unverified)
+        scenarios.append(
+            Scenario(
+                checked,
+                source_map,
+                assumption.conditions,
+                dict(converter.provenance),
+                (*converter.undefined, *attributes),
             )
-        return out
-    if isinstance(value, dict) and kind == "map":
-        return {
-            k: _convert(v, join_pointer(file_pointer, k), join_pointer(pointer, k), renames, spec["value"])
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        member = spec.get("member") if spec and kind == "list" else None
-        if kind == "map":  # CloudFormation Tags as [{Key, Value}] lists
+        )
+    if plan.note:
+        unverified.append(("", plan.note))
+    result.errors.extend(InputError(display, message) for message in problems)
+    first = scenarios[0]
+    return Target(
+        id=target_id,
+        name=_display_name(resource, first.config, logical_id),
+        origin=origin,
+        config=first.config,
+        source_map=first.source_map,
+        suppressions=_metadata_suppressions(resource.get("Metadata")),
+        spell=cfn_spelling,
+        scenarios=tuple(scenarios),
+        unverified=tuple(dict.fromkeys(unverified)),
+    )
+
+
+def _display_name(resource: dict, config: dict, logical_id: str) -> str:
+    """The CDK construct path when the template was synthesised by the CDK, else the Name."""
+    metadata = resource.get("Metadata")
+    cdk_path = metadata.get("aws:cdk:path") if isinstance(metadata, dict) else None
+    if isinstance(cdk_path, str) and cdk_path:
+        return cdk_path.removesuffix("/Resource")
+    return config.get("name") if isinstance(config.get("name"), str) else logical_id
+
+
+def _resource_attributes(resource: dict, base: str) -> tuple[UndefinedMember, ...]:
+    """Keys beside ``Properties`` that are not resource attributes: the template is rejected."""
+    out = []
+    for key in resource:
+        if key in RESOURCE_ATTRIBUTES:
+            continue
+        path = join_pointer("", key)
+        problem = f"CloudFormation rejects the template (\"Invalid template resource property '{key}'\")"
+        if key in PROPERTIES[ROOT_SHAPE]:
+            message = f"{key!r} is not a resource attribute: {problem}; move it into Properties"
+        else:
+            suggestion = apimodel.suggest(key, RESOURCE_ATTRIBUTES)
+            hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+            message = f"{key!r} is not a resource attribute: {problem}{hint}"
+        out.append(UndefinedMember(path, message))
+    return tuple(out)
+
+
+class _Converter:
+    """Resolves one resource's properties under one scenario into the API shape.
+
+    Records, per canonical pointer, the file pointer it came from (``renames``), where a
+    resolved value came from (``provenance``), the properties CloudFormation does not
+    define (``undefined``) and what stayed unresolved for every rule (``unverified``).
+    """
+
+    def __init__(self, resolver: Resolver, base: str) -> None:
+        self.resolver = resolver
+        self.renames: dict[str, str] = {"": base}
+        self.provenance: dict[str, str] = {}
+        self.undefined: list[UndefinedMember] = []
+        self.unverified: list[tuple[str, str]] = []
+        self.base = base
+
+    def properties(self, properties: Any) -> dict[str, Any]:
+        if properties is None:
+            return {}
+        value = self.convert(properties, join_pointer(self.base, "Properties"), "", ROOT_SHAPE)
+        self.renames[""] = self.base  # a missing member of the resource points at the resource
+        if isinstance(value, Unresolved):
+            self.unverified.append(("", f"Properties is {value.expression}: nothing in it could be verified"))
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def _pick(self, value: Any, file_pointer: str, pointer: str) -> tuple[Any, str]:
+        """Follow ``Fn::If`` to this scenario's branch; ``AWS::NoValue`` removes the value."""
+        self.resolver.notes = []
+        try:
+            return self._follow(value, file_pointer)
+        finally:
+            self._note(pointer, "; ".join(self.resolver.notes))
+
+    def _follow(self, value: Any, file_pointer: str) -> tuple[Any, str]:
+        while is_intrinsic(value):
+            ((name, arg),) = value.items()
+            if name == "Ref" and arg == "AWS::NoValue":
+                return NO_VALUE, file_pointer
+            if name != "Fn::If":
+                break
+            picked = self.resolver.branch(arg)
+            if isinstance(picked, Unresolved):
+                return picked, file_pointer
+            index, value = picked
+            file_pointer = join_pointer(file_pointer, "Fn::If", index)
+        return value, file_pointer
+
+    def convert(self, value: Any, file_pointer: str | None, pointer: str, shape: str | None) -> Any:
+        if file_pointer is not None:
+            value, file_pointer = self._pick(value, file_pointer, pointer)
+            if value is NO_VALUE:
+                # What removed the member explains why the object that should hold it lacks it.
+                self._note(parent_pointer(pointer), self.provenance.pop(pointer, None))
+                return NO_VALUE
+            self.renames[pointer] = file_pointer
+        if is_intrinsic(value):
+            self.resolver.notes = []
+            value = self.resolver.evaluate(value)
+            self._note(pointer, "; ".join(self.resolver.notes))
+            if value is NO_VALUE:
+                self._note(parent_pointer(pointer), self.provenance.pop(pointer, None))
+                return NO_VALUE
+            file_pointer = None  # a resolved value has no positions of its own
+        if isinstance(value, Unresolved):
             return value
-        return [
-            _convert(item, join_pointer(file_pointer, i), join_pointer(pointer, i), renames, member)
-            for i, item in enumerate(value)
-        ]
-    if isinstance(value, dict):
-        return {
-            k: _convert(v, join_pointer(file_pointer, k), join_pointer(pointer, k), renames, None)
-            for k, v in value.items()
-        }
-    return value
+        spec = apimodel.shape(shape) if shape else None
+        kind = spec["type"] if spec else None
+
+        def child(key: Any) -> str | None:
+            return join_pointer(file_pointer, key) if file_pointer is not None else None
+
+        if isinstance(value, dict) and kind == "structure":
+            table = PROPERTIES.get(shape, {})
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                member = table.get(key, (None, ""))[0]
+                if member is None:
+                    self._undefined(str(key), shape, pointer, child(key))
+                    continue
+                converted = self.convert(item, child(key), join_pointer(pointer, member), spec["members"][member])
+                if converted is not NO_VALUE:
+                    out[member] = converted
+            return out
+        if isinstance(value, dict):
+            inner = spec["value"] if kind == "map" else None
+            out = {}
+            for key, item in value.items():
+                converted = self.convert(item, child(key), join_pointer(pointer, key), inner)
+                if converted is not NO_VALUE:
+                    out[key] = converted
+            return out
+        if isinstance(value, list):
+            inner = spec["member"] if kind == "list" else None
+            items = []
+            for index, item in enumerate(value):
+                converted = self.convert(item, child(index), join_pointer(pointer, len(items)), inner)
+                if converted is not NO_VALUE:
+                    items.append(converted)
+            return items
+        return value
+
+    def _note(self, pointer: str, note: str | None) -> None:
+        if note:
+            self.provenance[pointer] = f"{self.provenance[pointer]}; {note}" if pointer in self.provenance else note
+
+    def _undefined(self, key: str, shape: str, parent: str, file_pointer: str | None) -> None:
+        path = join_pointer(parent, key)
+        if file_pointer is not None:
+            self.renames[path] = file_pointer
+        where = cfn_spelling(shape)
+        api = {m.lower(): m for m in apimodel.members(shape)}
+        if shape == ROOT_SHAPE and key in READ_ONLY_PROPERTIES:
+            message = f"{key!r} is read-only: CloudFormation reports it, a template cannot set it; remove it"
+        elif key.lower() in api and api[key.lower()] not in {m for m, _k in PROPERTIES.get(shape, {}).values()}:
+            message = (
+                f"{key!r} is not a member of {where} in CloudFormation: the Image Builder API has "
+                f"{api[key.lower()]}, but {RESOURCE_TYPE} cannot set it"
+            )
+        else:
+            suggestion = apimodel.suggest(key, sorted(PROPERTIES.get(shape, {})))
+            if suggestion is None:
+                message = f"{key!r} is not a member of {where}"
+            else:
+                message = f"{key!r} is not a member of {where}; did you mean {suggestion!r}?"
+        self.undefined.append(UndefinedMember(path, message))
 
 
 def _metadata_suppressions(metadata: Any) -> tuple[InlineSuppression, ...]:
