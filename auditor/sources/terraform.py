@@ -1,40 +1,53 @@
-"""Terraform: ``.tf`` files (HCL) and ``terraform show -json`` plan files.
+"""Terraform: configuration (``.tf`` and ``.tf.json``), plans and state.
 
 HCL is parsed with tree-sitter's HCL grammar (a C parser, tolerant of errors, with the
-position of every attribute and block), so a finding points at the exact line. Literal strings, numbers,
-booleans, lists and objects become values; anything else (``var.x``, ``local.y``,
-function calls, interpolation, conditionals) becomes an ``Unresolved`` value with its
-source text. Every ``distribution`` block is read (Checkov reads only the first); a
-``dynamic "distribution"`` block is audited through its ``content``. Suppression:
+position of every attribute and block), so a finding points at the exact line. Values
+resolve as ``auditor.sources.tf_eval`` describes (literals, variables with their
+defaults and tfvars, locals, dynamic-block iterators); anything computed stays an
+``Unresolved`` value with its source text. Every ``distribution`` block is read
+(Checkov reads only the first); a ``dynamic`` block is expanded when its ``for_each``
+resolves and audited once through its ``content`` otherwise. Suppression:
 ``# ib-audit:ignore IBD001 reason`` inside the resource or directly above it.
 
-Plan files carry resolved values (child modules included); locations there are the
-resource address and the value's line in the plan file.
+What the resource sends to Image Builder follows the provider, not the text
+(hashicorp/terraform-provider-aws, internal/service/imagebuilder/
+distribution_configuration.go): ``launch_template_configuration.default`` has
+``Default: true`` and is always sent; empty strings, empty sets and maps, and a
+``max_parallel_launches`` or ``target_resource_count`` of 0 are never sent (each
+``expand`` function checks ``v != ""``, ``Len() > 0`` or ``v != 0``); ``null`` is unset.
+
+Plans (``terraform show -json``) and state are read by ``auditor.sources.terraform_json``.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
-import re
 from pathlib import Path
 from typing import Any
 
+from auditor._api_model import SHAPES
 from auditor.hookspecs import hookimpl
 from auditor.model import (
-    OWN_ACCOUNT,
-    OWN_PARTITION,
-    OWN_REGION,
     InlineSuppression,
+    InputError,
     Origin,
+    Scenario,
     SourceMap,
-    Span,
     Target,
     Unresolved,
     join_pointer,
 )
-from auditor.sources import LoadResult, SourceError, checked_config, json_document
-from auditor.sources.jsonpos import loads_with_spans
+from auditor.sources import LoadResult, checked_config, display_path, read_text
+from auditor.sources.tf_eval import (
+    Evaluator,
+    ModuleValues,
+    Positions,
+    Scope,
+    attributes,
+    block_parts,
+    named,
+    parse_hcl,
+    short,
+)
 from auditor.suppress import comment_suppressions
 
 RESOURCE_TYPE = "aws_imagebuilder_distribution_configuration"
@@ -68,13 +81,6 @@ META = {
     "date_updated",
     "timeouts",
 }
-# Data sources that stand for the deploying account's own account id, region and partition.
-_OWN_VALUE_RE = re.compile(
-    r"^(?:\"\$\{)?\s*data\.(?:(?P<account>aws_caller_identity\.[\w-]+\.account_id)"
-    r"|(?P<region>aws_region\.[\w-]+\.(?:name|region))"
-    r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\")?$"
-)
-_OWN_KINDS = {"account": OWN_ACCOUNT, "region": OWN_REGION, "partition": OWN_PARTITION}
 
 
 # API member or shape -> Terraform argument or block name.
@@ -105,164 +111,64 @@ def api_name(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-# -- HCL syntax tree -> values with positions --------------------------------------------------
-_PARSER = None
+# -- what the provider sends ---------------------------------------------------------------------
+ZERO_MEANS_UNSET = frozenset({"maxParallelLaunches", "targetResourceCount"})
+DEFAULT_VERSION_NOTE = "launch_template_configuration sets no default: the provider sends default = true"
 
 
-def _parser():
-    """tree-sitter's HCL grammar: a C parser, about 25x faster than a pure-Python one."""
-    global _PARSER
-    if _PARSER is None:
-        import tree_sitter
-        import tree_sitter_hcl
+def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> dict[str, Any]:
+    """The configuration as the provider sends it to Image Builder (see the module docstring)."""
 
-        _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_hcl.language()))
-    return _PARSER
+    def walk(value: Any, shape_name: str, pointer: str) -> Any:
+        spec = SHAPES[shape_name]
+        if spec["type"] == "structure" and isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                member = spec["members"].get(key)
+                if member is None:
+                    out[key] = item  # not a provider argument: IBD016 names it
+                    continue
+                unset = item is None or (isinstance(item, (list, dict, str)) and not item and key != "region")
+                if unset or (key in ZERO_MEANS_UNSET and type(item) is int and item == 0):
+                    # A variable that left the member unset explains why the object lacks it.
+                    note = provenance.pop(join_pointer(pointer, key), None)
+                    if note:
+                        provenance[pointer] = f"{provenance[pointer]}; {note}" if pointer in provenance else note
+                    continue
+                out[key] = walk(item, member, join_pointer(pointer, key))
+            if shape_name == "LaunchTemplateConfiguration" and "setDefaultVersion" not in out:
+                out["setDefaultVersion"] = True
+                provenance.setdefault(join_pointer(pointer, "setDefaultVersion"), DEFAULT_VERSION_NOTE)
+            return out
+        if spec["type"] == "list" and isinstance(value, list):
+            return [walk(item, spec["member"], join_pointer(pointer, i)) for i, item in enumerate(value)]
+        return value
 
-
-class _Positions:
-    """Byte offsets (tree-sitter) -> 1-based line and character column."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.newlines = [m.start() for m in re.finditer(b"\n", data)]
-
-    def at(self, offset: int) -> tuple[int, int]:
-        line = bisect.bisect_left(self.newlines, offset)
-        start = self.newlines[line - 1] + 1 if line else 0
-        return line + 1, len(self.data[start:offset].decode("utf-8", "replace")) + 1
-
-    def span(self, node) -> Span:
-        return Span(*self.at(node.start_byte), *self.at(node.end_byte))
-
-    def source(self, node) -> str:
-        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
-
-
-def _named(node) -> list:
-    return [c for c in node.named_children if c.type != "comment"]
+    return walk(config, "DistributionConfiguration", "")
 
 
-def _string(node, pos: _Positions) -> Any:
-    """A quoted string or template: its text, or Unresolved when it interpolates."""
-    parts = []
-    for child in node.named_children:
-        if child.type in ("template_interpolation", "template_directive"):
-            return unresolved_expression(pos.source(node))
-        if child.type in ("template_literal", "escape_sequence"):
-            parts.append(pos.source(child))
-    raw = "".join(parts)
-    try:
-        return json.loads('"' + raw.replace("\n", "\\n").replace("\t", "\\t") + '"')
-    except json.JSONDecodeError:
-        return raw
-
-
-def _expression(node, pos: _Positions) -> Any:
-    """A literal HCL expression as a value; anything computed as Unresolved."""
-    kind = node.type
-    children = _named(node)
-    if kind == "expression":
-        if len(children) == 1 and children[0].type in (
-            "literal_value",
-            "collection_value",
-            "template_expr",
-            "operation",
-        ):
-            return _expression(children[0], pos)
-        return unresolved_expression(pos.source(node))
-    if kind in ("literal_value", "collection_value", "template_expr") and len(children) == 1:
-        return _expression(children[0], pos)
-    if kind == "numeric_lit":
-        text = pos.source(node)
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                return float(text)
-            except ValueError:
-                return Unresolved(text)
-    if kind == "bool_lit":
-        return pos.source(node) == "true"
-    if kind == "null_lit":
-        return None
-    if kind in ("string_lit", "quoted_template"):
-        return _string(node, pos)
-    if kind == "heredoc_template":
-        if any(c.type in ("template_interpolation", "template_directive") for c in node.named_children):
-            return unresolved_expression(pos.source(node))
-        literal = [pos.source(c) for c in node.named_children if c.type == "template_literal"]
-        return "".join(literal)
-    if kind == "tuple":
-        return [_expression(c, pos) for c in children if c.type == "expression"]
-    if kind == "object":
-        out = {}
-        for elem in (c for c in children if c.type == "object_elem"):
-            key_node, value_node = [c for c in _named(elem) if c.type == "expression"][:2]
-            key_children = _named(key_node)
-            if len(key_children) == 1 and key_children[0].type == "variable_expr":
-                key: Any = pos.source(key_children[0])
-            else:
-                key = _expression(key_node, pos)
-            out[str(key)] = _expression(value_node, pos)
-        return out
-    if kind == "operation" and len(children) == 1 and children[0].type == "unary_operation":
-        unary = children[0]
-        operand = _named(unary)
-        value = _expression(operand[0], pos) if operand else None
-        if (
-            pos.source(unary).lstrip().startswith("-")
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-        ):
-            return -value
-    return unresolved_expression(pos.source(node))
-
-
-def unresolved_expression(text: str) -> Unresolved:
-    """A computed expression as Unresolved; ``data.aws_caller_identity.x.account_id`` (bare
-    or as the only interpolation of a string) is known to mean the deploying account."""
-    match = _OWN_VALUE_RE.match(text.strip())
-    refers_to = next((_OWN_KINDS[k] for k, v in match.groupdict().items() if v), None) if match else None
-    return Unresolved(text, refers_to)
-
-
-def _block_parts(block, pos: _Positions) -> tuple[str, list[str], Any]:
-    name, labels, body = "", [], None
-    for child in block.named_children:
-        if child.type == "identifier" and not name:
-            name = pos.source(child)
-        elif child.type in ("string_lit", "identifier"):
-            value = _string(child, pos) if child.type == "string_lit" else pos.source(child)
-            labels.append(str(value))
-        elif child.type == "body":
-            body = child
-    return name, labels, body
-
-
-def _first_error(node):
-    if node.type == "ERROR" or node.is_missing:
-        return node
-    for child in node.children:
-        if child.has_error or child.is_missing:
-            found = _first_error(child)
-            if found is not None:
-                return found
-    return None
-
-
+# -- HCL resource bodies -------------------------------------------------------------------------
 class _Converter:
-    """A resource body -> API-shaped dict, with canonical pointer -> span."""
+    """A resource body -> API-shaped dict, with canonical pointer -> span and provenance."""
 
-    def __init__(self, pos: _Positions) -> None:
+    def __init__(self, pos: Positions, scope: Scope) -> None:
         self.pos = pos
-        self.spans: dict[str, Span] = {}
+        self.scope = scope
+        self.spans: dict = {}
+        self.provenance: dict[str, str] = {}
 
-    def body(self, body, pointer: str, top: bool) -> dict[str, Any]:
+    def _value(self, node, pointer: str, scope: Scope) -> Any:
+        evaluator = Evaluator(self.pos, scope)
+        value = evaluator.value(node)
+        if evaluator.notes:
+            self.provenance[pointer] = "; ".join(evaluator.notes)
+        return value
+
+    def body(self, body, pointer: str, top: bool, scope: Scope) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if body is None:
             return out
-        for item in _named(body):
+        for item in named(body):
             if item.type == "attribute":
                 ident = item.named_children[0]
                 expr = next((c for c in item.named_children if c.type == "expression"), None)
@@ -271,45 +177,64 @@ class _Converter:
                     continue
                 key = api_name(name)
                 path = join_pointer(pointer, key)
-                out[key] = _expression(expr, self.pos)
+                out[key] = self._value(expr, path, scope)
                 self.spans[path] = self.pos.span(item)
                 if isinstance(out[key], list):
                     for index in range(len(out[key])):
                         self.spans[join_pointer(path, index)] = self.pos.span(item)
             elif item.type == "block":
-                name, labels, inner = _block_parts(item, self.pos)
+                name, labels, inner = block_parts(item, self.pos)
                 if name == "dynamic" and labels:
-                    content = (
-                        next(
-                            (
-                                b
-                                for b in _named(inner)
-                                if b.type == "block" and _block_parts(b, self.pos)[0] == "content"
-                            ),
-                            None,
-                        )
-                        if inner is not None
-                        else None
-                    )
-                    if content is None:
-                        continue
-                    name, inner = labels[0], _block_parts(content, self.pos)[2]
+                    self._dynamic(item, labels[0], inner, out, pointer, top, scope)
+                    continue
                 if top and name in META:
                     continue
-                key, repeated = BLOCKS.get(name, (api_name(name), False))
-                if repeated:
-                    items = out.setdefault(key, [])
-                    if not isinstance(items, list):
-                        continue
-                    path = join_pointer(pointer, key, len(items))
-                    self.spans.setdefault(join_pointer(pointer, key), self.pos.span(item))
-                    self.spans[path] = self.pos.span(item)
-                    items.append(self.body(inner, path, False))
-                else:
-                    path = join_pointer(pointer, key)
-                    self.spans[path] = self.pos.span(item)
-                    out[key] = self.body(inner, path, False)
+                self._block(item, name, inner, out, pointer, scope)
         return out
+
+    def _block(self, item, name: str, inner, out: dict, pointer: str, scope: Scope, note: str = "") -> None:
+        key, repeated = BLOCKS.get(name, (api_name(name), False))
+        if repeated:
+            items = out.setdefault(key, [])
+            if not isinstance(items, list):
+                return
+            path = join_pointer(pointer, key, len(items))
+            self.spans.setdefault(join_pointer(pointer, key), self.pos.span(item))
+            self.spans[path] = self.pos.span(item)
+            items.append(self.body(inner, path, False, scope))
+        else:
+            path = join_pointer(pointer, key)
+            self.spans[path] = self.pos.span(item)
+            out[key] = self.body(inner, path, False, scope)
+        if note:
+            self.provenance[path] = note
+
+    def _dynamic(self, item, name: str, inner, out: dict, pointer: str, top: bool, scope: Scope) -> None:
+        """``dynamic "x"``: one block per element when ``for_each`` resolves, else its content once."""
+        if inner is None or (top and name in META):
+            return
+        content = next(
+            (b for b in named(inner) if b.type == "block" and block_parts(b, self.pos)[0] == "content"), None
+        )
+        if content is None:
+            return
+        body = block_parts(content, self.pos)[2]
+        args = attributes(inner, self.pos)
+        iterator = self.pos.source(args["iterator"]).strip() if "iterator" in args else name
+        evaluator = Evaluator(self.pos, scope)
+        for_each = evaluator.value(args["for_each"]) if "for_each" in args else Unresolved("for_each")
+        note = "; ".join(evaluator.notes)
+        if isinstance(for_each, dict):
+            elements = [(k, for_each[k]) for k in sorted(for_each)]  # Terraform iterates maps by key
+        elif isinstance(for_each, list):
+            elements = list(enumerate(for_each))
+        else:
+            # Unknown until plan: audit the content once, its iterator unresolved.
+            unknown = Unresolved(f"{iterator}.value")
+            elements = [(Unresolved(f"{iterator}.key"), unknown)]
+        for key, value in elements:
+            # Findings point at the dynamic block's header, where the author declared it.
+            self._block(item, name, body, out, pointer, scope.with_iterator(iterator, key, value), note)
 
 
 def _comment_suppressions(lines: list[str], start_line: int, end_line: int) -> tuple[InlineSuppression, ...]:
@@ -317,9 +242,19 @@ def _comment_suppressions(lines: list[str], start_line: int, end_line: int) -> t
     return comment_suppressions(lines, start_line, end_line)
 
 
-def _finish(
-    config: dict, display: str, address: str, origin: Origin, source_map: SourceMap, result: LoadResult, suppressions=()
+def finish(
+    config: dict,
+    display: str,
+    address: str,
+    origin: Origin,
+    source_map: SourceMap,
+    result: LoadResult,
+    suppressions=(),
+    provenance: dict[str, str] | None = None,
 ) -> Target:
+    """A Terraform resource as a target: provider semantics applied, types checked."""
+    provenance = dict(provenance or {})
+    config = provider_semantics(config, provenance)
     checked = checked_config(config, source_map, display, result, address)
     name = checked.get("name") if isinstance(checked.get("name"), str) else address
     return Target(
@@ -330,38 +265,77 @@ def _finish(
         source_map=source_map,
         suppressions=suppressions,
         spell=tf_spelling,
+        scenarios=(Scenario(checked, source_map, provenance=provenance),) if provenance else (),
     )
+
+
+class ModuleReader:
+    """Variables and locals per module directory, shared by the HCL and JSON sources."""
+
+    def __init__(self) -> None:
+        self.var_files: list[tuple[Path, str]] = []
+        self.max_bytes = 20_000_000
+        self._modules: dict[Path, ModuleValues] = {}
+        self._reported: set[Path] = set()
+
+    def configure(self, settings) -> list[InputError]:
+        self.max_bytes = settings.max_file_size_mb * 1_000_000
+        errors = []
+        for raw in getattr(settings, "var_files", ()):
+            path = Path(raw)
+            display = display_path(path)
+            _, problem = read_text(path, self.max_bytes)
+            if problem is not None:
+                errors.append(InputError(display, f"--var-file: {problem}"))
+                continue
+            self.var_files.append((path, display))
+        return errors
+
+    def scope(self, path: Path) -> Scope:
+        directory = path.resolve().parent
+        if directory not in self._modules:
+            self._modules[directory] = ModuleValues(directory, self.var_files, self.max_bytes)
+        return Scope(self._modules[directory])
+
+    def errors(self, path: Path) -> list[InputError]:
+        """Problems reading the module's tfvars files, reported once per module."""
+        directory = path.resolve().parent
+        module = self._modules.get(directory)
+        if module is None or directory in self._reported or not module.errors:
+            return []
+        self._reported.add(directory)
+        return [InputError(file, problem) for file, problem in module.errors]
 
 
 class TerraformSource:
     name = "terraform"
     priority = 60
 
+    def __init__(self, modules: ModuleReader | None = None) -> None:
+        self.modules = modules or ModuleReader()
+
+    def configure(self, settings) -> list[InputError]:
+        """Read ``--var-file`` names (the files are read with the first module that needs them)."""
+        return self.modules.configure(settings)
+
     def sniff(self, path: Path, text: str) -> bool:
         return path.name.endswith(".tf") and RESOURCE_TYPE in text
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
-        data = text.encode("utf-8")
-        tree = _parser().parse(data)
-        pos = _Positions(data)
-        if tree.root_node.has_error:
-            bad = _first_error(tree.root_node)
-            line, column = pos.at(bad.start_byte) if bad is not None else (1, 1)
-            what = f"missing {bad.type!r}" if bad is not None and bad.is_missing else "unexpected input"
-            raise SourceError(f"line {line}, column {column}: invalid HCL: {what}")
+        body, pos = parse_hcl(text)
         lines = text.splitlines()
         result = LoadResult()
-        body = next((c for c in tree.root_node.named_children if c.type == "body"), None)
-        for block in (c for c in _named(body) if c.type == "block") if body is not None else ():
-            kind, labels, inner = _block_parts(block, pos)
+        scope = self.modules.scope(path)
+        for block in (c for c in named(body) if c.type == "block") if body is not None else ():
+            kind, labels, inner = block_parts(block, pos)
             if kind != "resource" or len(labels) != 2 or labels[0] != RESOURCE_TYPE:
                 continue
             address = f"{RESOURCE_TYPE}.{labels[1]}"
-            converter = _Converter(pos)
-            config = converter.body(inner, "", True)
+            converter = _Converter(pos, scope)
+            config = converter.body(inner, "", True, scope)
             span = pos.span(block)
             converter.spans[""] = span
-            target = _finish(
+            target = finish(
                 config,
                 display,
                 address,
@@ -369,88 +343,19 @@ class TerraformSource:
                 SourceMap(file=display, spans=converter.spans),
                 result,
                 _comment_suppressions(lines, span.start_line, span.end_line),
+                converter.provenance,
             )
             result.targets.append(target)
+        result.errors.extend(self.modules.errors(path))
         return result
-
-
-class TerraformPlanSource:
-    """``terraform show -json`` output: resolved values, child modules included."""
-
-    name = "terraform-plan"
-    priority = 40
-
-    def sniff(self, path: Path, text: str) -> bool:
-        if '"planned_values"' not in text or RESOURCE_TYPE not in text:
-            return False
-        document = json_document(text)
-        return isinstance(document, dict) and isinstance(document.get("planned_values"), dict)
-
-    def load(self, path: Path, text: str, display: str) -> LoadResult:
-        document, spans = loads_with_spans(text)  # JSONSyntaxError is a SourceError
-        result = LoadResult()
-        planned = document.get("planned_values") if isinstance(document, dict) else None
-        root = planned.get("root_module") if isinstance(planned, dict) else None
-        stack = [(root, "/planned_values/root_module")] if isinstance(root, dict) else []
-        while stack:
-            module, pointer = stack.pop(0)
-            for index, resource in enumerate(module.get("resources") or []):
-                if not isinstance(resource, dict) or resource.get("type") != RESOURCE_TYPE:
-                    continue
-                values_pointer = join_pointer(pointer, "resources", index, "values")
-                renames: dict[str, str] = {"": values_pointer}
-                config = _plan_values(resource.get("values") or {}, values_pointer, "", renames, top=True)
-                address = str(resource.get("address", f"{RESOURCE_TYPE}.{index}"))
-                result.targets.append(
-                    _finish(
-                        config,
-                        display,
-                        address,
-                        Origin(kind="terraform-plan", file=display, resource=address),
-                        SourceMap(file=display, spans=spans, renames=renames),
-                        result,
-                    )
-                )
-            for index, child in enumerate(module.get("child_modules") or []):
-                if isinstance(child, dict):
-                    stack.append((child, join_pointer(pointer, "child_modules", index)))
-        return result
-
-
-def _plan_values(values: Any, file_pointer: str, pointer: str, renames: dict[str, str], top: bool = False) -> Any:
-    """Plan JSON (snake_case, every block a list) -> API shape."""
-    if not isinstance(values, dict):
-        return values
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if value is None or (top and name in META):
-            continue
-        child_file = join_pointer(file_pointer, name)
-        if name in BLOCKS:
-            key, repeated = BLOCKS[name]
-            items = value if isinstance(value, list) else [value]
-            if repeated:
-                path = join_pointer(pointer, key)
-                renames[path] = child_file
-                out[key] = [
-                    _plan_values(item, join_pointer(child_file, i), join_pointer(path, i), renames)
-                    for i, item in enumerate(items)
-                ]
-                for i in range(len(items)):
-                    renames[join_pointer(path, i)] = join_pointer(child_file, i)
-            elif items:
-                path = join_pointer(pointer, key)
-                renames[path] = join_pointer(child_file, 0)
-                out[key] = _plan_values(items[0], join_pointer(child_file, 0), path, renames)
-            continue
-        if isinstance(value, list) and not value:
-            continue  # the provider writes absent lists as []
-        key = api_name(name)
-        renames[join_pointer(pointer, key)] = child_file
-        out[key] = value
-    return out
 
 
 @hookimpl
 def auditor_add_file_sources() -> list:
-    return [TerraformSource(), TerraformPlanSource()]
+    from auditor.sources.terraform_json import TerraformJSONSource, TerraformPlanSource
+
+    modules = ModuleReader()
+    return [TerraformSource(modules), TerraformJSONSource(modules), TerraformPlanSource()]
+
+
+__all__ = ["BLOCKS", "META", "RESOURCE_TYPE", "api_name", "finish", "provider_semantics", "short", "tf_spelling"]

@@ -1,0 +1,472 @@
+"""Terraform expressions: literals, variables, locals and dynamic-block iterators.
+
+What Terraform itself would know before ``plan`` is resolved; everything else stays an
+``Unresolved`` value with its source text:
+
+- ``var.x`` is the value from ``--var-file`` files, else ``*.auto.tfvars`` (lexical
+  order), ``terraform.tfvars.json``, ``terraform.tfvars`` (Terraform's precedence, later
+  wins), else the ``variable`` block's ``default``. Environment variables (``TF_VAR_x``)
+  are not read: a scan must not depend on the shell it runs in.
+- ``local.x`` resolves when its expression does (literals, variables, other locals).
+- ``<label>.key`` / ``<label>.value`` inside a ``dynamic`` block whose ``for_each``
+  resolves.
+- String templates resolve when every interpolation does; function calls, conditionals,
+  ``for`` expressions, resource attributes and data sources do not (``data.aws_region``
+  and friends are known to mean the deploying account's own region, account, partition).
+
+Every resolved variable is noted ("variable kms = 'alias/aws/ebs' (from prod.tfvars)")
+so a finding that relied on one can say so.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.model import OWN_ACCOUNT, OWN_PARTITION, OWN_REGION, Span, Unresolved
+from auditor.sources import SourceError, read_text
+
+# Data sources that stand for the deploying account's own account id, region and partition.
+_OWN_VALUE_RE = re.compile(
+    r"^(?:\"\$\{)?\s*data\.(?:(?P<account>aws_caller_identity\.[\w-]+\.account_id)"
+    r"|(?P<region>aws_region\.[\w-]+\.(?:name|region))"
+    r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\")?$"
+)
+_OWN_KINDS = {"account": OWN_ACCOUNT, "region": OWN_REGION, "partition": OWN_PARTITION}
+_MISSING = object()
+
+
+def unresolved_expression(text: str) -> Unresolved:
+    """A computed expression as Unresolved; ``data.aws_caller_identity.x.account_id`` (bare
+    or as the only interpolation of a string) is known to mean the deploying account."""
+    match = _OWN_VALUE_RE.match(text.strip())
+    refers_to = next((_OWN_KINDS[k] for k, v in match.groupdict().items() if v), None) if match else None
+    return Unresolved(text, refers_to)
+
+
+def short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- HCL syntax tree ----------------------------------------------------------------------------
+_PARSER = None
+
+
+def parser():
+    """tree-sitter's HCL grammar: a C parser, about 25x faster than a pure-Python one."""
+    global _PARSER
+    if _PARSER is None:
+        import tree_sitter
+        import tree_sitter_hcl
+
+        _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_hcl.language()))
+    return _PARSER
+
+
+class Positions:
+    """Byte offsets (tree-sitter) -> 1-based line and character column."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.newlines = [m.start() for m in re.finditer(b"\n", data)]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_left(self.newlines, offset)
+        start = self.newlines[line - 1] + 1 if line else 0
+        return line + 1, len(self.data[start:offset].decode("utf-8", "replace")) + 1
+
+    def span(self, node) -> Span:
+        return Span(*self.at(node.start_byte), *self.at(node.end_byte))
+
+    def source(self, node) -> str:
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+def named(node) -> list:
+    return [c for c in node.named_children if c.type != "comment"]
+
+
+def first_error(node):
+    if node.type == "ERROR" or node.is_missing:
+        return node
+    for child in node.children:
+        if child.has_error or child.is_missing:
+            found = first_error(child)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_hcl(text: str) -> tuple[Any, Positions]:
+    """The syntax tree's body and positions; a syntax error is a SourceError with its line."""
+    data = text.encode("utf-8")
+    tree = parser().parse(data)
+    pos = Positions(data)
+    if tree.root_node.has_error:
+        bad = first_error(tree.root_node)
+        line, column = pos.at(bad.start_byte) if bad is not None else (1, 1)
+        what = f"missing {bad.type!r}" if bad is not None and bad.is_missing else "unexpected input"
+        raise SourceError(f"line {line}, column {column}: invalid HCL: {what}")
+    body = next((c for c in tree.root_node.named_children if c.type == "body"), None)
+    return body, pos
+
+
+def block_parts(block, pos: Positions) -> tuple[str, list[str], Any]:
+    name, labels, body = "", [], None
+    for child in block.named_children:
+        if child.type == "identifier" and not name:
+            name = pos.source(child)
+        elif child.type in ("string_lit", "identifier"):
+            labels.append(str(pos.source(child).strip('"')) if child.type == "string_lit" else pos.source(child))
+        elif child.type == "body":
+            body = child
+    return name, labels, body
+
+
+def attributes(body, pos: Positions) -> dict[str, Any]:
+    """``name -> expression node`` for the attributes of a body."""
+    out = {}
+    for item in named(body) if body is not None else ():
+        if item.type == "attribute":
+            expr = next((c for c in item.named_children if c.type == "expression"), None)
+            if expr is not None:
+                out[pos.source(item.named_children[0])] = expr
+    return out
+
+
+# -- scopes ---------------------------------------------------------------------------------------
+@dataclass
+class Scope:
+    """What names resolve to where an expression is evaluated."""
+
+    module: ModuleValues | None = None
+    iterators: dict[str, dict[str, Any]] = field(default_factory=dict)  # dynamic block label -> key/value
+
+    def with_iterator(self, name: str, key: Any, value: Any) -> Scope:
+        return Scope(self.module, {**self.iterators, name: {"key": key, "value": value}})
+
+
+class Evaluator:
+    """HCL expressions -> values; ``notes`` collects the variables a value relied on."""
+
+    def __init__(self, pos: Positions, scope: Scope | None = None) -> None:
+        self.pos = pos
+        self.scope = scope or Scope()
+        self.notes: list[str] = []
+
+    def value(self, node) -> Any:
+        kind = node.type
+        children = named(node)
+        if kind == "expression":
+            if len(children) == 1 and children[0].type in (
+                "literal_value",
+                "collection_value",
+                "template_expr",
+                "operation",
+                "expression",
+            ):
+                return self.value(children[0])
+            if children and children[0].type == "variable_expr":
+                return self._traversal(node, children)
+            return unresolved_expression(self.pos.source(node))
+        if kind in ("literal_value", "collection_value", "template_expr") and len(children) == 1:
+            return self.value(children[0])
+        if kind == "numeric_lit":
+            text = self.pos.source(node)
+            for number in (int, float):
+                try:
+                    return number(text)
+                except ValueError:
+                    continue
+            return Unresolved(text)
+        if kind == "bool_lit":
+            return self.pos.source(node) == "true"
+        if kind == "null_lit":
+            return None
+        if kind in ("string_lit", "quoted_template"):
+            return self._template(node)
+        if kind == "heredoc_template":
+            return self._template(node, heredoc=True)
+        if kind == "tuple":
+            return [self.value(c) for c in children if c.type == "expression"]
+        if kind == "object":
+            return self._object(children)
+        if kind == "operation" and len(children) == 1 and children[0].type == "unary_operation":
+            unary = children[0]
+            operand = named(unary)
+            value = self.value(operand[0]) if operand else None
+            negative = self.pos.source(unary).lstrip().startswith("-")
+            if negative and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return -value
+        return unresolved_expression(self.pos.source(node))
+
+    def _object(self, children) -> dict[str, Any]:
+        out = {}
+        for elem in (c for c in children if c.type == "object_elem"):
+            key_node, value_node = [c for c in named(elem) if c.type == "expression"][:2]
+            key_children = named(key_node)
+            if len(key_children) == 1 and key_children[0].type == "variable_expr":
+                key: Any = self.pos.source(key_children[0])  # a bare name is a literal key
+            else:
+                key = self.value(key_node)
+            out[str(key)] = self.value(value_node)
+        return out
+
+    def _template(self, node, heredoc: bool = False) -> Any:
+        """A string or template: its text, or Unresolved unless every interpolation resolves.
+
+        ``"${var.x}"`` alone is the value itself, not its text (Terraform unwraps it).
+        """
+        pieces = [c for c in node.named_children if c.type not in ("quoted_template_start", "quoted_template_end")]
+        if len(pieces) == 1 and pieces[0].type == "template_interpolation":
+            inner = next((c for c in pieces[0].named_children if c.type == "expression"), None)
+            if inner is not None:
+                return self.value(inner)
+        parts = []
+        for child in node.named_children:
+            if child.type == "template_directive":
+                return unresolved_expression(self.pos.source(node))
+            if child.type == "template_interpolation":
+                inner = next((c for c in child.named_children if c.type == "expression"), None)
+                value = self.value(inner) if inner is not None else None
+                if not isinstance(value, (str, int, float, bool)) or isinstance(value, Unresolved):
+                    return unresolved_expression(self.pos.source(node))
+                parts.append(_text(value))
+            elif child.type in ("template_literal", "escape_sequence"):
+                raw = self.pos.source(child)
+                parts.append(raw if heredoc else _unescape(raw))
+        return "".join(parts)
+
+    def _traversal(self, node, children) -> Any:
+        root = self.pos.source(children[0])
+        steps: list[Any] = []
+        for step in children[1:]:
+            if step.type == "get_attr":
+                steps.append(self.pos.source(step).lstrip(".").strip())
+            elif step.type == "index":
+                index = named(step)[0] if named(step) else step
+                inner = next((c for c in named(index) if c.type == "expression"), None)
+                key = self.value(inner) if inner is not None else None
+                if isinstance(key, Unresolved) or key is None:
+                    return unresolved_expression(self.pos.source(node))
+                steps.append(key)
+            else:  # splats and the like
+                return unresolved_expression(self.pos.source(node))
+        found = self._lookup(root, steps)
+        return unresolved_expression(self.pos.source(node)) if found is _MISSING else found
+
+    def _lookup(self, root: str, steps: list[Any]) -> Any:
+        if root in self.scope.iterators and steps and steps[0] in ("key", "value"):
+            return _navigate(self.scope.iterators[root][steps[0]], steps[1:])
+        module = self.scope.module
+        if module is None or not steps or root not in ("var", "local"):
+            return _MISSING
+        name = str(steps[0])
+        if root == "var":
+            found = module.variable(name)
+            if found is _MISSING:
+                return _MISSING
+            value, how = found
+            note = f"variable {name} = {short(value)} ({how})"
+        else:
+            value, notes = module.local(name)
+            if value is _MISSING:
+                return _MISSING
+            note = "; ".join(notes)
+        if note and note not in self.notes:
+            self.notes.append(note)
+        return _navigate(value, steps[1:])
+
+
+def _navigate(value: Any, steps: list[Any]) -> Any:
+    for step in steps:
+        if isinstance(value, Unresolved):
+            return value
+        if isinstance(value, dict) and str(step) in value:
+            value = value[str(step)]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return _MISSING
+    return value
+
+
+def _unescape(raw: str) -> str:
+    try:
+        return json.loads('"' + raw.replace("\n", "\\n").replace("\t", "\\t") + '"')
+    except json.JSONDecodeError:
+        return raw
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# -- JSON syntax (.tf.json) -------------------------------------------------------------------------
+def json_value(value: Any, evaluator: Evaluator) -> Any:
+    """A value in Terraform's JSON syntax: strings are templates (``"${var.x}-a"``)."""
+    if isinstance(value, str):
+        if "${" not in value and "%{" not in value:
+            return value
+        return template_string(value, evaluator)
+    if isinstance(value, list):
+        return [json_value(v, evaluator) for v in value]
+    if isinstance(value, dict):
+        return {k: json_value(v, evaluator) for k, v in value.items() if k != "//"}
+    return value
+
+
+def template_string(text: str, evaluator: Evaluator) -> Any:
+    """Evaluate a JSON-syntax string as the HCL template it is."""
+    source = "x = " + json.dumps(text)
+    try:
+        body, pos = parse_hcl(source)
+    except SourceError:
+        return unresolved_expression(text)
+    expr = attributes(body, pos).get("x")
+    if expr is None:
+        return unresolved_expression(text)
+    inner = Evaluator(pos, evaluator.scope)
+    value = inner.value(expr)
+    evaluator.notes.extend(n for n in inner.notes if n not in evaluator.notes)
+    if isinstance(value, Unresolved):
+        return unresolved_expression(text)
+    return value
+
+
+# -- a module's variables and locals ------------------------------------------------------------------
+class ModuleValues:
+    """The variables and locals of one module directory, read on first use."""
+
+    def __init__(self, directory: Path, var_files: list[tuple[Path, str]], max_bytes: int) -> None:
+        self.directory = directory
+        self.var_files = var_files
+        self.max_bytes = max_bytes
+        self._loaded = False
+        self.defaults: dict[str, Any] = {}
+        self.values: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
+        self.local_nodes: dict[str, tuple[Any, Any]] = {}  # name -> (node or JSON value, positions or None)
+        self._locals: dict[str, tuple[Any, list[str]]] = {}
+        self._evaluating: set[str] = set()
+        self.errors: list[tuple[str, str]] = []  # (file, problem)
+
+    def variable(self, name: str) -> Any:
+        self._load()
+        if name in self.values:
+            return self.values[name]
+        if name in self.defaults:
+            return self.defaults[name], "its default"
+        return _MISSING
+
+    def local(self, name: str) -> tuple[Any, list[str]]:
+        self._load()
+        if name in self._locals:
+            return self._locals[name]
+        if name not in self.local_nodes or name in self._evaluating:
+            return _MISSING, []
+        self._evaluating.add(name)
+        node, pos = self.local_nodes[name]
+        evaluator = Evaluator(pos, Scope(self)) if pos is not None else Evaluator(Positions(b""), Scope(self))
+        value = evaluator.value(node) if pos is not None else json_value(node, evaluator)
+        self._evaluating.discard(name)
+        if isinstance(value, Unresolved):
+            value = _MISSING
+        self._locals[name] = (value, evaluator.notes)
+        return self._locals[name]
+
+    # -- loading ----------------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        files = sorted(self.directory.iterdir()) if self.directory.is_dir() else []
+        for path in files:
+            if path.name.endswith(".tf") and path.is_file():
+                self._read_module_file(path, json_syntax=False)
+            elif path.name.endswith(".tf.json") and path.is_file():
+                self._read_module_file(path, json_syntax=True)
+        # Terraform's precedence, lowest first: terraform.tfvars, terraform.tfvars.json,
+        # *.auto.tfvars(.json) in lexical order, then -var-file in the order given.
+        auto = [self.directory / "terraform.tfvars", self.directory / "terraform.tfvars.json"]
+        auto += [p for p in files if p.name.endswith((".auto.tfvars", ".auto.tfvars.json"))]
+        for path in auto:
+            if path.is_file():
+                self._read_tfvars(path, path.name)
+        for path, display in self.var_files:
+            self._read_tfvars(path, display)
+
+    def _text(self, path: Path, display: str) -> str | None:
+        text, problem = read_text(path, self.max_bytes)
+        if problem is not None:
+            self.errors.append((display, problem))
+        return text
+
+    def _read_module_file(self, path: Path, json_syntax: bool) -> None:
+        text = self._text(path, path.name)
+        if text is None:
+            return
+        try:
+            if json_syntax:
+                self._read_json_module(json.loads(text))
+            else:
+                self._read_hcl_module(text)
+        except (SourceError, json.JSONDecodeError, RecursionError):
+            return  # the file's own scan reports it if it holds a distribution configuration
+
+    def _read_hcl_module(self, text: str) -> None:
+        body, pos = parse_hcl(text)
+        for block in (c for c in named(body) if c.type == "block") if body is not None else ():
+            kind, labels, inner = block_parts(block, pos)
+            if kind == "variable" and labels:
+                default = attributes(inner, pos).get("default")
+                if default is not None:
+                    self.defaults[labels[0]] = Evaluator(pos).value(default)
+            elif kind == "locals":
+                for name, node in attributes(inner, pos).items():
+                    self.local_nodes[name] = (node, pos)
+
+    def _read_json_module(self, document: Any) -> None:
+        if not isinstance(document, dict):
+            return
+        variables = document.get("variable")
+        for entry in variables if isinstance(variables, list) else [variables]:
+            for name, spec in (entry or {}).items() if isinstance(entry, dict) else ():
+                if isinstance(spec, dict) and "default" in spec:
+                    self.defaults[name] = spec["default"]
+        locals_ = document.get("locals")
+        for entry in locals_ if isinstance(locals_, list) else [locals_]:
+            for name, value in (entry or {}).items() if isinstance(entry, dict) else ():
+                if name != "//":
+                    self.local_nodes[name] = (value, None)
+
+    def _read_tfvars(self, path: Path, display: str) -> None:
+        text = self._text(path, display)
+        if text is None:
+            return
+        if path.name.endswith(".json"):
+            try:
+                document = json.loads(text)
+            except json.JSONDecodeError as exc:
+                self.errors.append((display, f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"))
+                return
+            if not isinstance(document, dict):
+                self.errors.append((display, "a .tfvars.json file must hold an object"))
+                return
+            self.values.update({name: (value, f"from {display}") for name, value in document.items()})
+            return
+        try:
+            body, pos = parse_hcl(text)
+        except SourceError as exc:
+            self.errors.append((display, str(exc)))
+            return
+        for name, node in attributes(body, pos).items():
+            value = Evaluator(pos).value(node)
+            if not isinstance(value, Unresolved):
+                self.values[name] = (value, f"from {display}")
