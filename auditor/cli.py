@@ -412,7 +412,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         exclude=_excluder(settings, walking=True),
         force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
     )
-    loaded.errors.extend(source_errors)
+    loaded.errors[:0] = source_errors  # problems with --parameters / --var-file come first
     scanned = list(paths)
     if live:
         from auditor.sources import aws

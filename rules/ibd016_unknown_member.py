@@ -16,10 +16,11 @@ class UnknownMember(Rule):
       AMI private or `launchTemplateID` skips the template) or it fails the deploy. The
       member list is generated from botocore's service model. CloudFormation is judged
       by its own resource schema (generated from the registry schema cfn-lint ships): it
-      names members differently (`LaunchPermissionConfiguration`), lacks some the API
-      has (no `S3ExportConfiguration` in a Distribution), and rejects the template for
-      any property it does not define, and for `Tags` written beside `Properties`
-      ("Invalid template resource property").
+      names members differently (`LaunchPermissionConfiguration`) and lacks some the API
+      has (no `S3ExportConfiguration` in a Distribution). For a property the schema does
+      not define, CloudFormation only warns ("extraneous key [X] is not permitted") and
+      deploys without it; `Tags` written beside `Properties` instead fails the template
+      ("Invalid template resource property 'Tags'").
 
     Example:
       "amiDistributionConfiguration": {"launchPermissions": {"userIds": ["111122223333"]}}

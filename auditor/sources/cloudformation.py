@@ -155,6 +155,9 @@ class CloudFormationSource:
         for raw in getattr(settings, "parameter_files", ()):
             path = Path(raw)
             display = display_path(path)
+            if not path.exists():
+                errors.append(InputError(display, "--parameters: no such file"))
+                continue
             text, problem = read_text(path, settings.max_file_size_mb * 1_000_000)
             if problem is not None:
                 errors.append(InputError(display, f"--parameters: {problem}"))

@@ -284,6 +284,9 @@ class ModuleReader:
         for raw in getattr(settings, "var_files", ()):
             path = Path(raw)
             display = display_path(path)
+            if not path.exists():
+                errors.append(InputError(display, "--var-file: no such file"))
+                continue
             _, problem = read_text(path, self.max_bytes)
             if problem is not None:
                 errors.append(InputError(display, f"--var-file: {problem}"))

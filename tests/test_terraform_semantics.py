@@ -1,0 +1,501 @@
+"""Terraform as the provider sends it: provider defaults, variables and tfvars, locals,
+dynamic blocks, ``.tf.json``, plan unknowns and ``tags_all``, and state.
+
+Expected lines are read off the files (``line_of``), never off the tool.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+AMI = "/distributions/0/amiDistributionConfiguration"
+GROUP0 = f"{AMI}/launchPermission/userGroups/0"
+TYPE = "aws_imagebuilder_distribution_configuration"
+
+
+def line_of(text: str, needle: str, nth: int = 1) -> int:
+    hits = [number for number, line in enumerate(text.splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
+def write(directory, name: str, text: str):
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path, path.read_text()
+
+
+def whole(run) -> list[tuple]:
+    return [
+        (f["rule_id"], f["path"], f["location"]["file"], f["location"].get("start_line"), f["message"])
+        for f in run.report["findings"]
+    ]
+
+
+# -- provider defaults ---------------------------------------------------------------------------------
+def test_provider_defaults_apply_as_the_provider_sends_them(scan, tmp_path):
+    path, text = write(
+        tmp_path,
+        "main.tf",
+        """\
+        resource "aws_imagebuilder_distribution_configuration" "golden" {
+          name = "golden"
+          distribution {
+            region = "us-east-1"
+            ami_distribution_configuration {
+              name       = "golden-{{ imagebuilder:buildDate }}"
+              kms_key_id = ""
+            }
+            launch_template_configuration {
+              launch_template_id = "lt-0123456789abcdef0"
+              account_id         = "444455556666"
+            }
+            fast_launch_configuration {
+              account_id            = "111122223333"
+              enabled               = true
+              max_parallel_launches = 0
+              launch_template {
+                launch_template_name = "fast"
+              }
+              snapshot_configuration {
+                target_resource_count = 0
+              }
+            }
+          }
+        }
+        """,
+    )
+    run = scan(str(path), "--select", "IBD001,IBD003,IBD015")
+    assert whole(run) == [
+        (
+            "IBD001",
+            AMI,
+            str(path),
+            line_of(text, "ami_distribution_configuration {"),
+            "AMI distributed to us-east-1 has no kmsKeyId; set a customer-managed KMS key",
+        ),
+        (
+            "IBD015",
+            "/distributions/0/launchTemplateConfigurations/0/setDefaultVersion",
+            str(path),
+            line_of(text, "launch_template_configuration {"),
+            "sets the default launch template version in account 444455556666; let that account promote it "
+            "(launch_template_configuration sets no default: the provider sends default = true)",
+        ),
+    ]
+
+
+# -- variables, tfvars, locals, dynamic blocks ---------------------------------------------------------------
+MODULE = """\
+resource "aws_imagebuilder_distribution_configuration" "golden" {
+  name = local.name
+
+  distribution {
+    region = "us-east-1"
+    ami_distribution_configuration {
+      name       = "${local.name}-base"
+      kms_key_id = var.kms
+      launch_permission {
+        user_groups = var.groups
+      }
+    }
+  }
+
+  dynamic "distribution" {
+    for_each = var.regions
+    content {
+      region = distribution.key
+      ami_distribution_configuration {
+        name       = "copy-{{ imagebuilder:buildDate }}"
+        kms_key_id = distribution.value
+      }
+    }
+  }
+}
+"""
+VARIABLES = """\
+variable "kms" {
+  default = "arn:aws:kms:us-east-1:111122223333:key/k"
+}
+
+variable "groups" {
+  type    = list(string)
+  default = []
+}
+
+variable "env" {}
+
+variable "regions" {
+  default = {
+    "eu-west-1" = null
+    "us-west-2" = "alias/images"
+  }
+}
+
+locals {
+  name = "golden-${var.env}"
+}
+"""
+
+
+def test_variables_tfvars_locals_and_dynamic_blocks_resolve(scan, tmp_path):
+    main, text = write(tmp_path, "main.tf", MODULE)
+    write(tmp_path, "variables.tf", VARIABLES)
+    write(tmp_path, "terraform.tfvars", 'env = "dev"\n')
+    write(tmp_path, "z.auto.tfvars", 'env = "prod"\n')  # auto files win over terraform.tfvars
+    run = scan(str(main), "--select", "IBD001,IBD002,IBD009")
+    assert whole(run) == [
+        (
+            "IBD009",
+            f"{AMI}/name",
+            str(main),
+            line_of(text, "${local.name}-base"),
+            "AMI name 'golden-prod-base' is the same for every build; add {{ imagebuilder:buildDate }} "
+            "(variable env = 'prod' (from z.auto.tfvars))",
+        ),
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, "ami_distribution_configuration {", 2),
+            "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key "
+            '(variable regions = {"eu-west-1": null, "us-west-2": "alias/images"} (its default))',
+        ),
+    ]
+    assert run.report["targets"][0]["name"] == "golden-prod"
+    assert run.report["errors"] == []
+
+
+def test_var_files_override_in_order_and_findings_name_the_variable(scan, tmp_path):
+    main, text = write(tmp_path, "main.tf", MODULE)
+    write(tmp_path, "variables.tf", VARIABLES)
+    shared, _ = write(tmp_path / "env", "shared.tfvars", 'groups = ["all"]\nenv = "a"\n')
+    prod, _ = write(tmp_path / "env", "prod.tfvars.json", '{"kms": "alias/aws/ebs", "env": "b"}')
+    run = scan(str(main), "--select", "IBD001,IBD002", "--var-file", str(shared), "--var-file", str(prod))
+    assert whole(run) == [
+        (
+            "IBD001",
+            f"{AMI}/kmsKeyId",
+            str(main),
+            line_of(text, "kms_key_id = var.kms"),
+            "AMI distributed to us-east-1 uses the AWS-managed key 'alias/aws/ebs'; use a customer-managed KMS key "
+            f"(variable kms = 'alias/aws/ebs' (from {prod}))",
+        ),
+        (
+            "IBD002",
+            GROUP0,
+            str(main),
+            line_of(text, "user_groups = var.groups"),
+            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it "
+            f'(variable groups = ["all"] (from {shared}))',
+        ),
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, "ami_distribution_configuration {", 2),
+            "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key "
+            '(variable regions = {"eu-west-1": null, "us-west-2": "alias/images"} (its default))',
+        ),
+    ]
+    assert run.report["targets"][0]["name"] == "golden-b"
+
+
+def test_what_stays_unresolved_is_listed(scan, tmp_path):
+    main, _ = write(
+        tmp_path,
+        "main.tf",
+        """\
+        variable "groups" {}
+        resource "aws_imagebuilder_distribution_configuration" "golden" {
+          name = "golden"
+          distribution {
+            region = "us-east-1"
+            ami_distribution_configuration {
+              kms_key_id = aws_kms_key.images.arn
+              launch_permission {
+                user_groups = var.groups
+              }
+            }
+          }
+        }
+        """,
+    )
+    run = scan(str(main), "--select", "IBD001,IBD002")
+    assert whole(run) == []
+    assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
+        ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal"),
+        ("IBD002", f"{AMI}/launchPermission/userGroups", "launch permission user group is not a literal"),
+    ]
+
+
+def test_bad_var_files_are_errors_and_the_scan_goes_on(scan, tmp_path):
+    main, _ = write(tmp_path, "main.tf", MODULE)
+    write(tmp_path, "variables.tf", VARIABLES)
+    broken, _ = write(tmp_path, "broken.tfvars", "groups = [\n")
+    run = scan(str(main), "--select", "IBD009", "--var-file", str(broken), "--var-file", str(tmp_path / "nope.tfvars"))
+    assert run.report["errors"] == [
+        {"input": str(tmp_path / "nope.tfvars"), "message": "--var-file: no such file"},
+        {"input": str(broken), "message": "line 1, column 1: invalid HCL: unexpected input"},
+    ]
+    assert [f[0] for f in whole(run)] == []  # env is unset: the name stays unresolved
+    assert run.code == 2
+
+
+# -- .tf.json -------------------------------------------------------------------------------------------------
+def test_tf_json_is_read_with_lines_variables_and_dynamic_blocks(scan, tmp_path):
+    document = {
+        "variable": {"groups": {"default": ["all"]}, "regions": {"default": ["eu-west-1"]}},
+        "locals": {"key": "alias/aws/ebs"},
+        "resource": {
+            TYPE: {
+                "golden": {
+                    "//": "the golden image",
+                    "name": "golden",
+                    "distribution": [
+                        {
+                            "region": "us-east-1",
+                            "ami_distribution_configuration": {
+                                "name": "golden-{{ imagebuilder:buildDate }}",
+                                "kms_key_id": "${local.key}",
+                                "launch_permission": {"user_groups": "${var.groups}"},
+                            },
+                        }
+                    ],
+                    "dynamic": {
+                        "distribution": {
+                            "for_each": "${var.regions}",
+                            "content": {
+                                "region": "${distribution.value}",
+                                "ami_distribution_configuration": [{"name": "copy-{{ imagebuilder:buildDate }}"}],
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+    path = tmp_path / "images.tf.json"
+    path.write_text(json.dumps(document, indent=2))
+    text = path.read_text()
+    run = scan(str(tmp_path), "--select", "IBD001,IBD002")
+    assert whole(run) == [
+        (
+            "IBD001",
+            f"{AMI}/kmsKeyId",
+            str(path),
+            line_of(text, '"kms_key_id"'),
+            "AMI distributed to us-east-1 uses the AWS-managed key 'alias/aws/ebs'; use a customer-managed KMS key",
+        ),
+        (
+            "IBD002",
+            GROUP0,
+            str(path),
+            line_of(text, '"user_groups"'),
+            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it "
+            '(variable groups = ["all"] (its default))',
+        ),
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(path),
+            line_of(text, '"ami_distribution_configuration": [') + 1,
+            "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key "
+            '(variable regions = ["eu-west-1"] (its default))',
+        ),
+    ]
+    assert run.report["targets"][0]["origin"] == {
+        "kind": "terraform",
+        "file": str(path),
+        "resource": f"{TYPE}.golden",
+    }
+
+
+# -- plans ------------------------------------------------------------------------------------------------------
+def _plan(after: dict, unknown: dict, planned: bool = True, extra_changes=()) -> dict:
+    address = f"{TYPE}.golden"
+    change = {
+        "address": address,
+        "mode": "managed",
+        "type": TYPE,
+        "name": "golden",
+        "change": {"actions": ["create"], "after": after, "after_unknown": unknown},
+    }
+    plan = {"format_version": "1.2", "resource_changes": [change, *extra_changes]}
+    if planned:
+        values = {k: v for k, v in after.items()}
+        plan["planned_values"] = {
+            "root_module": {
+                "resources": [{"address": address, "mode": "managed", "type": TYPE, "name": "golden", "values": values}]
+            }
+        }
+    return plan
+
+
+AFTER = {
+    "name": "golden",
+    "tags": {"team": "images"},
+    "tags_all": {"team": "images", "owner": "platform"},
+    "distribution": [
+        {
+            "region": "us-east-1",
+            "ami_distribution_configuration": [
+                {
+                    "name": "golden-{{ imagebuilder:buildDate }}",
+                    "description": "",
+                    "target_account_ids": ["444455556666"],
+                    "launch_permission": [],
+                }
+            ],
+            "fast_launch_configuration": [],
+            "launch_template_configuration": [],
+        }
+    ],
+}
+UNKNOWN = {"arn": True, "distribution": [{"ami_distribution_configuration": [{"kms_key_id": True}]}]}
+
+
+def test_plan_unknowns_are_unverified_not_absent_and_tags_come_from_tags_all(scan, tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(_plan(AFTER, UNKNOWN), indent=2))
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[rules.IBD010]\nrequired-tags = ["owner"]\n')
+    run = scan(str(path), "--select", "IBD001,IBD008,IBD010", "--config", str(policy))
+    text = path.read_text()
+    # owner comes from the provider's default_tags (tags_all); the AMI tags lack it.
+    assert [f[:4] for f in whole(run)] == [
+        ("IBD010", AMI, str(path), line_of(text, '"ami_distribution_configuration": [', 3) + 1),
+    ]
+    assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
+        ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal")
+    ]
+    assert run.report["targets"][0]["origin"]["kind"] == "terraform-plan"
+
+
+def test_plans_with_only_resource_changes_are_read(scan, tmp_path):
+    deleted = {
+        "address": f"{TYPE}.old",
+        "mode": "managed",
+        "type": TYPE,
+        "name": "old",
+        "change": {"actions": ["delete"], "after": None, "after_unknown": {}},
+    }
+    read = {"address": f"data.{TYPE}.shared", "mode": "data", "type": TYPE, "name": "shared", "change": {}}
+    after = json.loads(json.dumps(AFTER))
+    after["distribution"][0]["ami_distribution_configuration"][0]["launch_permission"] = [{"user_groups": ["all"]}]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(_plan(after, UNKNOWN, planned=False, extra_changes=[deleted, read]), indent=2))
+    run = scan(str(path), "--select", "IBD002")
+    assert [f[:4] for f in whole(run)] == [("IBD002", GROUP0, str(path), line_of(path.read_text(), '"all"'))]
+    assert [t["id"] for t in run.report["targets"]] == [f"{path}#{TYPE}.golden"]
+
+
+# -- state -------------------------------------------------------------------------------------------------------
+STATE_VALUES = {
+    "arn": "arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/golden",
+    "name": "golden",
+    "tags_all": {},
+    "distribution": [
+        {
+            "region": "us-east-1",
+            "ami_distribution_configuration": [
+                {"name": "golden", "kms_key_id": "", "launch_permission": [{"user_groups": ["all"], "user_ids": []}]}
+            ],
+            "fast_launch_configuration": [
+                {
+                    "account_id": "111122223333",
+                    "enabled": True,
+                    "max_parallel_launches": 0,
+                    "launch_template": [{"launch_template_id": "lt-0123456789abcdef0", "launch_template_name": ""}],
+                    "snapshot_configuration": [],
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_state_from_terraform_show_is_located_by_address(scan, tmp_path):
+    state = {
+        "format_version": "1.0",
+        "terraform_version": "1.9.0",
+        "values": {
+            "root_module": {
+                "child_modules": [
+                    {
+                        "address": "module.images",
+                        "resources": [
+                            {
+                                "address": f"module.images.{TYPE}.this",
+                                "mode": "managed",
+                                "type": TYPE,
+                                "name": "this",
+                                "values": STATE_VALUES,
+                            }
+                        ],
+                    }
+                ]
+            }
+        },
+    }
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(state, indent=2))
+    text = path.read_text()
+    run = scan(str(path), "--select", "IBD001,IBD002,IBD003")
+    assert [f[:4] for f in whole(run)] == [
+        ("IBD001", AMI, str(path), line_of(text, '"ami_distribution_configuration": [') + 1),
+        ("IBD002", GROUP0, str(path), line_of(text, '"all"')),
+    ]
+    (target,) = run.report["targets"]
+    assert target["id"] == f"{path}#module.images.{TYPE}.this"
+    assert target["origin"] == {
+        "kind": "terraform-state",
+        "file": str(path),
+        "arn": STATE_VALUES["arn"],
+        "region": "us-east-1",
+        "account": "111122223333",
+        "resource": f"module.images.{TYPE}.this",
+    }
+
+
+def test_a_terraform_tfstate_file_is_read_too(scan, tmp_path):
+    state = {
+        "version": 4,
+        "terraform_version": "1.9.0",
+        "resources": [
+            {
+                "module": "module.images",
+                "mode": "managed",
+                "type": TYPE,
+                "name": "this",
+                "instances": [{"index_key": "prod", "attributes": STATE_VALUES}],
+            }
+        ],
+    }
+    path = tmp_path / "terraform.tfstate.json"
+    path.write_text(json.dumps(state, indent=2))
+    run = scan(str(path), "--select", "IBD002")
+    assert [f[:4] for f in whole(run)] == [("IBD002", GROUP0, str(path), line_of(path.read_text(), '"all"'))]
+    assert run.report["targets"][0]["origin"]["resource"] == f'module.images.{TYPE}.this["prod"]'
+
+
+def test_json_kinds_are_recognised_by_structure_not_words(scan, tmp_path):
+    """A template that merely mentions plan keys is still a template, and vice versa."""
+    template = {
+        "Description": 'mentions "planned_values" and "resource_changes"',
+        "Resources": {
+            "Golden": {
+                "Type": "AWS::ImageBuilder::DistributionConfiguration",
+                "Properties": {"Name": "golden", "Distributions": [{"Region": "us-east-1"}]},
+            }
+        },
+    }
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    plan = _plan(AFTER, UNKNOWN)
+    plan["description"] = "AWS::ImageBuilder::DistributionConfiguration Resources"
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    run = scan(str(tmp_path), "--fail-on", "never")
+    kinds = sorted((t["origin"]["file"].rsplit("/", 1)[-1], t["origin"]["kind"]) for t in run.report["targets"])
+    assert kinds == [("plan.json", "terraform-plan"), ("template.json", "cloudformation")]
+    assert run.report["errors"] == []
