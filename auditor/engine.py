@@ -24,6 +24,7 @@ from auditor.model import (
     Target,
     Unverified,
     fingerprint,
+    parent_pointer,
 )
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, RuleContext, make_options
@@ -283,14 +284,21 @@ def _provenance(scenarios: Sequence[Scenario], where: Sequence[int], path: str, 
     """Where the values a finding rests on came from (parameter defaults, variables...).
 
     A value counts when it sits at the finding's pointer or above it (a list that came
-    from a parameter holds the entry a finding names), or when the message quotes it
-    (a region that came from a parameter's default).
+    from a parameter holds the entry a finding names), when the message quotes it (a
+    region that came from a parameter's default), or when it removed a member of the
+    object the finding names (a key left out under a condition or by a null variable).
     """
     notes: list[str] = []
     for index in where:
         config = scenarios[index].config
         for pointer, note in scenarios[index].provenance.items():
-            related = pointer == path or path.startswith(pointer + "/") or _quoted(config, pointer, message)
+            value = _value_at(config, pointer)
+            related = (
+                pointer == path
+                or path.startswith(pointer + "/")
+                or (isinstance(value, str) and len(value) > 2 and value in message)
+                or (value is _ABSENT and parent_pointer(pointer) == path)
+            )
             if related and note not in notes:
                 notes.append(note)
     if len(notes) > MAX_NOTES:
@@ -298,17 +306,20 @@ def _provenance(scenarios: Sequence[Scenario], where: Sequence[int], path: str, 
     return notes
 
 
-def _quoted(config, pointer: str, message: str) -> bool:
+_ABSENT = object()
+
+
+def _value_at(config, pointer: str):
     value = config
     for token in pointer.split("/")[1:]:
         token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict):
-            value = value.get(token)
+        if isinstance(value, dict) and token in value:
+            value = value[token]
         elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
             value = value[int(token)]
         else:
-            return False
-    return isinstance(value, str) and len(value) > 2 and value in message
+            return _ABSENT
+    return value
 
 
 def condition_qualifier(scenarios: Sequence[Scenario], where: Sequence[int]) -> str | None:

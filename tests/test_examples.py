@@ -167,9 +167,40 @@ IAC_EXPECTED = [
     ),
     ("IBD010", "", "examples/cloudformation/golden-pipeline.yaml", 36),
     ("IBD016", "/Tags", "examples/cloudformation/golden-pipeline.yaml", 53),
+    (
+        "IBD002",
+        "/distributions/0/amiDistributionConfiguration/launchPermission/userGroups/0",
+        "examples/cloudformation/conditional-sharing.yaml",
+        38,
+    ),
+    (
+        "IBD006",
+        "/distributions/0/amiDistributionConfiguration/targetAccountIds/1",
+        "examples/cloudformation/conditional-sharing.yaml",
+        35,
+    ),
+    ("IBD001", "/distributions/1/amiDistributionConfiguration", "examples/cloudformation/conditional-sharing.yaml", 40),
+    (
+        "IBD009",
+        "/distributions/1/amiDistributionConfiguration/name",
+        "examples/cloudformation/conditional-sharing.yaml",
+        41,
+    ),
     ("IBD001", "/distributions/1/amiDistributionConfiguration", "examples/terraform/main.tf", 23),
     ("IBD003", "/distributions/0/fastLaunchConfigurations/0/maxParallelLaunches", "examples/terraform/main.tf", 44),
     ("IBD013", "/distributions/0/containerDistributionConfiguration", "examples/terraform/main.tf", 59),
+    (
+        "IBD006",
+        "/distributions/0/amiDistributionConfiguration/targetAccountIds/1",
+        "examples/terraform/sharing.tf.json",
+        18,
+    ),
+    (
+        "IBD015",
+        "/distributions/0/launchTemplateConfigurations/0/setDefaultVersion",
+        "examples/terraform/sharing.tf.json",
+        21,
+    ),
 ]
 
 
@@ -179,3 +210,31 @@ def test_cloudformation_and_terraform_examples(scan):
     suppressed = [(f["rule_id"], f["suppressed"]) for f in run.report["findings"] if f["suppressed"]]
     assert suppressed == [("IBD009", {"kind": "inline", "reason": "replaced by GoldenDistribution in Q3 (PLAT-881)"})]
     assert run.report["errors"] == []
+
+
+def test_conditions_and_parameters_say_when_and_from_where(scan):
+    """Each branch is audited; a finding under a condition or a default says so, and a
+    parameters file fixes the branch (the unapproved default account is overridden)."""
+    template = "examples/cloudformation/conditional-sharing.yaml"
+    run = scan(template, "--config", POLICY)
+    assert [f["message"] for f in run.report["findings"]] == [
+        "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it (when condition IsProd is true)",
+        "target account 999988887777 is not in allowed-accounts "
+        '(parameter ShareWith = ["111122223333", "999988887777"] (its Default))',
+        "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key (when condition IsProd is true)",
+        "AMI name 'golden-al2023-release' is the same for every build; add {{ imagebuilder:buildDate }} "
+        "(parameter ImageName = 'golden-al2023' (its Default))",
+    ]
+    params = "examples/cloudformation/conditional-sharing.prod.json"
+    prod = scan(template, "--config", POLICY, "--parameters", params)
+    forced = f"condition IsProd is true: parameter Environment = 'prod' (from {params})"
+    assert [(f["rule_id"], f["message"]) for f in prod.report["findings"]] == [
+        ("IBD002", f"AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it ({forced})"),
+        ("IBD001", f"AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key ({forced})"),
+        (
+            "IBD009",
+            "AMI name 'golden-al2023-release' is the same for every build; add {{ imagebuilder:buildDate }} "
+            "(parameter ImageName = 'golden-al2023' (its Default))",
+        ),
+    ]
+    assert prod.report["errors"] == []

@@ -34,7 +34,6 @@ from auditor.model import (
     UndefinedMember,
     Unresolved,
     join_pointer,
-    parent_pointer,
 )
 from auditor.sources import NOT_JSON, LoadResult, SourceError, checked_config, display_path, json_document, read_text
 from auditor.sources.cfn_template import (
@@ -325,16 +324,13 @@ class _Converter:
         if file_pointer is not None:
             value, file_pointer = self._pick(value, file_pointer, pointer)
             if value is NO_VALUE:
-                # What removed the member explains why the object that should hold it lacks it.
-                self._note(parent_pointer(pointer), self.provenance.pop(pointer, None))
-                return NO_VALUE
+                return NO_VALUE  # its note stays: it explains why the object lacks the member
             self.renames[pointer] = file_pointer
         if is_intrinsic(value):
             self.resolver.notes = []
             value = self.resolver.evaluate(value)
             self._note(pointer, "; ".join(self.resolver.notes))
             if value is NO_VALUE:
-                self._note(parent_pointer(pointer), self.provenance.pop(pointer, None))
                 return NO_VALUE
             file_pointer = None  # a resolved value has no positions of its own
         if isinstance(value, Unresolved):

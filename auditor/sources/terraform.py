@@ -130,11 +130,7 @@ def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> di
                     continue
                 unset = item is None or (isinstance(item, (list, dict, str)) and not item and key != "region")
                 if unset or (key in ZERO_MEANS_UNSET and type(item) is int and item == 0):
-                    # A variable that left the member unset explains why the object lacks it.
-                    note = provenance.pop(join_pointer(pointer, key), None)
-                    if note:
-                        provenance[pointer] = f"{provenance[pointer]}; {note}" if pointer in provenance else note
-                    continue
+                    continue  # a variable's note stays: it explains why the object lacks the member
                 out[key] = walk(item, member, join_pointer(pointer, key))
             if shape_name == "LaunchTemplateConfiguration" and "setDefaultVersion" not in out:
                 out["setDefaultVersion"] = True
