@@ -152,7 +152,7 @@ def unresolved_objects(config: dict[str, Any]) -> Iterator[tuple[str, str, Unres
         if kind == "structure" and isinstance(value, dict):
             known = spec["members"]
             for key, item in value.items():
-                if key in known:
+                if key in known and (isinstance(item, (dict, list)) or type(item) is Unresolved):
                     yield from walk(item, known[key], (*path, key))
         elif kind == "list" and isinstance(value, list) and SHAPES[spec["member"]]["type"] == "structure":
             for i, item in enumerate(value):

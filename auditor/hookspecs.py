@@ -41,7 +41,9 @@ class AuditorSpec:
         """Contribute loaders that turn files into targets.
 
         :return: sources; for each file the first whose ``sniff`` accepts it loads it,
-            in ascending ``priority`` order.
+            in ascending ``priority`` order. A source that takes inputs of its own
+            (``--parameters``, ``--var-file``) may define ``configure(settings)``, called
+            once before any file is loaded and returning a list of ``InputError``.
         """
 
     @hookspec

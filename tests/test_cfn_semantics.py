@@ -798,3 +798,48 @@ def _all_violating(tree, assumed=None) -> bool:
     if condition in assumed:
         return _all_violating(yes if assumed[condition] else no, assumed)
     return _all_violating(yes, {**assumed, condition: True}) and _all_violating(no, {**assumed, condition: False})
+
+
+def test_the_resource_condition_holds_in_every_scenario(scan, tmp_path):
+    """A resource that only exists when Public is true is public whenever it exists."""
+    path, text = write(
+        tmp_path,
+        CONDITIONS
+        + """\
+Resources:
+  Golden:
+    Type: AWS::ImageBuilder::DistributionConfiguration
+    Condition: Public
+    Properties:
+      Name: golden
+      Distributions:
+        - Region: us-east-1
+          AmiDistributionConfiguration:
+            LaunchPermissionConfiguration:
+              UserGroups: !If [Public, [all], []]
+""",
+    )
+    run = scan(str(path), "--select", "IBD002")
+    assert whole(run) == [("IBD002", GROUP0, str(path), line_of(text, "UserGroups"), PUBLIC)]
+
+
+def test_properties_behind_an_unresolved_intrinsic_are_listed_for_every_rule(scan, tmp_path):
+    path, _ = write(
+        tmp_path,
+        """\
+Resources:
+  Golden:
+    Type: AWS::ImageBuilder::DistributionConfiguration
+    Properties: !GetAtt Settings.Value
+""",
+    )
+    run = scan(str(path))
+    assert whole(run) == []
+    assert run.report["unverified"] == [
+        {
+            "target": f"{path}#Golden",
+            "rule_id": "*",
+            "path": "",
+            "reason": "Properties is !GetAtt Settings.Value: nothing in it could be verified",
+        }
+    ]

@@ -18,8 +18,9 @@ def test_examples_report_matches_the_schema(scan):
     ids = {t["id"] for t in run.report["targets"]}
     assert all(f["target"] in ids for f in run.report["findings"])
     summary = run.report["summary"]
-    assert summary["inputs"] == len(run.report["targets"]) == 16  # 10 JSON, 2 CloudFormation, 3 Terraform, 1 missing
-    assert summary["audited"] == 15 and summary["errors"] == 1
+    # 10 JSON, 3 CloudFormation resources, 4 Terraform resources (3 .tf, 1 .tf.json), 1 missing
+    assert summary["inputs"] == len(run.report["targets"]) == 18
+    assert summary["audited"] == 17 and summary["errors"] == 1
 
 
 def test_findings_are_ordered_by_file_then_line_then_column_then_rule(scan):

@@ -499,3 +499,10 @@ def test_json_kinds_are_recognised_by_structure_not_words(scan, tmp_path):
     kinds = sorted((t["origin"]["file"].rsplit("/", 1)[-1], t["origin"]["kind"]) for t in run.report["targets"])
     assert kinds == [("plan.json", "terraform-plan"), ("template.json", "cloudformation")]
     assert run.report["errors"] == []
+
+
+def test_a_var_file_that_is_not_a_regular_file_is_an_error(scan, tmp_path):
+    main, _ = write(tmp_path, "main.tf", MODULE)
+    run = scan(str(main), "--select", "IBD009", "--var-file", str(tmp_path))
+    assert run.report["errors"][0] == {"input": str(tmp_path), "message": "--var-file: not a regular file"}
+    assert run.code == 2

@@ -154,8 +154,9 @@ class CloudFormationSource:
         for raw in getattr(settings, "parameter_files", ()):
             path = Path(raw)
             display = display_path(path)
-            if not path.exists():
-                errors.append(InputError(display, "--parameters: no such file"))
+            if not path.is_file():
+                problem = "not a regular file" if path.exists() else "no such file"
+                errors.append(InputError(display, f"--parameters: {problem}"))
                 continue
             text, problem = read_text(path, settings.max_file_size_mb * 1_000_000)
             if problem is not None:
@@ -272,6 +273,14 @@ def _resource_attributes(resource: dict, base: str) -> tuple[UndefinedMember, ..
     return tuple(out)
 
 
+def _join(base: str, token: Any) -> str:
+    """``join_pointer`` for one token, without the generator (the converter's hot path)."""
+    text = str(token)
+    if "~" in text or "/" in text:
+        return join_pointer(base, text)
+    return f"{base}/{text}"
+
+
 class _Converter:
     """Resolves one resource's properties under one scenario into the API shape.
 
@@ -321,12 +330,17 @@ class _Converter:
         return value, file_pointer
 
     def convert(self, value: Any, file_pointer: str | None, pointer: str, shape: str | None) -> Any:
+        intrinsic = is_intrinsic(value)
         if file_pointer is not None:
-            value, file_pointer = self._pick(value, file_pointer, pointer)
-            if value is NO_VALUE:
-                return NO_VALUE  # its note stays: it explains why the object lacks the member
+            if intrinsic:
+                value, file_pointer = self._pick(value, file_pointer, pointer)
+                if value is NO_VALUE:
+                    return NO_VALUE  # its note stays: it explains why the object lacks the member
+                intrinsic = is_intrinsic(value)
             self.renames[pointer] = file_pointer
-        if is_intrinsic(value):
+        if type(value) is str or value is None or type(value) in (int, bool, float):
+            return value  # the common case: a literal
+        if intrinsic:
             self.resolver.notes = []
             value = self.resolver.evaluate(value)
             self._note(pointer, "; ".join(self.resolver.notes))
@@ -339,7 +353,7 @@ class _Converter:
         kind = spec["type"] if spec else None
 
         def child(key: Any) -> str | None:
-            return join_pointer(file_pointer, key) if file_pointer is not None else None
+            return _join(file_pointer, key) if file_pointer is not None else None
 
         if isinstance(value, dict) and kind == "structure":
             table = PROPERTIES.get(shape, {})
@@ -349,7 +363,7 @@ class _Converter:
                 if member is None:
                     self._undefined(str(key), shape, pointer, child(key))
                     continue
-                converted = self.convert(item, child(key), join_pointer(pointer, member), spec["members"][member])
+                converted = self.convert(item, child(key), _join(pointer, member), spec["members"][member])
                 if converted is not NO_VALUE:
                     out[member] = converted
             return out
@@ -357,7 +371,7 @@ class _Converter:
             inner = spec["value"] if kind == "map" else None
             out = {}
             for key, item in value.items():
-                converted = self.convert(item, child(key), join_pointer(pointer, key), inner)
+                converted = self.convert(item, child(key), _join(pointer, key), inner)
                 if converted is not NO_VALUE:
                     out[key] = converted
             return out
@@ -365,7 +379,7 @@ class _Converter:
             inner = spec["member"] if kind == "list" else None
             items = []
             for index, item in enumerate(value):
-                converted = self.convert(item, child(index), join_pointer(pointer, len(items)), inner)
+                converted = self.convert(item, child(index), _join(pointer, len(items)), inner)
                 if converted is not NO_VALUE:
                     items.append(converted)
             return items

@@ -128,6 +128,9 @@ def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> di
                 if member is None:
                     out[key] = item  # not a provider argument: IBD016 names it
                     continue
+                if type(item) is str and (item or key == "region"):
+                    out[key] = item  # the common case, nothing to walk
+                    continue
                 unset = item is None or (isinstance(item, (list, dict, str)) and not item and key != "region")
                 if unset or (key in ZERO_MEANS_UNSET and type(item) is int and item == 0):
                     continue  # a variable's note stays: it explains why the object lacks the member
@@ -280,8 +283,9 @@ class ModuleReader:
         for raw in getattr(settings, "var_files", ()):
             path = Path(raw)
             display = display_path(path)
-            if not path.exists():
-                errors.append(InputError(display, "--var-file: no such file"))
+            if not path.is_file():
+                problem = "not a regular file" if path.exists() else "no such file"
+                errors.append(InputError(display, f"--var-file: {problem}"))
                 continue
             _, problem = read_text(path, self.max_bytes)
             if problem is not None:

@@ -161,6 +161,8 @@ class Evaluator:
 
     def value(self, node) -> Any:
         kind = node.type
+        if kind in ("string_lit", "quoted_template"):  # the common case first
+            return self._template(node)
         children = named(node)
         if kind == "expression":
             if len(children) == 1 and children[0].type in (
@@ -188,8 +190,6 @@ class Evaluator:
             return self.pos.source(node) == "true"
         if kind == "null_lit":
             return None
-        if kind in ("string_lit", "quoted_template"):
-            return self._template(node)
         if kind == "heredoc_template":
             return self._template(node, heredoc=True)
         if kind == "tuple":
@@ -222,9 +222,9 @@ class Evaluator:
 
         ``"${var.x}"`` alone is the value itself, not its text (Terraform unwraps it).
         """
-        pieces = [c for c in node.named_children if c.type not in ("quoted_template_start", "quoted_template_end")]
-        if len(pieces) == 1 and pieces[0].type == "template_interpolation":
-            inner = next((c for c in pieces[0].named_children if c.type == "expression"), None)
+        pieces = node.named_children
+        if len(pieces) == 3 and pieces[1].type == "template_interpolation":  # start, ${...}, end
+            inner = next((c for c in pieces[1].named_children if c.type == "expression"), None)
             if inner is not None:
                 return self.value(inner)
         parts = []
@@ -297,6 +297,8 @@ def _navigate(value: Any, steps: list[Any]) -> Any:
 
 
 def _unescape(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
     try:
         return json.loads('"' + raw.replace("\n", "\\n").replace("\t", "\\t") + '"')
     except json.JSONDecodeError:
