@@ -358,6 +358,14 @@ Resources:
     run = scan(str(path), "--select", "IBD002,IBD005,IBD009")
     assert whole(run) == [
         (
+            "IBD009",
+            f"{AMI}/name",
+            str(path),
+            line_of(text, "Name: !Sub"),
+            "AMI name 'golden-base' is the same for every build; add {{ imagebuilder:buildDate }} "
+            "(parameter Prefix = 'golden' (its Default))",
+        ),
+        (
             "IBD002",
             GROUP0,
             str(path),
@@ -365,14 +373,6 @@ Resources:
             "AMI distributed to eu-west-1 is public (userGroups contains 'all'); remove it "
             "(parameter Region = 'eu-west-1' (its Default); "
             'parameter Groups = ["all", "111122223333"] (its Default))',
-        ),
-        (
-            "IBD009",
-            f"{AMI}/name",
-            str(path),
-            line_of(text, "Name: !Sub"),
-            "AMI name 'golden-base' is the same for every build; add {{ imagebuilder:buildDate }} "
-            "(parameter Prefix = 'golden' (its Default))",
         ),
     ]
     override = tmp_path / "params.json"
@@ -532,13 +532,6 @@ Resources:
     assert whole(run) == [
         (
             "IBD016",
-            "/Arn",
-            str(path),
-            line_of(text, "Arn:"),
-            "'Arn' is read-only: CloudFormation reports it, a template cannot set it; remove it",
-        ),
-        (
-            "IBD016",
             "/Tags",
             str(path),
             line_of(text, "Tags:"),
@@ -547,11 +540,10 @@ Resources:
         ),
         (
             "IBD016",
-            "/distributions/0/S3ExportConfiguration",
+            "/Arn",
             str(path),
-            line_of(text, "S3ExportConfiguration:"),
-            "'S3ExportConfiguration' is not a member of Distribution in CloudFormation: the Image Builder API has "
-            "s3ExportConfiguration, but AWS::ImageBuilder::DistributionConfiguration cannot set it",
+            line_of(text, "Arn:"),
+            "'Arn' is read-only: CloudFormation reports it, a template cannot set it; remove it",
         ),
         (
             "IBD016",
@@ -560,6 +552,14 @@ Resources:
             line_of(text, "LaunchPermission:"),
             "'LaunchPermission' is not a member of AmiDistributionConfiguration; "
             "did you mean 'LaunchPermissionConfiguration'?",
+        ),
+        (
+            "IBD016",
+            "/distributions/0/S3ExportConfiguration",
+            str(path),
+            line_of(text, "S3ExportConfiguration:"),
+            "'S3ExportConfiguration' is not a member of Distribution in CloudFormation: the Image Builder API has "
+            "s3ExportConfiguration, but AWS::ImageBuilder::DistributionConfiguration cannot set it",
         ),
     ]
 

@@ -218,9 +218,9 @@ def test_conditions_and_parameters_say_when_and_from_where(scan):
     template = "examples/cloudformation/conditional-sharing.yaml"
     run = scan(template, "--config", POLICY)
     assert [f["message"] for f in run.report["findings"]] == [
-        "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it (when condition IsProd is true)",
         "target account 999988887777 is not in allowed-accounts "
         '(parameter ShareWith = ["111122223333", "999988887777"] (its Default))',
+        "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it (when condition IsProd is true)",
         "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key (when condition IsProd is true)",
         "AMI name 'golden-al2023-release' is the same for every build; add {{ imagebuilder:buildDate }} "
         "(parameter ImageName = 'golden-al2023' (its Default))",
