@@ -843,3 +843,58 @@ Resources:
             "reason": "Properties is !GetAtt Settings.Value: nothing in it could be verified",
         }
     ]
+
+
+# -- property: any mix of intrinsics is audited or reported, never a traceback ------------------------------------
+FUNCTIONS = [
+    "Ref",
+    "Fn::If",
+    "Fn::Sub",
+    "Fn::Join",
+    "Fn::Select",
+    "Fn::Split",
+    "Fn::FindInMap",
+    "Fn::GetAtt",
+    "Condition",
+]
+atoms = st.sampled_from(["all", "C0", "P0", "M", "AWS::NoValue", "AWS::Region", "${P0}-x", "", 3, True, None])
+soup = st.recursive(
+    atoms,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["UserGroups", "Region", "KmsKeyId", "x"]), inner, max_size=3)
+        | st.builds(lambda fn, arg: {fn: arg}, st.sampled_from(FUNCTIONS), inner)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(condition=soup, default=soup, mapping=soup, distribution=soup, permission=soup)
+def test_any_mix_of_intrinsics_is_audited_or_reported(tmp_path, condition, default, mapping, distribution, permission):
+    template = {
+        "Parameters": {"P0": {"Type": "String", "Default": default}},
+        "Mappings": {"M": mapping},
+        "Conditions": {"C0": condition},
+        "Resources": {
+            "Golden": {
+                "Type": "AWS::ImageBuilder::DistributionConfiguration",
+                "Properties": {
+                    "Name": "golden",
+                    "Distributions": [
+                        distribution,
+                        {
+                            "Region": "us-east-1",
+                            "AmiDistributionConfiguration": {"LaunchPermissionConfiguration": permission},
+                        },
+                    ],
+                },
+            }
+        },
+    }
+    path = tmp_path / "soup.json"
+    path.write_text(json.dumps(template))
+    loaded = load_paths([str(path)], SOURCES, 10_000_000)
+    result = audit(HOST, SPECS, loaded.targets, loaded.errors, SETTINGS)
+    assert [t.status for t in result.targets] == ["audited"]
+    assert not [e for e in result.errors if "raised" in e.message or "failed:" in e.message]

@@ -227,7 +227,7 @@ class TerraformPlanSource(_ParsedJSON):
 def _plan_resources(document: dict):
     """``(address, values, file pointer, after_unknown)`` per resource of a plan."""
     changes: dict[str, tuple[int, dict]] = {}
-    for index, change in enumerate(document.get("resource_changes") or []):
+    for index, change in enumerate(_list(document.get("resource_changes"))):
         if _is_ours(change) and isinstance(change.get("change"), dict):
             changes[str(change.get("address"))] = (index, change["change"])
     unknowns = {address: change.get("after_unknown") for address, (_i, change) in changes.items()}
@@ -245,6 +245,10 @@ def _plan_resources(document: dict):
         yield address, after, join_pointer("/resource_changes", index, "change", "after"), change.get("after_unknown")
 
 
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _is_ours(resource: Any) -> bool:
     if not isinstance(resource, dict):
         return False
@@ -255,24 +259,24 @@ def _module_resources(root: dict, pointer: str, unknowns: dict):
     stack = [(root, pointer)]
     while stack:
         module, at = stack.pop(0)
-        for index, resource in enumerate(module.get("resources") or []):
+        for index, resource in enumerate(_list(module.get("resources"))):
             if not _is_ours(resource) or not isinstance(resource.get("values"), dict):
                 continue
             address = str(resource.get("address", f"{RESOURCE_TYPE}.{index}"))
             yield address, resource["values"], join_pointer(at, "resources", index, "values"), unknowns.get(address)
-        for index, child in enumerate(module.get("child_modules") or []):
+        for index, child in enumerate(_list(module.get("child_modules"))):
             if isinstance(child, dict):
                 stack.append((child, join_pointer(at, "child_modules", index)))
 
 
 def _raw_state_resources(document: dict):
     """A ``terraform.tfstate`` (format 4): resources with instances and their attributes."""
-    for index, resource in enumerate(document.get("resources") or []):
+    for index, resource in enumerate(_list(document.get("resources"))):
         if not _is_ours(resource):
             continue
         module = f"{resource['module']}." if isinstance(resource.get("module"), str) else ""
         base = f"{module}{RESOURCE_TYPE}.{resource.get('name')}"
-        for number, instance in enumerate(resource.get("instances") or []):
+        for number, instance in enumerate(_list(resource.get("instances"))):
             attributes = instance.get("attributes") if isinstance(instance, dict) else None
             if not isinstance(attributes, dict):
                 continue
