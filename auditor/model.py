@@ -99,6 +99,10 @@ def escape_pointer_token(token: str | int) -> str:
 
 def join_pointer(base: str, *tokens: str | int) -> str:
     """Append tokens to an RFC 6901 JSON Pointer."""
+    if len(tokens) == 1:  # the common case, called for every value a source reads
+        token = str(tokens[0])
+        if "~" not in token and "/" not in token:
+            return f"{base}/{token}"
     return base + "".join("/" + escape_pointer_token(t) for t in tokens)
 
 

@@ -273,14 +273,6 @@ def _resource_attributes(resource: dict, base: str) -> tuple[UndefinedMember, ..
     return tuple(out)
 
 
-def _join(base: str, token: Any) -> str:
-    """``join_pointer`` for one token, without the generator (the converter's hot path)."""
-    text = str(token)
-    if "~" in text or "/" in text:
-        return join_pointer(base, text)
-    return f"{base}/{text}"
-
-
 class _Converter:
     """Resolves one resource's properties under one scenario into the API shape.
 
@@ -353,7 +345,7 @@ class _Converter:
         kind = spec["type"] if spec else None
 
         def child(key: Any) -> str | None:
-            return _join(file_pointer, key) if file_pointer is not None else None
+            return join_pointer(file_pointer, key) if file_pointer is not None else None
 
         if isinstance(value, dict) and kind == "structure":
             table = PROPERTIES.get(shape, {})
@@ -363,7 +355,7 @@ class _Converter:
                 if member is None:
                     self._undefined(str(key), shape, pointer, child(key))
                     continue
-                converted = self.convert(item, child(key), _join(pointer, member), spec["members"][member])
+                converted = self.convert(item, child(key), join_pointer(pointer, member), spec["members"][member])
                 if converted is not NO_VALUE:
                     out[member] = converted
             return out
@@ -371,7 +363,7 @@ class _Converter:
             inner = spec["value"] if kind == "map" else None
             out = {}
             for key, item in value.items():
-                converted = self.convert(item, child(key), _join(pointer, key), inner)
+                converted = self.convert(item, child(key), join_pointer(pointer, key), inner)
                 if converted is not NO_VALUE:
                     out[key] = converted
             return out
@@ -379,7 +371,7 @@ class _Converter:
             inner = spec["member"] if kind == "list" else None
             items = []
             for index, item in enumerate(value):
-                converted = self.convert(item, child(index), _join(pointer, len(items)), inner)
+                converted = self.convert(item, child(index), join_pointer(pointer, len(items)), inner)
                 if converted is not NO_VALUE:
                     items.append(converted)
             return items
