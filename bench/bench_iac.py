@@ -305,7 +305,9 @@ def render(rows: list[dict], configs: int, runs: int) -> list[str]:
         "",
         "Checkov's only check for this resource (CKV_AWS_199) is Terraform-only, reads the first `distribution`",
         "block only, and fires on container-only configurations. cfn-lint validates the template against the",
-        "CloudFormation schema, so it sees an invalid enum value but no security property.",
+        "CloudFormation schema, so it sees no security property. In CloudFormation the S3 export cannot be written",
+        "at all (the resource schema has no S3ExportConfiguration): cfn-lint reports the extra property (E3002)",
+        "and ib-audit reports it as IBD016 without evaluating the export.",
     ]
     return lines
 

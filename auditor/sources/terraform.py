@@ -40,6 +40,7 @@ from auditor.sources import LoadResult, checked_config, display_path, read_text
 from auditor.sources.tf_eval import (
     Evaluator,
     ModuleValues,
+    NodeSpans,
     Positions,
     Scope,
     attributes,
@@ -153,7 +154,7 @@ class _Converter:
     def __init__(self, pos: Positions, scope: Scope) -> None:
         self.pos = pos
         self.scope = scope
-        self.spans: dict = {}
+        self.spans = NodeSpans(pos)
         self.provenance: dict[str, str] = {}
 
     def _value(self, node, pointer: str, scope: Scope) -> Any:
@@ -177,10 +178,10 @@ class _Converter:
                 key = api_name(name)
                 path = join_pointer(pointer, key)
                 out[key] = self._value(expr, path, scope)
-                self.spans[path] = self.pos.span(item)
+                self.spans.mark(path, item)
                 if isinstance(out[key], list):
                     for index in range(len(out[key])):
-                        self.spans[join_pointer(path, index)] = self.pos.span(item)
+                        self.spans.mark(join_pointer(path, index), item)
             elif item.type == "block":
                 name, labels, inner = block_parts(item, self.pos)
                 if name == "dynamic" and labels:
@@ -198,12 +199,12 @@ class _Converter:
             if not isinstance(items, list):
                 return
             path = join_pointer(pointer, key, len(items))
-            self.spans.setdefault(join_pointer(pointer, key), self.pos.span(item))
-            self.spans[path] = self.pos.span(item)
+            self.spans.mark(join_pointer(pointer, key), item, first=True)
+            self.spans.mark(path, item)
             items.append(self.body(inner, path, False, scope))
         else:
             path = join_pointer(pointer, key)
-            self.spans[path] = self.pos.span(item)
+            self.spans.mark(path, item)
             out[key] = self.body(inner, path, False, scope)
         if note:
             self.provenance[path] = note
@@ -337,7 +338,7 @@ class TerraformSource:
             converter = _Converter(pos, scope)
             config = converter.body(inner, "", True, scope)
             span = pos.span(block)
-            converter.spans[""] = span
+            converter.spans.mark("", block)
             target = finish(
                 config,
                 display,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,32 @@ class Positions:
 
     def source(self, node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+class NodeSpans(Mapping[str, Span]):
+    """Pointer -> span of a syntax node, worked out only for the pointers a report asks for.
+
+    A resource has hundreds of values and a finding or two: keeping byte offsets and
+    turning them into lines and columns on demand is most of a large scan's saving.
+    """
+
+    def __init__(self, pos: Positions) -> None:
+        self.pos = pos
+        self.offsets: dict[str, tuple[int, int]] = {}
+
+    def mark(self, pointer: str, node, first: bool = False) -> None:
+        if not (first and pointer in self.offsets):
+            self.offsets[pointer] = (node.start_byte, node.end_byte)
+
+    def __getitem__(self, pointer: str) -> Span:
+        start, end = self.offsets[pointer]
+        return Span(*self.pos.at(start), *self.pos.at(end))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
 
 
 def named(node) -> list:
