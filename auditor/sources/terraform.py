@@ -21,6 +21,7 @@ Plans (``terraform show -json``) and state are read by ``auditor.sources.terrafo
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,7 @@ def tf_spelling(member: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in member).lstrip("_")
 
 
+@functools.lru_cache(maxsize=1024)
 def api_name(name: str) -> str:
     if name in ATTRIBUTE_RENAMES:
         return ATTRIBUTE_RENAMES[name]

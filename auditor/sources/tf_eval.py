@@ -115,7 +115,10 @@ class NodeSpans(Mapping[str, Span]):
 
 
 def named(node) -> list:
-    return [c for c in node.named_children if c.type != "comment"]
+    children = node.named_children
+    if any(c.type == "comment" for c in children):
+        return [c for c in children if c.type != "comment"]
+    return children
 
 
 def first_error(node):
