@@ -898,3 +898,32 @@ def test_any_mix_of_intrinsics_is_audited_or_reported(tmp_path, condition, defau
     result = audit(HOST, SPECS, loaded.targets, loaded.errors, SETTINGS)
     assert [t.status for t in result.targets] == ["audited"]
     assert not [e for e in result.errors if "raised" in e.message or "failed:" in e.message]
+
+
+def test_resources_made_in_a_foreach_loop_are_an_error_not_a_silent_pass(scan, tmp_path):
+    path, text = write(
+        tmp_path,
+        """\
+Transform: AWS::LanguageExtensions
+Resources:
+  Fn::ForEach::Images:
+    - Env
+    - [dev, prod]
+    - Golden${Env}:
+        Type: AWS::ImageBuilder::DistributionConfiguration
+        Properties:
+          Name: !Sub "golden-${Env}"
+          Distributions:
+            - Region: us-east-1
+""",
+    )
+    run = scan(str(path))
+    line = line_of(text, "Fn::ForEach::Images")
+    assert run.report["errors"] == [
+        {
+            "input": str(path),
+            "message": f"line {line}, column 3: Fn::ForEach::Images makes AWS::ImageBuilder::DistributionConfiguration "
+            "resources in a loop, which ib-audit does not expand: they are not audited",
+        }
+    ]
+    assert run.code == 2

@@ -14,6 +14,7 @@ Suppressions: ``Metadata: {ib-audit: {ignore: [{id: IBD001, reason: ...}]}}``.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 
 from auditor import apimodel
-from auditor._cfn_schema import PROPERTIES, READ_ONLY_PROPERTIES, RESOURCE_ATTRIBUTES
+from auditor._cfn_schema import PROPERTIES, READ_ONLY_PROPERTIES, RESOURCE_ATTRIBUTES, RESOURCE_TYPE
 from auditor.hookspecs import hookimpl
 from auditor.model import (
     InlineSuppression,
@@ -52,7 +53,6 @@ try:
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-RESOURCE_TYPE = "AWS::ImageBuilder::DistributionConfiguration"
 SHORT_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}
 ROOT_SHAPE = apimodel.ROOT_SHAPE
 
@@ -189,6 +189,18 @@ class CloudFormationSource:
             return result
         template = Template(document, self.given)
         for logical_id, resource in resources.items():
+            if str(logical_id).startswith("Fn::ForEach::") and RESOURCE_TYPE in json.dumps(resource, default=str):
+                # AWS::LanguageExtensions loops are not expanded: say so rather than skip them.
+                span = spans.get(join_pointer("", "Resources", logical_id))
+                where = f"line {span.start_line}, column {span.start_column}: " if span else ""
+                result.errors.append(
+                    InputError(
+                        display,
+                        f"{where}{logical_id} makes {RESOURCE_TYPE} resources in a loop, which "
+                        "ib-audit does not expand: they are not audited",
+                    )
+                )
+                continue
             if not isinstance(resource, dict) or resource.get("Type") != RESOURCE_TYPE:
                 continue
             result.targets.append(_target(display, str(logical_id), resource, template, spans, result))
