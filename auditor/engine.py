@@ -327,27 +327,38 @@ def condition_qualifier(scenarios: Sequence[Scenario], where: Sequence[int]) -> 
 
     Greedy cover by the fewest condition literals that select only scenarios in
     ``where`` (up to three literals per alternative; beyond that a scenario is named by
-    its full assignment).
+    its full assignment). Sets of scenarios are bit masks: templates repeat this for
+    every finding of every resource.
     """
     if len(set(where)) >= len(scenarios):
         return None
-    chosen = set(where)
-    assignments = [dict(s.conditions) for s in scenarios]
+    chosen = 0
+    for index in where:
+        chosen |= 1 << index
+    masks: dict[tuple[str, bool], int] = {}
+    for index, scenario in enumerate(scenarios):
+        for literal in scenario.conditions:
+            masks[literal] = masks.get(literal, 0) | (1 << index)
+    everything = (1 << len(scenarios)) - 1
 
-    def selects(literals) -> set[int]:
-        return {i for i, a in enumerate(assignments) if all(a.get(n) == v for n, v in literals)}
+    def selects(literals) -> int:
+        mask = everything
+        for literal in literals:
+            mask &= masks[literal]
+        return mask
 
     cubes: list[tuple[tuple[str, bool], ...]] = []
-    covered: set[int] = set()
-    for index in sorted(chosen):
-        if index in covered:
+    covered = 0
+    for index in sorted(set(where)):
+        if covered >> index & 1:
             continue
         literals = scenarios[index].conditions
         best = literals
         for size in range(1, min(len(literals), 3) + 1):
-            fits = [c for c in itertools.combinations(literals, size) if selects(c) <= chosen]
+            fits = [c for c in itertools.combinations(literals, size) if selects(c) & ~chosen == 0]
             if fits:
-                best = max(fits, key=lambda c: (len(selects(c) - covered), sum(v for _n, v in c)))  # prefer 'is true'
+                # The widest cover first; among equals, prefer "is true".
+                best = max(fits, key=lambda c: (bin(selects(c) & ~covered).count("1"), sum(v for _n, v in c)))
                 break
         cubes.append(best)
         covered |= selects(best)

@@ -200,11 +200,21 @@ class Template:
         self.mappings = _section(document, "Mappings")
         self.conditions = _section(document, "Conditions")
         self._atoms: dict[str, _Atom] = {}
+        self._plans: dict[tuple, ScenarioPlan] = {}
 
     # -- scenarios -------------------------------------------------------------------------------
     def plan(self, used: list[str], resource_condition: Any = None) -> ScenarioPlan:
         """The combinations of ``used`` conditions a deployment can take (the resource's own
-        ``Condition`` held true), each with the parameter values that produce it."""
+        ``Condition`` held true), each with the parameter values that produce it.
+
+        Resources that use the same conditions share one plan (templates repeat them).
+        """
+        key = (tuple(used), resource_condition if isinstance(resource_condition, str) else None)
+        if key not in self._plans:
+            self._plans[key] = self._plan(used, resource_condition)
+        return self._plans[key]
+
+    def _plan(self, used: list[str], resource_condition: Any) -> ScenarioPlan:
         for name in used:
             if name not in self.conditions:
                 self.problems.append(f"Fn::If names condition {name!r}, which Conditions does not define")
