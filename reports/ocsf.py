@@ -233,8 +233,10 @@ def events(result: AuditResult, when: datetime | None = None) -> list[CloudCompl
             key = (target.id, rule_id)
             if found.get(key):
                 out.extend(_event(rule_parts, target, FAIL, when, finding=f) for f in found[key])
-            elif unverified.get(key):
-                detail = f"{rule_id} could not verify: " + "; ".join(unverified[key])
+            elif unverified.get(key) or unverified.get((target.id, "*")):
+                # "*": what the source itself could not resolve hides every rule's checks.
+                reasons = [*unverified.get(key, ()), *unverified.get((target.id, "*"), ())]
+                detail = f"{rule_id} could not verify: " + "; ".join(reasons)
                 out.append(_event(rule_parts, target, WARNING, when, detail=detail))
             else:
                 out.append(_event(rule_parts, target, PASS, when))

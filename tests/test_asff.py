@@ -144,10 +144,10 @@ def test_configurations_without_account_or_region_are_an_error_not_invented(tmp_
     assert findings is None  # nothing half-written
     assert report["findings"]  # the other reports are still written
     assert err.strip().splitlines() == [
-        "ib-audit: error: cannot write the asff report: 3 configuration(s) have no AWS account or region "
+        "ib-audit: error: cannot write the asff report: 4 configuration(s) have no AWS account or region "
         "(examples/terraform/main.tf#aws_imagebuilder_distribution_configuration.golden, "
         "examples/terraform/main.tf#aws_imagebuilder_distribution_configuration.windows, "
-        "examples/terraform/main.tf#aws_imagebuilder_distribution_configuration.containers); "
+        "examples/terraform/main.tf#aws_imagebuilder_distribution_configuration.containers and 1 more); "
         "pass --asff-account ID and --asff-region REGION to say where Security Hub should file them"
     ]
 

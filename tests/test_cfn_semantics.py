@@ -927,3 +927,31 @@ Resources:
         }
     ]
     assert run.code == 2
+
+
+def test_what_no_rule_could_check_is_a_warning_for_every_rule_in_ocsf(tmp_path):
+    """A "could not verify" entry for all rules ("*") is no compliance pass in OCSF."""
+    from auditor.reports import ocsf
+
+    path, _ = write(
+        tmp_path,
+        """\
+Resources:
+  Golden:
+    Type: AWS::ImageBuilder::DistributionConfiguration
+    Properties:
+      Name: golden
+      Distributions:
+        - Region: us-east-1
+          AmiDistributionConfiguration: !ImportValue SharedAmiSettings
+""",
+    )
+    loaded = load_paths([str(path)], SOURCES, 10_000_000)
+    specs = configure_rules(HOST, Settings(select=("IBD002",)))
+    result = audit(HOST, specs, loaded.targets, loaded.errors, Settings(select=("IBD002",)))
+    (event,) = ocsf.events(result)
+    assert event.compliance.status_id == 2  # warning, not a pass
+    assert event.message == (
+        "IBD002 could not verify: /distributions/0/amiDistributionConfiguration: "
+        "AmiDistributionConfiguration is !ImportValue SharedAmiSettings: no check inside it could run"
+    )
