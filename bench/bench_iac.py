@@ -108,8 +108,13 @@ def write_inputs(directory: Path, count: int) -> dict[str, str]:
     return kinds
 
 
-def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MB of the process tree's main process, stdout."""
+def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS in MB of the process tree's main process, stdout, and CPU
+    seconds (user + system, the process and the children it waited for).
+
+    On a shared machine wall time swings with other load; CPU time does not, so both
+    are reported.
+    """
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL)
@@ -117,7 +122,7 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
         wall = time.perf_counter() - start
         out.seek(0)
         text = out.read().decode(errors="replace")
-    return wall, usage.ru_maxrss // 1024, text
+    return wall, usage.ru_maxrss // 1024, text, usage.ru_utime + usage.ru_stime
 
 
 def ensure_peers(venv: Path) -> Path:
@@ -232,11 +237,12 @@ def main() -> int:
         }
         rows = []
         for key, (cmd, parse) in jobs.items():
-            walls, peaks, output = [], [], ""
+            walls, peaks, cpus, output = [], [], [], ""
             for _ in range(args.runs):
-                wall, peak, output = run_measured(cmd, work)
+                wall, peak, output, cpu = run_measured(cmd, work)
                 walls.append(wall)
                 peaks.append(peak)
+                cpus.append(cpu)
             one = statistics.median(run_measured(one_file[key], work)[0] for _ in range(args.runs))
             flagged = parse(output)
             detection = {}
@@ -248,13 +254,14 @@ def main() -> int:
                     "format": key[0],
                     "tool": key[1],
                     "wall": statistics.median(walls),
+                    "cpu": statistics.median(cpus),
                     "peak_mb": max(peaks),
                     "one_file": one,
                     "detection": detection,
                 }
             )
             print(
-                f"{key[0]:<14} {key[1]:<9} {statistics.median(walls):7.2f} s  "
+                f"{key[0]:<14} {key[1]:<9} {statistics.median(walls):7.2f} s  cpu {statistics.median(cpus):6.2f} s  "
                 f"peak {max(peaks):5d} MB  one file {one:5.2f} s",
                 file=sys.stderr,
             )
@@ -277,14 +284,16 @@ def render(rows: list[dict], configs: int, runs: int) -> list[str]:
         "",
         "## Speed",
         "",
-        "| format | tool | wall (s) | vs ib-audit | peak RSS (MB) | one-resource file (s) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| format | tool | wall (s) | vs ib-audit | CPU (s) | CPU vs ib-audit | peak RSS (MB) | one-resource (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     base = {r["format"]: r for r in rows if r["tool"] == "ib-audit"}
     for r in rows:
         ratio = r["wall"] / base[r["format"]]["wall"]
+        cpu_ratio = r["cpu"] / base[r["format"]]["cpu"]
         lines.append(
-            f"| {r['format']} | {r['tool']} | {r['wall']:.2f} | {ratio:.1f}x | {r['peak_mb']} | {r['one_file']:.2f} |"
+            f"| {r['format']} | {r['tool']} | {r['wall']:.2f} | {ratio:.1f}x | {r['cpu']:.2f} | {cpu_ratio:.1f}x "
+            f"| {r['peak_mb']} | {r['one_file']:.2f} |"
         )
     lines += [
         "",
