@@ -253,10 +253,16 @@ class Evaluator:
         ``"${var.x}"`` alone is the value itself, not its text (Terraform unwraps it).
         """
         pieces = node.named_children
-        if len(pieces) == 3 and pieces[1].type == "template_interpolation":  # start, ${...}, end
-            inner = next((c for c in pieces[1].named_children if c.type == "expression"), None)
-            if inner is not None:
-                return self.value(inner)
+        if len(pieces) == 3:  # start, one piece, end: the common cases first
+            middle = pieces[1]
+            if middle.type == "template_literal" and not heredoc:
+                return _unescape(self.pos.source(middle))
+            if middle.type == "template_interpolation":
+                inner = next((c for c in middle.named_children if c.type == "expression"), None)
+                if inner is not None:
+                    return self.value(inner)
+        elif len(pieces) == 2 and not heredoc:
+            return ""  # ""
         parts = []
         for child in node.named_children:
             if child.type == "template_directive":
