@@ -30,9 +30,23 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def line_of(text: str, needle: str, nth: int = 1) -> int:
+    """1-based number of the nth line of ``text`` containing ``needle``: expected lines are
+    read off the input, never off the tool."""
+    hits = [number for number, line in enumerate(text.splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
 class ScanRun:
     def __init__(self, code: int, report: dict, out: str, err: str) -> None:
         self.code, self.report, self.out, self.err = code, report, out, err
+
+    def whole(self) -> list[tuple]:
+        """(rule, canonical path, file, line, message) of every finding, in report order."""
+        return [(*f, message) for f, message in zip(self.findings(), self.messages(), strict=True)]
+
+    def messages(self) -> list[str]:
+        return [f["message"] for f in self.report["findings"]]
 
     def findings(self) -> list[tuple[str, str, str | None, int | None]]:
         """(rule, canonical path, file, line) of every finding, in report order."""

@@ -19,14 +19,10 @@ from auditor.model import OWN_ACCOUNT, OWN_REGION, Unresolved
 from auditor.plugins import PluginHost
 from auditor.sources import load_paths
 
+from conftest import line_of
+
 AMI = "/distributions/0/amiDistributionConfiguration"
 GROUP0 = f"{AMI}/launchPermission/userGroups/0"
-
-
-def line_of(text: str, needle: str, nth: int = 1) -> int:
-    """1-based line of the nth line containing ``needle``."""
-    hits = [number for number, line in enumerate(text.splitlines(), 1) if needle in line]
-    return hits[nth - 1]
 
 
 def write(tmp_path, text: str, name: str = "stack.yaml"):
@@ -34,14 +30,6 @@ def write(tmp_path, text: str, name: str = "stack.yaml"):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path, path.read_text()
-
-
-def whole(run) -> list[tuple]:
-    """(rule, path, file, line, message) of every finding."""
-    return [
-        (f["rule_id"], f["path"], f["location"]["file"], f["location"].get("start_line"), f["message"])
-        for f in run.report["findings"]
-    ]
 
 
 PUBLIC = "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it"
@@ -73,7 +61,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         ("IBD002", GROUP0, str(path), line_of(text, "UserGroups"), f"{PUBLIC} (when condition Public is true)")
     ]
     assert run.code == 1
@@ -98,7 +86,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         ("IBD002", GROUP0, str(path), line_of(text, "- !If"), f"{PUBLIC} (when condition Public is true)")
     ]
 
@@ -128,7 +116,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD001,IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD002",
             "/distributions/1/amiDistributionConfiguration/launchPermission/userGroups/0",
@@ -161,7 +149,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD001,IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD001",
             AMI,
@@ -197,7 +185,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == []
+    assert run.whole() == []
     assert run.report["errors"] == []
 
 
@@ -224,7 +212,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD002",
             GROUP0,
@@ -254,11 +242,11 @@ Resources:
     )
     private = tmp_path / "private.json"
     private.write_text(json.dumps([{"ParameterKey": "Visibility", "ParameterValue": "private"}]))
-    assert whole(scan(str(path), "--select", "IBD002", "--parameters", str(private))) == []
+    assert scan(str(path), "--select", "IBD002", "--parameters", str(private)).whole() == []
     public = tmp_path / "public.json"
     public.write_text(json.dumps({"Parameters": {"Visibility": "public"}, "Tags": {"team": "images"}}))
     run = scan(str(path), "--select", "IBD002", "--parameters", str(public))
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD002",
             GROUP0,
@@ -286,7 +274,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         ("IBD002", GROUP0, str(path), line_of(text, "UserGroups"), f"{PUBLIC} (when condition Missing is true)")
     ]
     assert run.report["errors"] == [
@@ -319,7 +307,7 @@ Parameters:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert [f[:4] for f in whole(run)] == [("IBD002", GROUP0, str(path), line_of(text, "UserGroups"))]
+    assert [f[:4] for f in run.whole()] == [("IBD002", GROUP0, str(path), line_of(text, "UserGroups"))]
     assert "when condition C6 is true" in run.report["findings"][0]["message"]
     assert run.report["unverified"] == [
         {
@@ -356,7 +344,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002,IBD005,IBD009")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD009",
             f"{AMI}/name",
@@ -377,7 +365,7 @@ Resources:
     ]
     override = tmp_path / "params.json"
     override.write_text(json.dumps([{"ParameterKey": "Groups", "ParameterValue": "111122223333"}]))
-    assert [f[0] for f in whole(scan(str(path), "--select", "IBD002", "--parameters", str(override)))] == []
+    assert [f[0] for f in scan(str(path), "--select", "IBD002", "--parameters", str(override)).whole()] == []
 
 
 def test_ssm_parameter_types_and_resources_never_resolve(scan, tmp_path):
@@ -400,7 +388,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == []
+    assert run.whole() == []
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
         ("IBD002", f"{AMI}/launchPermission/userGroups", "launch permission user group is not a literal")
     ]
@@ -430,7 +418,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD001,IBD002")
-    assert [f[:4] for f in whole(run)] == [
+    assert [f[:4] for f in run.whole()] == [
         ("IBD001", f"{AMI}/kmsKeyId", str(path), line_of(text, "KmsKeyId: !FindInMap [Sharing, prod")),
         ("IBD002", GROUP0, str(path), line_of(text, "UserGroups: !FindInMap")),
     ]
@@ -490,7 +478,7 @@ Resources:
     policy = tmp_path / "policy.toml"
     policy.write_text('[rules.IBD006]\nallowed-accounts = ["111122223333"]\n')
     run = scan(str(path), "--select", "IBD002,IBD006", "--config", str(policy))
-    assert whole(run) == []
+    assert run.whole() == []
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
         (
             "*",
@@ -529,7 +517,7 @@ Resources:
 """,
     )
     run = scan(str(path))
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD016",
             "/Tags",
@@ -618,7 +606,7 @@ def test_cdk_construct_path_is_the_name_in_reports(scan, tmp_path):
     assert [(t["name"], t["origin"]["resource"]) for t in run.report["targets"]] == [
         ("ImagesStack/GoldenDistribution", "GoldenDistribution8F3A")
     ]
-    assert [f[:4] for f in whole(run)] == [
+    assert [f[:4] for f in run.whole()] == [
         ("IBD009", f"{AMI}/name", str(path), line_of(path.read_text(), '"Name": "golden"', 2))
     ]
     assert "(ImagesStack/GoldenDistribution)" in run.out
@@ -668,7 +656,7 @@ Resources:
         },
         {"input": str(tmp_path / "absent.json"), "message": "--parameters: no such file"},
     ]
-    assert [f[0] for f in whole(run)] == ["IBD002"]
+    assert [f[0] for f in run.whole()] == ["IBD002"]
     assert run.code == 2
 
 
@@ -820,7 +808,7 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert whole(run) == [("IBD002", GROUP0, str(path), line_of(text, "UserGroups"), PUBLIC)]
+    assert run.whole() == [("IBD002", GROUP0, str(path), line_of(text, "UserGroups"), PUBLIC)]
 
 
 def test_properties_behind_an_unresolved_intrinsic_are_listed_for_every_rule(scan, tmp_path):
@@ -834,7 +822,7 @@ Resources:
 """,
     )
     run = scan(str(path))
-    assert whole(run) == []
+    assert run.whole() == []
     assert run.report["unverified"] == [
         {
             "target": f"{path}#Golden",

@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 import textwrap
 
+from conftest import line_of
+
 AMI = "/distributions/0/amiDistributionConfiguration"
 GROUP0 = f"{AMI}/launchPermission/userGroups/0"
 TYPE = "aws_imagebuilder_distribution_configuration"
-
-
-def line_of(text: str, needle: str, nth: int = 1) -> int:
-    hits = [number for number, line in enumerate(text.splitlines(), 1) if needle in line]
-    return hits[nth - 1]
 
 
 def write(directory, name: str, text: str):
@@ -24,13 +21,6 @@ def write(directory, name: str, text: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path, path.read_text()
-
-
-def whole(run) -> list[tuple]:
-    return [
-        (f["rule_id"], f["path"], f["location"]["file"], f["location"].get("start_line"), f["message"])
-        for f in run.report["findings"]
-    ]
 
 
 # -- provider defaults ---------------------------------------------------------------------------------
@@ -67,7 +57,7 @@ def test_provider_defaults_apply_as_the_provider_sends_them(scan, tmp_path):
         """,
     )
     run = scan(str(path), "--select", "IBD001,IBD003,IBD015")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD001",
             AMI,
@@ -145,7 +135,7 @@ def test_variables_tfvars_locals_and_dynamic_blocks_resolve(scan, tmp_path):
     write(tmp_path, "terraform.tfvars", 'env = "dev"\n')
     write(tmp_path, "z.auto.tfvars", 'env = "prod"\n')  # auto files win over terraform.tfvars
     run = scan(str(main), "--select", "IBD001,IBD002,IBD009")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD009",
             f"{AMI}/name",
@@ -173,7 +163,7 @@ def test_var_files_override_in_order_and_findings_name_the_variable(scan, tmp_pa
     shared, _ = write(tmp_path / "env", "shared.tfvars", 'groups = ["all"]\nenv = "a"\n')
     prod, _ = write(tmp_path / "env", "prod.tfvars.json", '{"kms": "alias/aws/ebs", "env": "b"}')
     run = scan(str(main), "--select", "IBD001,IBD002", "--var-file", str(shared), "--var-file", str(prod))
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD001",
             f"{AMI}/kmsKeyId",
@@ -223,7 +213,7 @@ def test_what_stays_unresolved_is_listed(scan, tmp_path):
         """,
     )
     run = scan(str(main), "--select", "IBD001,IBD002")
-    assert whole(run) == []
+    assert run.whole() == []
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
         ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal"),
         ("IBD002", f"{AMI}/launchPermission/userGroups", "launch permission user group is not a literal"),
@@ -239,7 +229,7 @@ def test_bad_var_files_are_errors_and_the_scan_goes_on(scan, tmp_path):
         {"input": str(tmp_path / "nope.tfvars"), "message": "--var-file: no such file"},
         {"input": str(broken), "message": "line 1, column 1: invalid HCL: unexpected input"},
     ]
-    assert [f[0] for f in whole(run)] == []  # env is unset: the name stays unresolved
+    assert [f[0] for f in run.whole()] == []  # env is unset: the name stays unresolved
     assert run.code == 2
 
 
@@ -280,7 +270,7 @@ def test_tf_json_is_read_with_lines_variables_and_dynamic_blocks(scan, tmp_path)
     path.write_text(json.dumps(document, indent=2))
     text = path.read_text()
     run = scan(str(tmp_path), "--select", "IBD001,IBD002")
-    assert whole(run) == [
+    assert run.whole() == [
         (
             "IBD001",
             f"{AMI}/kmsKeyId",
@@ -364,7 +354,7 @@ def test_plan_unknowns_are_unverified_not_absent_and_tags_come_from_tags_all(sca
     run = scan(str(path), "--select", "IBD001,IBD008,IBD010", "--config", str(policy))
     text = path.read_text()
     # owner comes from the provider's default_tags (tags_all); the AMI tags lack it.
-    assert [f[:4] for f in whole(run)] == [
+    assert [f[:4] for f in run.whole()] == [
         ("IBD010", AMI, str(path), line_of(text, '"ami_distribution_configuration": [', 3) + 1),
     ]
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
@@ -387,7 +377,7 @@ def test_plans_with_only_resource_changes_are_read(scan, tmp_path):
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(_plan(after, UNKNOWN, planned=False, extra_changes=[deleted, read]), indent=2))
     run = scan(str(path), "--select", "IBD002")
-    assert [f[:4] for f in whole(run)] == [("IBD002", GROUP0, str(path), line_of(path.read_text(), '"all"'))]
+    assert [f[:4] for f in run.whole()] == [("IBD002", GROUP0, str(path), line_of(path.read_text(), '"all"'))]
     assert [t["id"] for t in run.report["targets"]] == [f"{path}#{TYPE}.golden"]
 
 
@@ -443,7 +433,7 @@ def test_state_from_terraform_show_is_located_by_address(scan, tmp_path):
     path.write_text(json.dumps(state, indent=2))
     text = path.read_text()
     run = scan(str(path), "--select", "IBD001,IBD002,IBD003")
-    assert [f[:4] for f in whole(run)] == [
+    assert [f[:4] for f in run.whole()] == [
         ("IBD001", AMI, str(path), line_of(text, '"ami_distribution_configuration": [') + 1),
         ("IBD002", GROUP0, str(path), line_of(text, '"all"')),
     ]
@@ -476,7 +466,7 @@ def test_a_terraform_tfstate_file_is_read_too(scan, tmp_path):
     path = tmp_path / "terraform.tfstate.json"
     path.write_text(json.dumps(state, indent=2))
     run = scan(str(path), "--select", "IBD002")
-    assert [f[:4] for f in whole(run)] == [("IBD002", GROUP0, str(path), line_of(path.read_text(), '"all"'))]
+    assert [f[:4] for f in run.whole()] == [("IBD002", GROUP0, str(path), line_of(path.read_text(), '"all"'))]
     assert run.report["targets"][0]["origin"]["resource"] == f'module.images.{TYPE}.this["prod"]'
 
 
