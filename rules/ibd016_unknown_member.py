@@ -40,6 +40,20 @@ class UnknownMember(Rule):
             "imagebuilder model)",
             "the member names of each structure, frozen in auditor/_api_model.py",
         ),
+        Source(
+            "CloudFormation registry schema of AWS::ImageBuilder::DistributionConfiguration (as cfn-lint ships it)",
+            "the properties of each definition, each with additionalProperties false, frozen in "
+            "auditor/_cfn_schema.py: a Distribution has no S3ExportConfiguration",
+        ),
+        Source(
+            "aws cloudformation validate-template, as reported in cloudtools/troposphere#140",
+            "Invalid template resource property 'OptionSettings'",
+        ),
+        Source(
+            "CloudFormation deploying AWS::ImageBuilder::DistributionConfiguration, as reported in aws/aws-cdk#34758",
+            "Properties validation failed for resource DistributionConfiguration with message: "
+            "#/Distributions/0/AmiDistributionConfiguration: extraneous key [description] is not permitted",
+        ),
     )
 
     def check(self, config, ctx):

@@ -69,3 +69,12 @@ def scan(tmp_path, capsys, monkeypatch):
         return ScanRun(code, report, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def owner_policy(tmp_path) -> str:
+    """A config that names the owner account and an owner region no test distributes to,
+    so IBD001 judges every distribution as a copy to another region (its key applies)."""
+    path = tmp_path / "owner.toml"
+    path.write_text('owner-account = "111122223333"\nowner-region = "eu-central-1"\n')
+    return str(path)

@@ -33,6 +33,8 @@ def write(tmp_path, text: str, name: str = "stack.yaml"):
 
 
 PUBLIC = "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it"
+# IBD002's note when the public AMI is an encrypted copy (the owner region is elsewhere).
+ENCRYPTED = "; kmsKeyId encrypts this copy and EC2 cannot make an AMI with encrypted snapshots public, so it fails "
 CONDITIONS = """\
 Parameters:
   Visibility: {Type: String, Default: private, AllowedValues: [private, public]}
@@ -91,7 +93,7 @@ Resources:
     ]
 
 
-def test_public_ami_behind_if_on_the_whole_distribution(scan, tmp_path):
+def test_public_ami_behind_if_on_the_whole_distribution(scan, tmp_path, owner_policy):
     path, text = write(
         tmp_path,
         CONDITIONS
@@ -115,19 +117,19 @@ Resources:
             - !Ref AWS::NoValue
 """,
     )
-    run = scan(str(path), "--select", "IBD001,IBD002")
+    run = scan(str(path), "--select", "IBD001,IBD002", "--config", owner_policy)
     assert run.whole() == [
         (
             "IBD002",
             "/distributions/1/amiDistributionConfiguration/launchPermission/userGroups/0",
             str(path),
             line_of(text, "UserGroups: [all]"),
-            f"{PUBLIC} (when condition Public is true)",
+            f"{PUBLIC}{ENCRYPTED}(when condition Public is true)",
         )
     ]
 
 
-def test_public_ami_behind_if_on_the_launch_permission_and_a_removed_key(scan, tmp_path):
+def test_public_ami_behind_if_on_the_launch_permission_and_a_removed_key(scan, tmp_path, owner_policy):
     """The key is removed exactly when the AMI is public: both findings name the condition."""
     path, text = write(
         tmp_path,
@@ -148,15 +150,14 @@ Resources:
               - UserIds: ["444455556666"]
 """,
     )
-    run = scan(str(path), "--select", "IBD001,IBD002")
+    run = scan(str(path), "--select", "IBD001,IBD002", "--config", owner_policy)
     assert run.whole() == [
         (
             "IBD001",
             AMI,
             str(path),
             line_of(text, "AmiDistributionConfiguration"),
-            "AMI distributed to us-east-1 has no kmsKeyId; set a customer-managed KMS key "
-            "(when condition Public is true)",
+            "AMI copy to us-east-1: no kmsKeyId; set a customer-managed KMS key (when condition Public is true)",
         ),
         ("IBD002", GROUP0, str(path), line_of(text, "UserGroups: [all]"), f"{PUBLIC} (when condition Public is true)"),
     ]
@@ -362,10 +363,24 @@ Resources:
             "(parameter Region = 'eu-west-1' (its Default); "
             'parameter Groups = ["all", "111122223333"] (its Default))',
         ),
+        (
+            # The list's entries are trimmed, as CloudFormation does: an account id is no group.
+            "IBD002",
+            f"{AMI}/launchPermission/userGroups/1",
+            str(path),
+            line_of(text, "UserGroups"),
+            "userGroups '111122223333' is not a launch permission group: the only one is 'all' (public), so EC2 "
+            "rejects it and the distribution to eu-west-1 fails; share with userIds, organizationArns or "
+            "organizationalUnitArns instead (parameter Region = 'eu-west-1' (its Default); "
+            'parameter Groups = ["all", "111122223333"] (its Default))',
+        ),
     ]
     override = tmp_path / "params.json"
-    override.write_text(json.dumps([{"ParameterKey": "Groups", "ParameterValue": "111122223333"}]))
-    assert [f[0] for f in scan(str(path), "--select", "IBD002", "--parameters", str(override)).whole()] == []
+    override.write_text(json.dumps([{"ParameterKey": "Groups", "ParameterValue": "all"}]))
+    assert [f[4] for f in scan(str(path), "--select", "IBD002", "--parameters", str(override)).whole()] == [
+        "AMI distributed to eu-west-1 is public (userGroups contains 'all'); remove it "
+        f"(parameter Region = 'eu-west-1' (its Default); parameter Groups = [\"all\"] (from {override}))"
+    ]
 
 
 def test_ssm_parameter_types_and_resources_never_resolve(scan, tmp_path):
@@ -394,7 +409,7 @@ Resources:
     ]
 
 
-def test_find_in_map_resolves_literal_keys_and_lists_the_rest(scan, tmp_path):
+def test_find_in_map_resolves_literal_keys_and_lists_the_rest(scan, tmp_path, owner_policy):
     path, text = write(
         tmp_path,
         """\
@@ -417,7 +432,7 @@ Resources:
             KmsKeyId: !FindInMap [Sharing, !Ref AWS::Region, Key]
 """,
     )
-    run = scan(str(path), "--select", "IBD001,IBD002")
+    run = scan(str(path), "--select", "IBD001,IBD002", "--config", owner_policy)
     assert [f[:4] for f in run.whole()] == [
         ("IBD001", f"{AMI}/kmsKeyId", str(path), line_of(text, "KmsKeyId: !FindInMap [Sharing, prod")),
         ("IBD002", GROUP0, str(path), line_of(text, "UserGroups: !FindInMap")),

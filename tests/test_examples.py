@@ -197,7 +197,7 @@ IAC_EXPECTED = [
     ),
     (
         "IBD015",
-        "/distributions/0/launchTemplateConfigurations/0/setDefaultVersion",
+        "/distributions/0/launchTemplateConfigurations/0",
         "examples/terraform/sharing.tf.json",
         21,
     ),
@@ -221,7 +221,8 @@ def test_conditions_and_parameters_say_when_and_from_where(scan):
         "target account 999988887777 is not in allowed-accounts "
         '(parameter ShareWith = ["111122223333", "999988887777"] (its Default))',
         "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it (when condition IsProd is true)",
-        "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key (when condition IsProd is true)",
+        "AMI copies for target accounts in eu-west-1: no kmsKeyId; set a customer-managed KMS key "
+        "(the owner account is unknown: declare it with owner-account) (when condition IsProd is true)",
         "AMI name 'golden-al2023-release' is the same for every build; add {{ imagebuilder:buildDate }} "
         "(parameter ImageName = 'golden-al2023' (its Default))",
     ]
@@ -230,7 +231,11 @@ def test_conditions_and_parameters_say_when_and_from_where(scan):
     forced = f"condition IsProd is true: parameter Environment = 'prod' (from {params})"
     assert [(f["rule_id"], f["message"]) for f in prod.report["findings"]] == [
         ("IBD002", f"AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it ({forced})"),
-        ("IBD001", f"AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key ({forced})"),
+        (
+            "IBD001",
+            "AMI copies for target accounts in eu-west-1: no kmsKeyId; set a customer-managed KMS key "
+            f"(the owner account is unknown: declare it with owner-account) ({forced})",
+        ),
         (
             "IBD009",
             "AMI name 'golden-al2023-release' is the same for every build; add {{ imagebuilder:buildDate }} "

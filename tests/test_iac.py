@@ -134,7 +134,7 @@ def test_cloudformation_intrinsics_are_unresolved_not_guessed(scan, tmp_path):
     ]
     messages = [f["message"] for f in run.report["findings"]]
     assert messages == [
-        "AMI distributed to us-west-2 has no kmsKeyId; set a customer-managed KMS key (when condition UseKey is false)",
+        "AMI copy to us-west-2: no kmsKeyId; set a customer-managed KMS key (when condition UseKey is false)",
         "AMI name 'fixed-name' is the same for every build; add {{ imagebuilder:buildDate }}",
     ]
     assert run.report["findings"][1]["suppressed"] == {"kind": "inline", "reason": "names are set by the pipeline"}

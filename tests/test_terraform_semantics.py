@@ -13,6 +13,8 @@ from conftest import line_of
 
 AMI = "/distributions/0/amiDistributionConfiguration"
 GROUP0 = f"{AMI}/launchPermission/userGroups/0"
+# IBD002's note when the public AMI is an encrypted copy (the owner region is elsewhere).
+ENCRYPTED = "; kmsKeyId encrypts this copy and EC2 cannot make an AMI with encrypted snapshots public, so it fails "
 TYPE = "aws_imagebuilder_distribution_configuration"
 
 
@@ -24,7 +26,7 @@ def write(directory, name: str, text: str):
 
 
 # -- provider defaults ---------------------------------------------------------------------------------
-def test_provider_defaults_apply_as_the_provider_sends_them(scan, tmp_path):
+def test_provider_defaults_apply_as_the_provider_sends_them(scan, tmp_path, owner_policy):
     path, text = write(
         tmp_path,
         "main.tf",
@@ -56,22 +58,22 @@ def test_provider_defaults_apply_as_the_provider_sends_them(scan, tmp_path):
         }
         """,
     )
-    run = scan(str(path), "--select", "IBD001,IBD003,IBD015")
+    run = scan(str(path), "--select", "IBD001,IBD003,IBD015", "--config", owner_policy)
     assert run.whole() == [
         (
             "IBD001",
             AMI,
             str(path),
             line_of(text, "ami_distribution_configuration {"),
-            "AMI distributed to us-east-1 has no kmsKeyId; set a customer-managed KMS key",
+            "AMI copy to us-east-1: no kmsKeyId; set a customer-managed KMS key",
         ),
         (
             "IBD015",
-            "/distributions/0/launchTemplateConfigurations/0/setDefaultVersion",
+            "/distributions/0/launchTemplateConfigurations/0",
             str(path),
             line_of(text, "launch_template_configuration {"),
-            "sets the default launch template version in account 444455556666; let that account promote it "
-            "(launch_template_configuration sets no default: the provider sends default = true)",
+            "leaves 'default' out, which means true, so it sets the default launch template version in account "
+            "444455556666; set 'default' to false and let that account promote it",
         ),
     ]
 
@@ -129,12 +131,12 @@ locals {
 """
 
 
-def test_variables_tfvars_locals_and_dynamic_blocks_resolve(scan, tmp_path):
+def test_variables_tfvars_locals_and_dynamic_blocks_resolve(scan, tmp_path, owner_policy):
     main, text = write(tmp_path, "main.tf", MODULE)
     write(tmp_path, "variables.tf", VARIABLES)
     write(tmp_path, "terraform.tfvars", 'env = "dev"\n')
     write(tmp_path, "z.auto.tfvars", 'env = "prod"\n')  # auto files win over terraform.tfvars
-    run = scan(str(main), "--select", "IBD001,IBD002,IBD009")
+    run = scan(str(main), "--select", "IBD001,IBD002,IBD009", "--config", owner_policy)
     assert run.whole() == [
         (
             "IBD009",
@@ -149,7 +151,7 @@ def test_variables_tfvars_locals_and_dynamic_blocks_resolve(scan, tmp_path):
             "/distributions/1/amiDistributionConfiguration",
             str(main),
             line_of(text, "ami_distribution_configuration {", 2),
-            "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key "
+            "AMI copy to eu-west-1: no kmsKeyId; set a customer-managed KMS key "
             '(variable regions = {"eu-west-1": null, "us-west-2": "alias/images"} (its default))',
         ),
     ]
@@ -157,19 +159,29 @@ def test_variables_tfvars_locals_and_dynamic_blocks_resolve(scan, tmp_path):
     assert run.report["errors"] == []
 
 
-def test_var_files_override_in_order_and_findings_name_the_variable(scan, tmp_path):
+def test_var_files_override_in_order_and_findings_name_the_variable(scan, tmp_path, owner_policy):
     main, text = write(tmp_path, "main.tf", MODULE)
     write(tmp_path, "variables.tf", VARIABLES)
     shared, _ = write(tmp_path / "env", "shared.tfvars", 'groups = ["all"]\nenv = "a"\n')
     prod, _ = write(tmp_path / "env", "prod.tfvars.json", '{"kms": "alias/aws/ebs", "env": "b"}')
-    run = scan(str(main), "--select", "IBD001,IBD002", "--var-file", str(shared), "--var-file", str(prod))
+    run = scan(
+        str(main),
+        "--select",
+        "IBD001,IBD002",
+        "--var-file",
+        str(shared),
+        "--var-file",
+        str(prod),
+        "--config",
+        owner_policy,
+    )
     assert run.whole() == [
         (
             "IBD001",
             f"{AMI}/kmsKeyId",
             str(main),
             line_of(text, "kms_key_id = var.kms"),
-            "AMI distributed to us-east-1 uses the AWS-managed key 'alias/aws/ebs'; use a customer-managed KMS key "
+            "AMI copy to us-east-1: the AWS-managed key 'alias/aws/ebs'; use a customer-managed KMS key "
             f"(variable kms = 'alias/aws/ebs' (from {prod}))",
         ),
         (
@@ -177,7 +189,8 @@ def test_var_files_override_in_order_and_findings_name_the_variable(scan, tmp_pa
             GROUP0,
             str(main),
             line_of(text, "user_groups = var.groups"),
-            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it "
+            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it"
+            f"{ENCRYPTED}"
             f'(variable groups = ["all"] (from {shared}))',
         ),
         (
@@ -185,14 +198,14 @@ def test_var_files_override_in_order_and_findings_name_the_variable(scan, tmp_pa
             "/distributions/1/amiDistributionConfiguration",
             str(main),
             line_of(text, "ami_distribution_configuration {", 2),
-            "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key "
+            "AMI copy to eu-west-1: no kmsKeyId; set a customer-managed KMS key "
             '(variable regions = {"eu-west-1": null, "us-west-2": "alias/images"} (its default))',
         ),
     ]
     assert run.report["targets"][0]["name"] == "golden-b"
 
 
-def test_what_stays_unresolved_is_listed(scan, tmp_path):
+def test_what_stays_unresolved_is_listed(scan, tmp_path, owner_policy):
     main, _ = write(
         tmp_path,
         "main.tf",
@@ -212,7 +225,7 @@ def test_what_stays_unresolved_is_listed(scan, tmp_path):
         }
         """,
     )
-    run = scan(str(main), "--select", "IBD001,IBD002")
+    run = scan(str(main), "--select", "IBD001,IBD002", "--config", owner_policy)
     assert run.whole() == []
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
         ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal"),
@@ -234,7 +247,7 @@ def test_bad_var_files_are_errors_and_the_scan_goes_on(scan, tmp_path):
 
 
 # -- .tf.json -------------------------------------------------------------------------------------------------
-def test_tf_json_is_read_with_lines_variables_and_dynamic_blocks(scan, tmp_path):
+def test_tf_json_is_read_with_lines_variables_and_dynamic_blocks(scan, tmp_path, owner_policy):
     document = {
         "variable": {"groups": {"default": ["all"]}, "regions": {"default": ["eu-west-1"]}},
         "locals": {"key": "alias/aws/ebs"},
@@ -269,21 +282,22 @@ def test_tf_json_is_read_with_lines_variables_and_dynamic_blocks(scan, tmp_path)
     path = tmp_path / "images.tf.json"
     path.write_text(json.dumps(document, indent=2))
     text = path.read_text()
-    run = scan(str(tmp_path), "--select", "IBD001,IBD002")
+    run = scan(str(tmp_path), "--select", "IBD001,IBD002", "--config", owner_policy)
     assert run.whole() == [
         (
             "IBD001",
             f"{AMI}/kmsKeyId",
             str(path),
             line_of(text, '"kms_key_id"'),
-            "AMI distributed to us-east-1 uses the AWS-managed key 'alias/aws/ebs'; use a customer-managed KMS key",
+            "AMI copy to us-east-1: the AWS-managed key 'alias/aws/ebs'; use a customer-managed KMS key",
         ),
         (
             "IBD002",
             GROUP0,
             str(path),
             line_of(text, '"user_groups"'),
-            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it "
+            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it"
+            f"{ENCRYPTED}"
             '(variable groups = ["all"] (its default))',
         ),
         (
@@ -291,7 +305,7 @@ def test_tf_json_is_read_with_lines_variables_and_dynamic_blocks(scan, tmp_path)
             "/distributions/1/amiDistributionConfiguration",
             str(path),
             line_of(text, '"ami_distribution_configuration": [') + 1,
-            "AMI distributed to eu-west-1 has no kmsKeyId; set a customer-managed KMS key "
+            "AMI copy to eu-west-1: no kmsKeyId; set a customer-managed KMS key "
             '(variable regions = ["eu-west-1"] (its default))',
         ),
     ]
@@ -406,7 +420,7 @@ STATE_VALUES = {
 }
 
 
-def test_state_from_terraform_show_is_located_by_address(scan, tmp_path):
+def test_state_from_terraform_show_is_located_by_address(scan, tmp_path, owner_policy):
     state = {
         "format_version": "1.0",
         "terraform_version": "1.9.0",
@@ -432,11 +446,11 @@ def test_state_from_terraform_show_is_located_by_address(scan, tmp_path):
     path = tmp_path / "state.json"
     path.write_text(json.dumps(state, indent=2))
     text = path.read_text()
-    run = scan(str(path), "--select", "IBD001,IBD002,IBD003")
-    assert [f[:4] for f in run.whole()] == [
-        ("IBD001", AMI, str(path), line_of(text, '"ami_distribution_configuration": [') + 1),
-        ("IBD002", GROUP0, str(path), line_of(text, '"all"')),
-    ]
+    run = scan(str(path), "--select", "IBD001,IBD002,IBD003", "--config", owner_policy)
+    # The state's ARN says us-east-1 is the configuration's own region: its kms_key_id of ""
+    # (never sent) leaves the original AMI as the recipe made it, which IBD001 does not judge;
+    # the 0 parallel launches are not sent either.
+    assert [f[:4] for f in run.whole()] == [("IBD002", GROUP0, str(path), line_of(text, '"all"'))]
     (target,) = run.report["targets"]
     assert target["id"] == f"{path}#module.images.{TYPE}.this"
     assert target["origin"] == {

@@ -11,10 +11,12 @@ resolves and audited once through its ``content`` otherwise. Suppression:
 
 What the resource sends to Image Builder follows the provider, not the text
 (hashicorp/terraform-provider-aws, internal/service/imagebuilder/
-distribution_configuration.go): ``launch_template_configuration.default`` has
-``Default: true`` and is always sent; empty strings, empty sets and maps, and a
+distribution_configuration.go): empty strings, empty sets and maps, and a
 ``max_parallel_launches`` or ``target_resource_count`` of 0 are never sent (each
 ``expand`` function checks ``v != ""``, ``Len() > 0`` or ``v != 0``); ``null`` is unset.
+``launch_template_configuration.default`` has ``Default: true``, which is what Image
+Builder does with an omitted ``setDefaultVersion`` too, so it is left for IBD015 to read
+as omitted.
 
 Plans (``terraform show -json``) and state are read by ``auditor.sources.terraform_json``.
 """
@@ -116,7 +118,6 @@ def api_name(name: str) -> str:
 
 # -- what the provider sends ---------------------------------------------------------------------
 ZERO_MEANS_UNSET = frozenset({"maxParallelLaunches", "targetResourceCount"})
-DEFAULT_VERSION_NOTE = "launch_template_configuration sets no default: the provider sends default = true"
 
 
 def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> dict[str, Any]:
@@ -138,9 +139,6 @@ def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> di
                 if unset or (key in ZERO_MEANS_UNSET and type(item) is int and item == 0):
                     continue  # a variable's note stays: it explains why the object lacks the member
                 out[key] = walk(item, member, join_pointer(pointer, key))
-            if shape_name == "LaunchTemplateConfiguration" and "setDefaultVersion" not in out:
-                out["setDefaultVersion"] = True
-                provenance.setdefault(join_pointer(pointer, "setDefaultVersion"), DEFAULT_VERSION_NOTE)
             return out
         if spec["type"] == "list" and isinstance(value, list):
             return [walk(item, spec["member"], join_pointer(pointer, i)) for i, item in enumerate(value)]
