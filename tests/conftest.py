@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,41 @@ def owner_policy(tmp_path) -> str:
     path = tmp_path / "owner.toml"
     path.write_text('owner-account = "111122223333"\nowner-region = "eu-central-1"\n')
     return str(path)
+
+
+class _DenyEverything(BaseHTTPRequestHandler):
+    """Answers every AWS call with AccessDenied, in JSON and in XML (botocore reads the one
+    its protocol speaks), so no test can reach a real AWS endpoint or wait on one."""
+
+    def _deny(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = (
+            b"<ErrorResponse><Error><Code>AccessDenied</Code><Message>tests never reach AWS</Message></Error></ErrorResponse>"
+            if "json" not in (self.headers.get("Content-Type") or "")
+            else b'{"__type": "AccessDeniedException", "message": "tests never reach AWS"}'
+        )
+        self.send_response(403)
+        self.send_header("x-amzn-ErrorType", "AccessDeniedException")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _deny
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_aws():
+    """Every service without an endpoint of its own in a test goes to a local endpoint that
+    denies everything (a test's AWS_ENDPOINT_URL_<SERVICE> or AWS_ENDPOINT_URL still wins).
+    Session-wide, so fixtures of any scope may point it elsewhere and restore it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DenyEverything)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        yield
+    server.shutdown()

@@ -385,7 +385,7 @@ def aws_env(monkeypatch, tmp_path):
         "AWS_EC2_METADATA_DISABLED": "true",
     }.items():
         monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(key, raising=False)
     return monkeypatch
 

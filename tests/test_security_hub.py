@@ -41,7 +41,6 @@ def _env(monkeypatch, tmp_path, **endpoints):
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
 class Run:
