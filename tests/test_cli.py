@@ -26,7 +26,7 @@ def test_console_script_and_module_entry_point():
     assert _run(EXE, "--version").stdout.strip() == f"ib-audit {__version__}"
     # Not from the repo root: there "-m" would import the source tree, not the install.
     proc = subprocess.run(
-        [sys.executable, "-m", "auditor", "scan", str(EXAMPLES / "compliant-baseline.json")],
+        [sys.executable, "-P", "-m", "auditor", "scan", str(EXAMPLES / "compliant-baseline.json")],
         capture_output=True,
         text=True,
         cwd=EXAMPLES,

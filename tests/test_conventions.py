@@ -152,7 +152,8 @@ def test_bad_globs_and_selectors_in_config_are_errors(tree, capsys):
 
 
 # -- usage errors stop before scanning -----------------------------------------------------------
-CLI = [sys.executable, "-m", "auditor"]
+# -P: the working directory (often the source tree) must not shadow the installed package.
+CLI = [sys.executable, "-P", "-m", "auditor"]
 
 
 def _cli(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:

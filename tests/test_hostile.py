@@ -71,7 +71,7 @@ def run(
             _drop_file_permission_override()
 
     return subprocess.run(
-        [sys.executable, "-m", "auditor", *argv],
+        [sys.executable, "-P", "-m", "auditor", *argv],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -188,7 +188,7 @@ def test_unreachable_endpoint(aws_env):
 
 def _cli(*args, env):
     return subprocess.run(
-        [sys.executable, "-m", "auditor", *args], capture_output=True, text=True, env=env, cwd=EXAMPLES
+        [sys.executable, "-P", "-m", "auditor", *args], capture_output=True, text=True, env=env, cwd=EXAMPLES
     )
 
 
@@ -259,7 +259,7 @@ def test_progress_on_a_tty_only_and_verbose_logs_never_show_credentials(endpoint
     # stderr on a pseudo-terminal: a progress line appears.
     leader, follower = pty.openpty()
     proc = subprocess.run(
-        [sys.executable, "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-f", "json=/dev/null"],
+        [sys.executable, "-P", "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-f", "json=/dev/null"],
         stderr=follower,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -281,7 +281,7 @@ def test_progress_on_a_tty_only_and_verbose_logs_never_show_credentials(endpoint
     assert "\rib-audit: regions 1/1  configurations" in shown and "errors 0" in shown
     # Not a terminal: no progress line; -v logs calls and retries, never credentials.
     proc = subprocess.run(
-        [sys.executable, "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-v", "-f", "json=/dev/null"],
+        [sys.executable, "-P", "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-v", "-f", "json=/dev/null"],
         capture_output=True,
         text=True,
         env=env,
@@ -294,7 +294,7 @@ def test_progress_on_a_tty_only_and_verbose_logs_never_show_credentials(endpoint
     # --quiet on a terminal: nothing.
     leader, follower = pty.openpty()
     subprocess.run(
-        [sys.executable, "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-q", "-f", "json=/dev/null"],
+        [sys.executable, "-P", "-m", "auditor", "scan", "--aws", "--region", "us-east-1", "-q", "-f", "json=/dev/null"],
         stderr=follower,
         stdout=subprocess.DEVNULL,
         env=env,
