@@ -86,7 +86,11 @@ class RegionPolicy(Rule):
             if allowed and region not in allowed:
                 yield Violation(path, f"region {region} is not in allowed-regions")
             if region in seen:
-                yield Violation(path, f"region {region} is already distributed to by {seen[region]}")
+                # A list position, 1-based, reads the same in every source format.
+                first = int(seen[region].rsplit("/", 1)[-1]) + 1
+                yield Violation(
+                    path, f"region {region} is already the region of distribution #{first}; each region may appear once"
+                )
             else:
                 seen[region] = pointer
             partition = regions.partition_of(region)
