@@ -242,7 +242,10 @@ def _report_string(value: str, shape_name: str, path: tuple, label, ctx, out: li
             out.append(Violation(pointer, f"{name} is {len(value)} characters long; the API allows at most {longest}"))
         if pattern is not None and not pattern.fullmatch(value):
             shown = SHAPES[shape_name]["pattern"]
-            out.append(Violation(pointer, f"{name} {value!r} does not match the API's pattern {shown}"))
+            # A pattern of a few hundred characters (ImageBuilderArn's) buries the message;
+            # name the model's shape instead, where a reader finds it.
+            what = f"pattern {shown}" if len(shown) <= 100 else f"{shape_name} pattern (botocore's imagebuilder model)"
+            out.append(Violation(pointer, f"{name} {value!r} does not match the API's {what}"))
 
 
 def _list(value: list, member: str, path: tuple, label, ctx, out: list[Violation]) -> None:

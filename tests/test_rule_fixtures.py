@@ -232,3 +232,29 @@ def test_region_names_get_a_did_you_mean_and_constraints_name_their_value(scan):
     assert by_path["/distributions/1/amiDistributionConfiguration/name"][0]["message"] == (
         "AMI name is 156 characters long; the API allows at most 127"
     )
+
+
+def test_ibd017_quotes_short_patterns_and_names_long_ones(scan, tmp_path):
+    """A pattern of hundreds of characters would bury the message; short ones help."""
+    doc = tmp_path / "input.json"
+    doc.write_text(
+        json.dumps(
+            {
+                "distributionConfigurationArn": "arn:aws:imagebuilder:us-west-2:123456789012:distribution-configuration/x.json",
+                "distributions": [{"region": "us-west-2", "amiDistributionConfiguration": {"name": "a (b)"}}],
+            },
+            indent=2,
+        )
+    )
+    run = scan(str(doc), "--select", "IBD017")
+    assert [(f["path"], f["message"]) for f in run.report["findings"]] == [
+        (
+            "/arn",
+            "the configuration ARN 'arn:aws:imagebuilder:us-west-2:123456789012:distribution-configuration/x.json' "
+            "does not match the API's ImageBuilderArn pattern (botocore's imagebuilder model)",
+        ),
+        (
+            "/distributions/0/amiDistributionConfiguration/name",
+            "AMI name 'a (b)' does not match the API's pattern ^[-_A-Za-z0-9{][-_A-Za-z0-9\\s:{}\\.]+[-_A-Za-z0-9}]$",
+        ),
+    ]
