@@ -310,11 +310,17 @@ def _check_distinct_outputs(outputs: list[tuple[str, str | None]], baseline: str
         seen[key] = flag
 
 
-def _check_outputs(outputs: list[tuple[str, str | None]]) -> None:
+def _check_outputs(outputs: list[tuple[str, str | None]], reporters: dict) -> None:
     """A report that cannot be written should stop the run before a long scan, not after."""
     for name, file in outputs:
         if file is not None and not Path(file).parent.is_dir():
             raise ValueError(f"-f {name}={file}: directory {Path(file).parent} does not exist")
+        check = getattr(reporters[name], "check", None)
+        if callable(check):
+            try:
+                check()
+            except ReportError as exc:  # a missing optional dependency: the message says how to get it
+                raise ValueError(f"-f {name}{'=' + file if file else ''}: {exc}") from None
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -326,7 +332,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     reporters = host.reporters()
     try:
         outputs = _parse_formats(args.format, reporters)
-        _check_outputs(outputs)
+        _check_outputs(outputs, reporters)
         _check_distinct_outputs(outputs, args.write_baseline)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)
@@ -600,6 +606,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     reporters = host.reporters()
     try:
         outputs = _parse_formats(args.format, reporters)
+        _check_outputs(outputs, reporters)
         _check_distinct_outputs(outputs)
         fail_on = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)

@@ -53,6 +53,10 @@ class ReportError(Exception):
 
 
 class Reporter(Protocol):
+    """A report format. It may also define ``check()``, called once before anything is
+    scanned, raising ``ReportError`` when the report could not be written at all (an
+    optional dependency that is not installed)."""
+
     name: str
     description: str
 

@@ -16,6 +16,11 @@ class LazyReporter:
     def __init__(self, name: str, module: str, description: str) -> None:
         self.name, self.module, self.description = name, module, description
 
+    def check(self) -> None:
+        """Import the module now, so a missing optional dependency (``ReportError``) is a
+        usage error before the scan, not a failure after it."""
+        importlib.import_module(f"{__name__}.{self.module}")
+
     def write(self, result, stream, *, color: bool = False) -> None:
         importlib.import_module(f"{__name__}.{self.module}").write(result, stream)
 

@@ -132,15 +132,26 @@ def test_suppressed_unverified_and_unreadable(ocsf_scan, tmp_path):
     assert not [e for e in events if str(broken) in json.dumps(e)]
 
 
-def test_without_the_library_the_report_fails_in_one_line(monkeypatch, capsys, tmp_path):
+def test_without_the_library_ocsf_is_a_usage_error_before_the_scan(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "py_ocsf_models", None)  # as if not installed
     monkeypatch.delitem(sys.modules, "auditor.reports.ocsf", raising=False)
     monkeypatch.chdir(REPO)
-    code = main(["scan", "examples/public-ami.json", "-q", "-f", f"ocsf={tmp_path / 'o.jsonl'}"])
+    events, report = tmp_path / "o.jsonl", tmp_path / "r.json"
+    code = main(["scan", "examples/public-ami.json", "-q", "-f", f"json={report}", "-f", f"ocsf={events}"])
     assert code == 2
     assert capsys.readouterr().err == (
-        "ib-audit: error: cannot write the ocsf report: the ocsf report needs py-ocsf-models (py_ocsf_models); "
+        f"ib-audit: error: -f ocsf={events}: the ocsf report needs py-ocsf-models (py_ocsf_models); "
         "pip install 'ib-audit[ocsf]'\n"
+    )
+    # Nothing was scanned: the report listed first was not written either.
+    assert not report.exists() and not events.exists()
+    # merge checks the same before it reads any report.
+    code = main(["merge", str(REPO / "examples" / "public-ami.json"), "-f", "ocsf"])
+    assert code == 2
+    assert capsys.readouterr() == (
+        "",
+        "ib-audit: error: -f ocsf: the ocsf report needs py-ocsf-models (py_ocsf_models); "
+        "pip install 'ib-audit[ocsf]'\n",
     )
     monkeypatch.undo()
     importlib.import_module("auditor.reports.ocsf")
