@@ -476,3 +476,72 @@ def test_the_nightly_example_workflow_runs_a_command_ib_audit_accepts():
     for step in workflow["jobs"]["security-hub"]["steps"]:
         if "uses" in step:
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]  # pinned by SHA
+
+
+def _readme_policy(sid: str) -> dict:
+    """The README's IAM policy block that holds the statement ``sid``."""
+    import re
+
+    from conftest import REPO
+
+    for block in re.findall(
+        r"```json\n(\{\n  \"Version\": \"2012-10-17\",.*?)```", (REPO / "README.md").read_text(), re.S
+    ):
+        policy = json.loads(block)
+        if any(s.get("Sid") == sid for s in policy["Statement"]):
+            return policy
+    raise AssertionError(f"no README policy with statement {sid}")
+
+
+def _iam_match(pattern: str, value: str) -> bool:
+    """IAM's wildcard matching in Action and Resource: ``*`` any run of characters, ``?`` one."""
+    import re
+
+    return (
+        re.fullmatch("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), value)
+        is not None
+    )
+
+
+def _allowed(policy: dict, action: str, resource: str) -> bool:
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if (
+            statement["Effect"] == "Allow"
+            and any(_iam_match(a, action) for a in actions)
+            and any(_iam_match(r, resource) for r in resources)
+        ):
+            return True
+    return False
+
+
+def test_the_readme_policy_allows_every_call_the_sink_makes(hub, scan):
+    """Service Authorization Reference, "Actions, resources, and condition keys for AWS Security
+    Hub": BatchImportFindings requires the resource type ``product``,
+    ``arn:${Partition}:securityhub:${Region}:${Account}:product/${Company}/${ProductId}``; the
+    default product of a custom integration is ``product/<account-id>/default``. GetFindings and
+    BatchUpdateFindings take ``*``."""
+    from auditor.reports.asff import Placement
+
+    server, images, arns = hub["server"], hub["images"], hub["arns"]
+    policy = _readme_policy("IbAuditImportFindings")
+    scan("--region", REGION)
+    config = images.configs[(ACCOUNT, REGION)][arns["public"]]
+    config["tags"] = {"ib-audit:ignore": "IBD009:accepted"}  # so BatchUpdateFindings is called too
+    scan("--region", REGION)
+    calls = [(r["operation"], r["body"]) for r in server.requests if r["status"] == 200]
+    assert {op for op, _ in calls} == {"GetFindings", "BatchImportFindings", "BatchUpdateFindings"}
+    for operation, body in calls:
+        products = [f["ProductArn"] for f in body.get("Findings", [])] or ["*"]
+        for product in products:
+            assert _allowed(policy, f"securityhub:{operation}", product), (operation, product)
+    # The default product in every partition, and no other product.
+    for where in (Placement(ACCOUNT, "cn-north-1", "aws-cn"), Placement(ACCOUNT, "us-gov-west-1", "aws-us-gov")):
+        assert _allowed(policy, "securityhub:BatchImportFindings", where.product_arn)
+    assert not _allowed(
+        policy, "securityhub:BatchImportFindings", f"arn:aws:securityhub:{REGION}::product/aws/guardduty"
+    )
+    assert not _allowed(
+        policy, "securityhub:BatchImportFindings", f"arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default"
+    )
