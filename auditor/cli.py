@@ -366,6 +366,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     aws_options = org_options = shard = None
     context = (live or args.aws_context) and not args.no_aws_context
     sessions: dict = {}  # account -> assumed-role session of an organization scan, for the context facts
+    org_listing = None  # what --organization listed, for the context facts
     if live or context:
         if args.max_workers < 1:
             return _usage_error("--max-workers must be at least 1")
@@ -438,7 +439,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     per_account=args.max_workers_per_account,
                     shard=shard,
                 )
-                fetched, coverage = org.fetch_organization(aws_options, org_options, sessions=sessions)
+                org_listing = org.OrgListing()
+                fetched, coverage = org.fetch_organization(
+                    aws_options, org_options, sessions=sessions, listing=org_listing
+                )
             else:
                 fetched, coverage = org.fetch_sharded_account(aws_options, shard)
             report_coverage = coverage
@@ -450,7 +454,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         scanned += list(args.arn or ())
     facts = None
     if context:
-        facts, error = _account_context(args, aws_options, host, loaded.targets, sessions, org_options)
+        facts, error = _account_context(args, aws_options, host, loaded.targets, sessions, org_options, org_listing)
         if error is not None:
             loaded.errors.append(error)
     result = audit(
@@ -560,8 +564,12 @@ def _send_to_sinks(result: AuditResult, sinks: list, context, quiet: bool) -> Au
     return replace(result, errors=tuple(errors), report_options={**result.report_options, "sinks": summaries})
 
 
-def _account_context(args, aws_options, host: PluginHost, targets, sessions: dict, org_options):
-    """The fact store of a scan with AWS access, or (None, the error that stops it)."""
+def _account_context(args, aws_options, host: PluginHost, targets, sessions: dict, org_options, org_listing=None):
+    """The fact store of a scan with AWS access, or (None, the error that stops it).
+
+    An organization scan's own ``ListAccounts`` answer is the members fact: the
+    organization is listed once per run.
+    """
     from auditor.context import FactStore
     from auditor.context import aws as context_aws
     from auditor.sources import aws, org
@@ -596,7 +604,11 @@ def _account_context(args, aws_options, host: PluginHost, targets, sessions: dic
         )
         if access is None:
             return None, error
-    return FactStore(host.fact_providers(), access, workers=aws_options.max_workers), None
+    store = FactStore(host.fact_providers(), access, workers=aws_options.max_workers)
+    members = context_aws.organization_members(org_listing)
+    if members is not None:
+        store.seed(members)
+    return store, None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -529,7 +529,10 @@ def test_organization_scan_reports_an_ami_shared_outside_the_organization(world,
     configs = _configs(world)
     arns = _publish(world, {k: configs[k] for k in ("outside", "targets", "share-org", "public-blocked")})
     inside = _publish(world, {"member-share": [_ami(E1, targetAccountIds=[X, M])]}, account=world.members["no-role"])
+    world.front.calls.clear()
     code, report, out = _scan(tmp_path, capsys, "--organization", "--role-name", "ib-audit", "--region", E1)
+    # The organization is listed once: the accounts to scan and the members IBD027 checks against.
+    assert world.front.calls[(M, "organizations:ListAccounts")] == 1
     outside = [(f["target"], f["path"], f["severity"]) for f in report["findings"] if f["rule_id"] == "IBD027"]
     assert sorted(outside) == sorted(
         [
@@ -548,6 +551,30 @@ def test_organization_scan_reports_an_ami_shared_outside_the_organization(world,
     ]
     assert [f["path"] for f in report["findings"] if f["target"] == arns["share-org"]] == []
     assert code == 2  # the account whose role cannot be assumed is an error of the scan itself
+
+
+def test_an_organization_listing_that_fails_is_not_asked_again(world, tmp_path, capsys):
+    """--organization lists the members once; when that is refused, IBD027 says so rather than asking again."""
+    world.imagebuilder.configs.clear()
+    arns = _publish(world, {"outside": _configs(world)["outside"]})
+    world.front.calls.clear()
+    denied = (M, "*", "organizations:ListAccounts", "")
+    world.front.deny.add(denied)
+    try:
+        code, report, _ = _scan(
+            tmp_path, capsys, "--organization", "--accounts", M, "--role-name", "ib-audit", "--region", E1
+        )
+    finally:
+        world.front.deny.discard(denied)
+    assert world.front.calls[(M, "organizations:ListAccounts")] == 1
+    assert [e["input"] for e in report["errors"]] == ["organization"]
+    assert report["errors"][0]["message"].startswith("cannot list accounts: ")
+    path = f"{AMI}/targetAccountIds/0"
+    assert [(u["rule_id"], u["target"], u["path"], u["reason"]) for u in report["unverified"]] == [
+        ("IBD022", arns["outside"], path, f"AccessDenied on sts:AssumeRole (ib-audit in {X})"),
+        ("IBD027", arns["outside"], path, "AccessDenied on organizations:ListAccounts"),
+    ]
+    assert code == 2
 
 
 def test_single_account_scan_cannot_verify_other_accounts_or_membership(world, tmp_path, capsys, monkeypatch):

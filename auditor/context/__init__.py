@@ -137,6 +137,16 @@ class FactStore:
             future.set_result(self._fetch(key))
         return future.result()
 
+    def seed(self, fact: Fact) -> None:
+        """Record a fact the scan already learned (the organization's members, listed to
+        find the accounts to scan), so that it is not fetched again; a fact already
+        fetched stays as it is."""
+        with self._lock:
+            if fact.key not in self._futures:
+                future: Future = Future()
+                future.set_result(fact)
+                self._futures[fact.key] = future
+
     def prefetch(self, keys: Iterable[FactKey]) -> None:
         """Fetch the distinct keys not yet known, ``workers`` at a time."""
         wanted = sorted({k for k in keys if k not in self._futures})

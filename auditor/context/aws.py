@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 
-from auditor.context import Caller, CallFailed, NoAccess
+from auditor.context import Caller, CallFailed, Fact, FactKey, NoAccess
 from auditor.model import InputError
 from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session, make_client
 
@@ -162,6 +162,21 @@ class AwsAccess:
                 raise CallFailed(_operation_name(service, operation), _error_code(exc), str(exc)) from None
 
         return call
+
+
+def organization_members(listing) -> Fact | None:
+    """The ``organization-accounts`` fact from what an ``--organization`` scan listed
+    (``auditor.sources.org.OrgListing``): the members, or why they could not be listed,
+    in the words the fact provider would use; None when nothing was listed."""
+    key = FactKey("organization-accounts", "", "")
+    if listing is None:
+        return None
+    if listing.accounts is not None:
+        return Fact(key, value=dict(listing.accounts))
+    if listing.failure is not None:
+        failed = CallFailed("organizations:ListAccounts", _error_code(listing.failure), str(listing.failure))
+        return Fact(key, error=failed.reason)
+    return None
 
 
 def live_access(

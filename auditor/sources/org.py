@@ -1,7 +1,8 @@
 """Organization-wide live scans: many accounts through an assumed role, sharded.
 
 Accounts come from ``--accounts``, ``--accounts-file`` or ``organizations:ListAccounts``
-(``--organization``, active accounts only). In each account ib-audit assumes
+(``--organization``, active accounts only; listed once per run, and the account-context
+checks reuse the answer). In each account ib-audit assumes
 ``arn:<partition>:iam::<account>:role/<role-name>`` with credentials that refresh
 themselves on long scans. An account whose role cannot be assumed is an error target
 for that account; the others are scanned. Every (account, region) pair is one unit of
@@ -28,7 +29,16 @@ import botocore.session
 from auditor.merge import parse_shard  # noqa: F401  (the CLI's --shard parser, boto3-free)
 from auditor.model import InputError, Origin, Target
 from auditor.sources import LoadResult
-from auditor.sources.aws import AwsOptions, FatalAwsError, LiveScanner, _Progress, base_session, scan_pairs
+from auditor.sources.aws import (
+    AwsOptions,
+    FatalAwsError,
+    FetchError,
+    LiveScanner,
+    _Progress,
+    base_session,
+    paginate,
+    scan_pairs,
+)
 
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 
@@ -55,7 +65,30 @@ def in_shard(account: str, region: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % n == k - 1
 
 
-def resolve_accounts(opts: OrgOptions, session: boto3.session.Session) -> tuple[list[str], list[InputError]]:
+@dataclass
+class OrgListing:
+    """What ``organizations:ListAccounts`` answered for ``--organization``, kept so that the
+    account-context checks (IBD021, IBD027) reuse it instead of listing the organization again."""
+
+    accounts: dict[str, str] | None = None  # account id -> state, every member, when the listing completed
+    failure: FetchError | None = None  # why it did not
+
+
+def account_state(account: dict) -> str:
+    """An account's lifecycle state: ``State`` ("ACTIVE", "SUSPENDED", "CLOSED"...); ``Status``
+    where only that is answered (botocore's Organizations model: Status is retired on
+    9 September 2026, in favour of State)."""
+    return str(account.get("State") or account.get("Status") or "UNKNOWN")
+
+
+def resolve_accounts(
+    opts: OrgOptions, scanner: LiveScanner, listing: OrgListing | None = None
+) -> tuple[list[str], list[InputError]]:
+    """The accounts to scan: the flags', the file's and the organization's active members.
+
+    The organization is listed through ``scanner`` (the scan's own credentials), with the
+    live scan's retries and pacing; the answer is also kept in ``listing``.
+    """
     accounts: list[str] = list(opts.accounts)
     errors: list[InputError] = []
     if opts.accounts_file is not None:
@@ -67,16 +100,29 @@ def resolve_accounts(opts: OrgOptions, session: boto3.session.Session) -> tuple[
         except OSError as exc:
             errors.append(InputError(str(opts.accounts_file), f"cannot read accounts file: {exc.strerror or exc}"))
     if opts.organization:
+        region = scanner.session.region_name or "us-east-1"  # Organizations is global
+        members: dict[str, str] = {}
         try:
-            client = session.client("organizations")
-            for page in client.get_paginator("list_accounts").paginate():
-                for account in page.get("Accounts", []):
-                    if account.get("Status", account.get("State")) == "ACTIVE":
-                        accounts.append(account["Id"])
-        except botocore.exceptions.NoCredentialsError as exc:
-            raise FatalAwsError(f"AWS credentials not found ({exc})") from None
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            pages = paginate(
+                lambda token: scanner._call(
+                    region, "list_accounts", service="organizations", **({"NextToken": token} if token else {})
+                ),
+                token_key="NextToken",
+            )
+            for page in pages:
+                for account in page.get("Accounts") or []:
+                    if isinstance(account, dict) and isinstance(account.get("Id"), str):
+                        members[account["Id"]] = account_state(account)
+        except FatalAwsError:
+            raise
+        except FetchError as exc:
             errors.append(InputError("organization", f"cannot list accounts: {exc}"))
+            if listing is not None:
+                listing.failure = exc
+        else:
+            accounts.extend(account for account, state in members.items() if state == "ACTIVE")
+            if listing is not None:
+                listing.accounts = members
     good = []
     for account in dict.fromkeys(accounts):
         if ACCOUNT_RE.match(account):
@@ -116,21 +162,25 @@ def assumed_session(base: boto3.session.Session, account: str, opts: OrgOptions)
 
 
 def fetch_organization(
-    aws: AwsOptions, opts: OrgOptions, sessions: dict[str, boto3.session.Session] | None = None
+    aws: AwsOptions,
+    opts: OrgOptions,
+    sessions: dict[str, boto3.session.Session] | None = None,
+    listing: OrgListing | None = None,
 ) -> tuple[LoadResult, dict]:
     """Scan every (account, region) pair of this shard; return the result and its coverage.
 
-    ``sessions``, when given, receives each account's assumed-role session (the
-    account-context checks reuse them).
+    ``sessions``, when given, receives each account's assumed-role session, and
+    ``listing`` what ``organizations:ListAccounts`` answered (the account-context checks
+    reuse both).
     """
     result = LoadResult()
     progress = _Progress(aws.progress)
     coverage: dict = {"shard": f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None, "pairs": []}
     try:
         base = base_session(aws.profile)
-        accounts, errors = resolve_accounts(opts, base)
-        result.errors.extend(errors)
         probe = LiveScanner(aws, session=base, progress=progress)
+        accounts, errors = resolve_accounts(opts, probe, listing)
+        result.errors.extend(errors)
         all_regions = any(r == "all" for r in aws.regions)
         if all_regions:  # where Image Builder is offered; each account's enabled regions below
             regions, region_errors = probe.offered_regions()
