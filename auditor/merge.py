@@ -6,7 +6,8 @@ is an error naming both (an overlapping or repeated shard), never counted twice.
 
 A report is data from elsewhere: merge reads only the files it is given (regular files,
 bounded) and never a file a report names; the lines the HTML report shows travel inside
-the JSON report (``snippet``). Every field is checked before anything of that file
+the JSON report (``snippet``), and so do the account-context facts the by-resource view
+shows (``facts``). Every field is checked before anything of that file
 counts: one malformed field is "cannot merge FILE: reason" and none of its targets,
 findings or coverage are merged. Shard numbers are bounded by MAX_SHARDS.
 """
@@ -154,6 +155,29 @@ def _snippet(d: dict[str, Any], where: str) -> Snippet | None:
     return Snippet(first, tuple(lines))
 
 
+def _facts(doc: dict, targets: set[str]) -> dict[str, dict[str, dict[str, str]]]:
+    """The account-context facts rules noted: target id -> JSON Pointer -> label -> text."""
+    raw = _get(doc, "facts", "report", dict, optional=True) or {}
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for target, notes in raw.items():
+        where = f"facts[{target[:200]!r}]"
+        if target not in targets:
+            raise Malformed(f"{where}: not one of this report's targets")
+        if not isinstance(notes, dict):
+            raise Malformed(f"{where}: expected an object, got {_kind(notes)}")
+        for pointer, labels in notes.items():
+            at = f"{where}[{pointer[:200]!r}]"
+            if pointer and not pointer.startswith("/"):
+                raise Malformed(f"{at}: not a JSON Pointer")
+            if not isinstance(labels, dict):
+                raise Malformed(f"{at}: expected an object, got {_kind(labels)}")
+            for label, text in labels.items():
+                if not isinstance(text, str):
+                    raise Malformed(f"{at}[{label[:200]!r}]: expected a string, got {_kind(text)}")
+            out.setdefault(target, {})[pointer] = dict(labels)
+    return out
+
+
 def _plain_entry(entry: dict, where: str) -> dict[str, Any]:
     """A baseline entry (``fixed``): string keys, plain values."""
     for key, value in entry.items():
@@ -177,6 +201,7 @@ class _Report:
     scanned: list[str] = field(default_factory=list)
     shard: tuple[int, int] | None = None
     pairs: list[str] = field(default_factory=list)
+    facts: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def _check_report(doc: Any) -> _Report:
@@ -281,6 +306,7 @@ def _check_report(doc: Any) -> _Report:
     if not all(isinstance(pair, str) for pair in pairs):
         raise Malformed("coverage.pairs: expected a list of strings")
     report.pairs = pairs
+    report.facts = _facts(doc, ids)
     return report
 
 
@@ -311,6 +337,7 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
     fail_on: Severity | None = Severity.LOW
     shards: dict[int, dict[int, str]] = {}  # N -> K -> file
     pairs: dict[str, str] = {}
+    facts: dict[str, dict[str, dict[str, str]]] = {}
     for index, file in enumerate(files):
         name = str(file)
         try:
@@ -331,6 +358,7 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
         findings.extend(f for f in report.findings if f.target not in duplicates)
         errors.extend(e for e in report.errors if e.input not in duplicates)
         unverified.extend(u for u in report.unverified if u.target not in duplicates)
+        facts.update((t, notes) for t, notes in report.facts.items() if t not in duplicates)
         warnings.extend(report.warnings)
         fixed.extend(report.fixed)
         if report.shard is not None:
@@ -369,4 +397,5 @@ def merge_reports(files: Sequence[Path], known_rules: dict[str, tuple[str, type[
         fixed=tuple(fixed),
         warnings=tuple(warnings),
         report_options={"coverage": {"shard": None, "pairs": sorted(pairs)} if pairs else None},
+        facts=facts,
     )

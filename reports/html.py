@@ -150,6 +150,31 @@ def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[dic
     return rows
 
 
+NOT_RECORDED = "not recorded in a merged report"
+
+
+def _recorded_only(facts: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    """A merged report has no configurations, only what the JSON reports recorded: one row
+    per distribution the account-context checks noted facts about, saying what is unknown
+    rather than "none"."""
+    rows = []
+    for pointer in sorted(facts, key=lambda p: [int(t) if t.isdigit() else -1 for t in p.split("/")[1:]]):
+        index = pointer.rsplit("/", 1)[-1]
+        rows.append(
+            {
+                "region": "?",
+                "kind": f"distribution {index}" if index.isdigit() else pointer,
+                "facts": [{"label": k, "text": v} for k, v in facts[pointer].items()],
+                "launch": [NOT_RECORDED],
+                "copies": [NOT_RECORDED],
+                "key": NOT_RECORDED,
+                "public": False,
+            }
+        )
+    unknown = {"region": "?", "kind": "?", "facts": [], "launch": [NOT_RECORDED], "copies": [NOT_RECORDED]}
+    return rows or [{**unknown, "key": NOT_RECORDED, "public": False}]
+
+
 def _by_control(result: AuditResult, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per framework, per control the rules that ran evidence: pass/fail counts and findings.
 
@@ -244,7 +269,11 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
             "origin": t.origin.as_dict(),
             "status": t.status,
             "error": t.error,
-            "sharing": _sharing(t, result.facts.get(t.id, {})) if t.config is not None else [],
+            "sharing": _sharing(t, result.facts.get(t.id, {}))
+            if t.config is not None
+            else _recorded_only(result.facts.get(t.id, {}))
+            if t.error is None
+            else [],
             "findings": dict(by_target.get(t.id, {})),
         }
         for t in sorted(

@@ -647,6 +647,49 @@ def test_html_by_resource_view_shows_the_facts(world, file_scan, tmp_path, monke
     assert "could not verify (AccessDenied on kms:DescribeKey)" in page
 
 
+def test_merged_reports_keep_the_facts_for_the_by_resource_view(world, file_scan, tmp_path, monkeypatch, capsys):
+    from auditor.merge import merge_reports
+    from auditor.plugins import PluginHost
+    from auditor.reports.html import prepare
+
+    folder, *_ = file_scan
+    monkeypatch.chdir(folder)
+    shards = {"a": ["share-org.json", "kms-denied.json"], "b": ["public-blocked.json"]}
+    reports = {}
+    for name, files in shards.items():
+        out = tmp_path / f"{name}.json"
+        main(["scan", *files, "--aws-context", "--select", "IBD02", "-f", f"json={out}"])
+        reports[name] = json.loads(out.read_text())
+    merged, html = tmp_path / "merged.json", tmp_path / "merged.html"
+    code = main(
+        ["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-f", f"json={merged}", "-f", f"html={html}"]
+    )
+    capsys.readouterr()
+    assert code == 1
+    expected = {**reports["a"]["facts"], **reports["b"]["facts"]}
+    assert expected["public-blocked.json"]["/distributions/0"]["Block public access for AMIs"] == (
+        "block-new-sharing (managed by account)"
+    )
+    assert expected["kms-denied.json"]["/distributions/0"]["KMS key"] == (
+        f"{world.keys['no-describe']}: could not verify (AccessDenied on kms:DescribeKey)"
+    )
+    assert json.loads(merged.read_text())["facts"] == expected
+    # What the HTML reporter is given: each configuration's noted facts, by distribution.
+    known = {rule.id: (plugin, rule) for plugin, rule in PluginHost().rules()}
+    model = prepare(merge_reports([tmp_path / "a.json", tmp_path / "b.json"], known))
+    assert model["has_context"] is True
+    shown = {
+        r["id"]: {s["kind"]: {f["label"]: f["text"] for f in s["facts"]} for s in r["sharing"]}
+        for r in model["resources"]
+    }
+    assert shown == {
+        target: {f"distribution {p.rsplit('/', 1)[1]}": labels for p, labels in notes.items()}
+        for target, notes in expected.items()
+    }
+    page = html.read_text()
+    assert "block-new-sharing (managed by account)" in page and "Account context" in page
+
+
 def test_rules_command_marks_context_rules(capsys):
     assert main(["rules"]) == 0
     out = capsys.readouterr().out

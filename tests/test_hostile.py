@@ -785,6 +785,16 @@ MALFORMED = [
     ),
     (lambda r: r.update(fixed=[{"target": ["x"]}]), "fixed[0].target: expected a string, a number or null, got a list"),
     (lambda r: r["summary"].update(fail_on="whenever"), "summary.fail_on: unknown severity 'whenever'"),
+    (lambda r: r.update(facts=[]), "report.facts: expected an object, got a list"),
+    (lambda r: r.update(facts={"elsewhere": {}}), "facts['elsewhere']: not one of this report's targets"),
+    (
+        lambda r: r.update(facts={"other-public.json": {"distributions": {}}}),
+        "facts['other-public.json']['distributions']: not a JSON Pointer",
+    ),
+    (
+        lambda r: r.update(facts={"other-public.json": {"/distributions/0": {"KMS key": 7}}}),
+        "facts['other-public.json']['/distributions/0']['KMS key']: expected a string, got a number",
+    ),
 ]
 
 
