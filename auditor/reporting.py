@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 from auditor import __version__
-from auditor.model import AuditResult, Finding, Location, Notice
+from auditor.model import AuditResult, Finding, Location, Notice, Unverified
 
 JSON_SCHEMA_VERSION = 1
 
@@ -62,6 +64,32 @@ class Reporter(Protocol):
 
     def write(self, result: AuditResult, stream: TextIO, *, color: bool = False) -> None:
         """Write the report for ``result`` to ``stream``."""
+
+
+@dataclass(frozen=True)
+class UnverifiedGroup:
+    """The could-not-verify entries of one rule for one reason, across configurations."""
+
+    rule_id: str
+    reason: str
+    entries: tuple[Unverified, ...]
+
+    @property
+    def configurations(self) -> int:
+        return len({u.target for u in self.entries})
+
+
+def unverified_groups(unverified: Iterable[Unverified]) -> list[UnverifiedGroup]:
+    """Entries grouped by (rule, reason), by rule id and then first appearance.
+
+    One cause (an account the scan cannot read, a permission it lacks) is one group
+    however many configurations it stands in front of; the JSON report keeps every entry.
+    """
+    groups: dict[tuple[str, str], list[Unverified]] = {}
+    for u in unverified:
+        groups.setdefault((u.rule_id, u.reason), []).append(u)
+    ordered = sorted(groups.items(), key=lambda item: item[0][0])  # stable: first appearance within a rule
+    return [UnverifiedGroup(rule_id, reason, tuple(entries)) for (rule_id, reason), entries in ordered]
 
 
 def pseudo_path(target) -> str:

@@ -18,10 +18,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity, Target, Unresolved
+from auditor.reporting import unverified_groups
 from auditor.snippets import SNIPPET_MAX_LINES, clip, snippet_lines
 
 ROWS_PER_CHUNK = 250  # rows per <tbody>; off-screen chunks are skipped by the browser
 FINDINGS_PER_CONTROL = 50  # listed under a control; the table's control filter shows all
+UNVERIFIED_SHOWN = 50  # configurations listed under one could-not-verify cause; the JSON report has all
 
 
 def _environment() -> Environment:
@@ -311,8 +313,16 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
         "severities": [s.label for s in sorted(Severity, reverse=True)],
         "resources": resources,
         "has_context": bool(result.facts),
+        # One cause in front of many configurations is one item (reporting.unverified_groups).
         "unverified": [
-            {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
+            {
+                "rule_id": g.rule_id,
+                "reason": g.reason,
+                "configurations": g.configurations,
+                "entries": [{"target": u.target, "path": u.path} for u in g.entries[:UNVERIFIED_SHOWN]],
+                "more": max(0, len(g.entries) - UNVERIFIED_SHOWN),
+            }
+            for g in unverified_groups(result.unverified)
         ],
         "script_data": {
             "counts": counts,

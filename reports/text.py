@@ -14,7 +14,7 @@ from collections import Counter
 from typing import TextIO
 
 from auditor.model import AuditResult, Severity
-from auditor.reporting import log_line, log_safe
+from auditor.reporting import log_line, log_safe, unverified_groups
 
 _COLORS = {
     Severity.CRITICAL: "\x1b[1;35m",
@@ -26,6 +26,7 @@ _COLORS = {
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
 _DIM = "\x1b[2m"
+UNVERIFIED_SHOWN = 5  # configurations listed under one could-not-verify cause; the JSON report has all
 
 
 class TextReporter:
@@ -55,9 +56,25 @@ class TextReporter:
         for e in result.errors:
             put(f"{paint('error', _COLORS[Severity.HIGH])}: {esc(e.display())}")
         if result.unverified:
-            stream.write(f"\nCould not verify {len(result.unverified)} check(s) (unresolved values, unknown facts):\n")
-            for u in result.unverified:
-                put(f"  {esc(u.target)}: {esc(u.rule_id)} {esc(u.path)}: {esc(u.reason)}")
+            configurations = len({u.target for u in result.unverified})
+            stream.write(
+                f"\nCould not verify {len(result.unverified)} check(s) in {configurations} configuration(s) "
+                "(unresolved values, unknown facts):\n"
+            )
+            for group in unverified_groups(result.unverified):
+                if len(group.entries) == 1:
+                    (u,) = group.entries
+                    put(f"  {esc(u.target)}: {esc(u.rule_id)} {esc(u.path)}: {esc(u.reason)}")
+                    continue
+                # One cause in front of many configurations: said once, with the first few of them.
+                where = f"in {group.configurations} configuration(s)"
+                if len(group.entries) > group.configurations:
+                    where = f"at {len(group.entries)} places {where}"
+                put(f"  {esc(group.rule_id)} {where}: {esc(group.reason)}")
+                for u in group.entries[:UNVERIFIED_SHOWN]:
+                    put(f"    {esc(u.target)} {esc(u.path)}")
+                if len(group.entries) > UNVERIFIED_SHOWN:
+                    put(f"    and {len(group.entries) - UNVERIFIED_SHOWN} more (the JSON report lists each)")
 
         counts = result.counts()
         audited = sum(1 for t in result.targets if t.status == "audited")

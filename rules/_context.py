@@ -5,12 +5,18 @@ region; an unresolved region that stands for the deploying region (``AWS::Region
 is the scan's region. Accounts are literal 12-digit ids, or an unresolved value that
 stands for the deploying account. Anything else cannot be looked up, and the rule
 says so ("could not verify") instead of guessing.
+
+A fact that cannot be known usually stands in the way of every reference to it (one
+account named in three distributions, the key policy every recipient depends on):
+each rule lists it once per configuration and reason (``one_entry_per_reason``), and
+the reports group those entries across configurations.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from auditor.context import FactKey
@@ -94,13 +100,53 @@ def principal_org(ctx: RuleContext, account: str) -> dict[str, Any]:
     return {"not_orgs": frozenset({org_id})}
 
 
-def known(ctx: RuleContext, path: str, key: FactKey) -> tuple[bool, Any]:
-    """``(True, value)`` of a fact, or ``(False, None)`` once it is listed as could-not-verify at ``path``."""
+def known(ctx: RuleContext, path: str, key: FactKey, about: str | None = None) -> tuple[bool, Any]:
+    """``(True, value)`` of a fact, or ``(False, None)`` once it is listed as could-not-verify at ``path``.
+
+    ``about`` names what the fact is about ("role X in account 444455556666") in the
+    reason when the reason does not name the fact's account itself ("AccessDenied on
+    iam:GetRole" does not), so that entries about different accounts never read alike.
+    """
     fact = ctx.fact(key)
     if fact.known:
         return True, fact.value
-    ctx.cannot_verify(path, fact.error)
+    reason = fact.error or "unknown"
+    if about is not None and key.account not in reason:
+        reason = f"{about}: {reason}"
+    ctx.cannot_verify(path, reason)
     return False, None
+
+
+def common_pointer(pointers: Iterable[str]) -> str:
+    """The deepest JSON Pointer that holds every one of ``pointers`` ("" is the whole document)."""
+    split = [p.split("/") for p in pointers]
+    shared = []
+    for tokens in zip(*split, strict=False):
+        if len(set(tokens)) != 1:
+            break
+        shared.append(tokens[0])
+    return "/".join(shared)
+
+
+def one_entry_per_reason(check: Callable) -> Callable:
+    """Decorate a rule's ``check``: the could-not-verify entries it records with one reason
+    become one entry, at the pointer that holds every reference they were recorded at.
+
+    One unknown fact (an account the scan cannot read, a key policy it may not get)
+    otherwise repeats for each reference to it; the configuration is just as unverified,
+    and a reviewer needs to read it once.
+    """
+
+    @functools.wraps(check)
+    def checked(self, config, ctx: RuleContext):
+        start = len(ctx.unverified)
+        yield from check(self, config, ctx)
+        by_reason: dict[str, list[str]] = {}
+        for path, reason in ctx.unverified[start:]:
+            by_reason.setdefault(reason, []).append(path)
+        ctx.unverified[start:] = [(common_pointer(paths), reason) for reason, paths in by_reason.items()]
+
+    return checked
 
 
 _API_TITLES = {

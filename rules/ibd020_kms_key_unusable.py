@@ -8,7 +8,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, RuleContext, Violation, model_doc
 
-from ._context import api_doc, distribution_pointer, kms_key_fact, region_of
+from ._context import api_doc, distribution_pointer, kms_key_fact, one_entry_per_reason, region_of
 from ._walk import KMS_ARN_RE, ami_configs, is_aws_managed_key
 
 STATE_WORDS = {
@@ -91,6 +91,7 @@ class KmsKeyUnusable(Rule):
     def requests(self, config, ctx):
         return [fact for *_, fact, _ami in key_subjects(config, ctx, "kms-key")]
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for path, dist_pointer, key, region, fact_key, _ami in key_subjects(config, ctx, "kms-key"):
             fact = ctx.fact(fact_key)

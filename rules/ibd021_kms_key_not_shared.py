@@ -19,6 +19,7 @@ from ._context import (
     DISTRIBUTION_ROLE,
     ORG_ARN_RE,
     account_of,
+    one_entry_per_reason,
     partition,
     principal_org,
     recipients,
@@ -108,6 +109,7 @@ class KmsKeyNotShared(Rule):
                 yield FactKey("kms-key-policy", fact.account, fact.region, key)
                 # Grants are read only where the policy alone falls short (see _verdict).
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for _path, dist_pointer, key, _region, fact_key, ami in key_subjects(config, ctx, "kms-key"):
             pointer = f"{dist_pointer}/amiDistributionConfiguration"

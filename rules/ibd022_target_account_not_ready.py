@@ -13,6 +13,7 @@ from ._context import (
     DISTRIBUTION_ROLE,
     account_of,
     known,
+    one_entry_per_reason,
     partition,
     principal_org,
     region_of,
@@ -90,15 +91,19 @@ class TargetAccountNotReady(Rule):
             yield FactKey("iam-role", account, "", DISTRIBUTION_ROLE)
             yield FactKey("iam-role-attached-policies", account, "", DISTRIBUTION_ROLE)
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for path, account, part in _targets(config, ctx):
-            ok, role = known(ctx, path, FactKey("iam-role", account, "", DISTRIBUTION_ROLE))
+            about = f"role {DISTRIBUTION_ROLE} in account {account}"
+            ok, role = known(ctx, path, FactKey("iam-role", account, "", DISTRIBUTION_ROLE), about)
             if not ok:
                 continue
             if role is None:
                 yield Violation(path, f"account {account} has no role {DISTRIBUTION_ROLE}: the AMI copy into it fails")
                 continue
-            ok, attached = known(ctx, path, FactKey("iam-role-attached-policies", account, "", DISTRIBUTION_ROLE))
+            ok, attached = known(
+                ctx, path, FactKey("iam-role-attached-policies", account, "", DISTRIBUTION_ROLE), about
+            )
             if ok and not any(str(arn).endswith(f":iam::aws:policy/{DISTRIBUTION_POLICY}") for arn in attached or []):
                 yield Violation(
                     path, f"role {DISTRIBUTION_ROLE} in account {account} lacks the policy {DISTRIBUTION_POLICY}"

@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity
 from auditor.rule import Rule, Source, Violation, model_doc
 
-from ._context import distribution_pointer, region_of
+from ._context import distribution_pointer, one_entry_per_reason, region_of
 from ._walk import ami_configs, items, launch_permission
 
 KIND = "ec2-image-block-public-access"
@@ -76,6 +76,7 @@ class PublicSharingBlocked(Rule):
     def requests(self, config, ctx):
         return [fact for _d, _p, fact in _distributions(config, ctx) if fact is not None]
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for dist_pointer, public, fact_key in _distributions(config, ctx):
             if fact_key is None:

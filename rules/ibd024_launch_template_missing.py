@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Source, Violation, model_doc
 
-from ._context import account_of, known, region_of
+from ._context import account_of, known, one_entry_per_reason, region_of
 from ._walk import distributions, items
 
 TEMPLATE = "ec2-launch-template"
@@ -106,6 +106,7 @@ class LaunchTemplateMissing(Rule):
     def requests(self, config, ctx):
         return [fact for _p, fact, _w in _subjects(config, ctx)]
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for path, fact_key, what in _subjects(config, ctx):
             ok, value = known(ctx, path, fact_key)

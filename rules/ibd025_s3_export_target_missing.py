@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Violation, model_doc
 
-from ._context import api_doc, known
+from ._context import api_doc, known, one_entry_per_reason
 from ._walk import distributions
 
 
@@ -75,6 +75,7 @@ class S3ExportTargetMissing(Rule):
     def requests(self, config, ctx):
         return [fact for _p, fact in _subjects(config, ctx)]
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for path, fact_key in _subjects(config, ctx):
             ok, value = known(ctx, path, fact_key)

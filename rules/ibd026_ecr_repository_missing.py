@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Violation, model_doc
 
-from ._context import api_doc, known, region_of
+from ._context import api_doc, known, one_entry_per_reason, region_of
 from ._walk import distributions
 
 
@@ -66,6 +66,7 @@ class EcrRepositoryMissing(Rule):
     def requests(self, config, ctx):
         return [fact for _p, fact in _subjects(config, ctx)]
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         for path, fact_key in _subjects(config, ctx):
             ok, value = known(ctx, path, fact_key)

@@ -6,7 +6,7 @@ from auditor.context import FactKey
 from auditor.model import Severity
 from auditor.rule import Rule, Violation, model_doc
 
-from ._context import ORG_ARN_RE, account_of, api_doc, recipients
+from ._context import ORG_ARN_RE, account_of, api_doc, one_entry_per_reason, recipients
 from ._walk import ami_configs
 
 ORGANIZATION = FactKey("organization", "", "")
@@ -80,6 +80,7 @@ class SharedOutsideOrganization(Rule):
         kinds = {how for _p, how, _v in _reached(config, ctx)}
         return ([ORGANIZATION] if kinds else []) + ([MEMBERS] if "account" in kinds else [])
 
+    @one_entry_per_reason
     def check(self, config, ctx):
         reached = list(_reached(config, ctx))
         if not reached:

@@ -602,6 +602,90 @@ def test_single_account_scan_cannot_verify_other_accounts_or_membership(world, t
     assert code == 0
 
 
+def test_could_not_verify_is_one_entry_per_configuration_and_one_group_per_cause(world, tmp_path, capsys, monkeypatch):
+    """A member account's scan of many configurations copying into accounts it cannot read:
+    the JSON report has one entry per configuration, rule and reason (at the pointer that holds
+    every reference it stands for), and the text and HTML reports one group per rule and reason."""
+    from auditor.merge import merge_reports
+    from auditor.plugins import PluginHost
+    from auditor.reports.html import prepare
+
+    world.imagebuilder.configs.clear()
+    a, b, c = world.members["ready"], world.members["no-role"], world.members["no-policy"]
+    many = {f"cfg-{i:02}": [_ami(E1, targetAccountIds=[b])] for i in range(10)}
+    arns = _publish(
+        world, {**many, "two-regions": [_ami(E1, targetAccountIds=[b]), _ami(W1, targetAccountIds=[b, c])]}, account=a
+    )
+    creds = _session(a).get_credentials()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_key)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds.token)
+    code, report, out = _scan(tmp_path, capsys, "--aws", "--region", E1)
+    no_b, no_c = (
+        f"no credentials for account {account} (scan with --role-name to read other accounts through a role)"
+        for account in (b, c)
+    )
+    listing = "AccessDenied on organizations:ListAccounts"
+    first = f"{AMI}/targetAccountIds/0"
+    both = arns["two-regions"]
+    expected = [
+        *[
+            (rule, arns[name], first, reason)
+            for name in many
+            for rule, reason in (("IBD022", no_b), ("IBD027", listing))
+        ],
+        ("IBD022", both, "/distributions", no_b),  # two distributions copy to b: one entry for both
+        ("IBD022", both, "/distributions/1/amiDistributionConfiguration/targetAccountIds/1", no_c),
+        ("IBD027", both, "/distributions", listing),
+    ]
+    got = [(u["rule_id"], u["target"], u["path"], u["reason"]) for u in report["unverified"]]
+    assert sorted(got) == sorted(expected)
+    assert report["findings"] == [] and code == 0
+
+    ordered = [arns[name] for name in many] + [both]
+
+    def group(rule, reason, entries):
+        shown = [f"    {arn} {path}" for arn, path in entries[:5]]
+        more = [f"    and {len(entries) - 5} more (the JSON report lists each)"] if len(entries) > 5 else []
+        return [f"  {rule} in {len(entries)} configuration(s): {reason}", *shown, *more]
+
+    section = out[out.index("Could not verify") :].split("\n\n")[0].splitlines()
+    assert section == [
+        f"Could not verify {len(expected)} check(s) in {len(ordered)} configuration(s) (unresolved values, unknown facts):",
+        *group("IBD022", no_b, [(arn, first) for arn in ordered[:-1]] + [(both, "/distributions")]),
+        f"  {both}: IBD022 /distributions/1/amiDistributionConfiguration/targetAccountIds/1: {no_c}",
+        *group("IBD027", listing, [(arn, first) for arn in ordered[:-1]] + [(both, "/distributions")]),
+    ]
+
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    known = {rule.id: (plugin, rule) for plugin, rule in PluginHost().rules()}
+    model = prepare(merge_reports([tmp_path / "report.json"], known))
+    assert [
+        (g["rule_id"], g["reason"], g["configurations"], len(g["entries"]), g["more"]) for g in model["unverified"]
+    ] == [
+        ("IBD022", no_b, 11, 11, 0),
+        ("IBD022", no_c, 1, 1, 0),
+        ("IBD027", listing, 11, 11, 0),
+    ]
+
+
+def test_a_denied_role_lookup_names_the_account_it_is_about(world, tmp_path, capsys, monkeypatch):
+    """A reason such as "AccessDenied on iam:GetRole" alone would read the same for every account."""
+    c = world.members["no-policy"]
+    folder = tmp_path / "c"
+    _write(folder, {"one": [_ami(E1, targetAccountIds=[c]), _ami(W1, targetAccountIds=[c])]})
+    denied = (c, "*", "iam:GetRole", "")
+    world.front.deny.add(denied)
+    try:
+        monkeypatch.chdir(tmp_path)
+        _code, report, _ = _scan(tmp_path, capsys, "c", "--aws-context", "--role-name", "ib-audit")
+    finally:
+        world.front.deny.discard(denied)
+    assert [(u["rule_id"], u["target"], u["path"], u["reason"]) for u in report["unverified"]] == [
+        ("IBD022", "c/one.json", "/distributions", f"role {ROLE} in account {c}: AccessDenied on iam:GetRole")
+    ]
+
+
 def test_live_scan_without_context_and_offline_scans_do_not_run_context_rules(world, tmp_path, capsys):
     world.imagebuilder.configs.clear()
     _publish(world, {"outside": _configs(world)["outside"]})
