@@ -491,7 +491,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if sinks:
         from auditor.sinks import SinkContext
 
-        result = _send_to_sinks(result, sinks, SinkContext(aws=aws_options, org=org_options), quiet=args.quiet)
+        sink_context = SinkContext(aws=aws_options, org=org_options, listed=fetched.listed if live else {})
+        result = _send_to_sinks(result, sinks, sink_context, quiet=args.quiet)
     if any(name in SNIPPET_FORMATS for name, _ in outputs):
         result = attach_snippets(result, settings.max_file_size_mb * 1_000_000)
     code = _write_reports(result, outputs, reporters, args)

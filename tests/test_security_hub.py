@@ -134,6 +134,7 @@ def test_moto_import_rerun_and_fix(moto_hub, scan):
         "imported": 2,
         "new": 2,
         "archived": 0,
+        "deleted": 0,
         "suppressed": 0,
         "reopened": 0,
         "rejected": 0,
@@ -161,6 +162,24 @@ def test_moto_import_rerun_and_fix(moto_hub, scan):
     assert third.report["sinks"]["security-hub"]["archived"] == 1
 
 
+def test_moto_a_region_whose_configurations_were_all_deleted_is_archived(moto_hub, moto_url, monkeypatch, scan):
+    """Nothing is audited in the region any more, so the sink asks STS which account it scanned."""
+    client, images, arns = moto_hub["client"], moto_hub["images"], moto_hub["arns"]
+    first = scan("--region", REGION)
+    assert first.code == 1 and first.report["errors"] == [], first.err
+    images.configs[(MOTO_ACCOUNT, REGION)].clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto_url)
+    second = scan("--region", REGION)
+    assert second.code == 0 and second.report["targets"] == [] and second.report["errors"] == [], second.err
+    held = {f["Id"]: f for f in _all_findings(client)}
+    assert {fid: (f["RecordState"], f["Compliance"]["Status"]) for fid, f in held.items()} == dict.fromkeys(
+        first.fingerprints(), ("ARCHIVED", "NOT_AVAILABLE")
+    )
+    assert {f["Resources"][0]["Id"] for f in held.values()} == {arns["public"]}
+    assert second.report["sinks"]["security-hub"]["deleted"] == len(first.fingerprints())
+    assert second.report["sinks"]["security-hub"]["pairs"] == [f"{MOTO_ACCOUNT}/{REGION}"]
+
+
 def _account_of_access_key(key: str) -> str | None:
     from moto.sts.models import sts_backends
 
@@ -172,8 +191,6 @@ def _account_of_access_key(key: str) -> str | None:
 
 
 def test_moto_organization_scan_sends_each_finding_to_its_own_account(moto_url, monkeypatch, tmp_path, scan):
-    from moto.securityhub.models import securityhub_backends
-
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
     images = ImageBuilderServer()
     images.resolve_account = _account_of_access_key
@@ -196,9 +213,15 @@ def test_moto_organization_scan_sends_each_finding_to_its_own_account(moto_url, 
         for region in (REGION, "eu-west-1"):
             images.add(region, _config("public-ami.json", f"pub-{account[-4:]}-{region}"), account=account)
     try:
-        run = scan("--organization", "--role-name", "ib-audit", "--region", f"{REGION},eu-west-1")
+        _organization_scan_and_a_deletion(images, members, scan)
     finally:
         images.stop()
+
+
+def _organization_scan_and_a_deletion(images, members, scan):
+    from moto.securityhub.models import securityhub_backends
+
+    run = scan("--organization", "--role-name", "ib-audit", "--region", f"{REGION},eu-west-1")
     assert run.code == 1 and run.report["errors"] == [], run.err
     expected = {}
     targets = {t["id"]: t["origin"] for t in run.report["targets"]}
@@ -212,6 +235,19 @@ def test_moto_organization_scan_sends_each_finding_to_its_own_account(moto_url, 
         assert {f["AwsAccountId"] for f in held} == {account}
         assert {f["ProductArn"] for f in held} == {f"arn:aws:securityhub:{region}:{account}:product/{account}/default"}
         assert {f["Resources"][0]["Region"] for f in held} == {region}
+
+    # A member account's configuration is deleted: archived in that account's own hub only.
+    gone = images.configs[(members[0], REGION)]
+    arn = next(iter(gone))
+    gone.clear()
+    run = scan("--organization", "--role-name", "ib-audit", "--region", f"{REGION},eu-west-1")
+    assert run.code == 1 and run.report["errors"] == [], run.err
+    for (account, region), ids in expected.items():
+        held = {f.as_dict()["Id"]: f.as_dict() for f in securityhub_backends[account][region].findings}
+        state = "ARCHIVED" if (account, region) == (members[0], REGION) else "ACTIVE"
+        assert {fid: f["RecordState"] for fid, f in held.items()} == dict.fromkeys(ids, state), (account, region)
+    assert run.report["sinks"]["security-hub"]["deleted"] == len(expected[(members[0], REGION)])
+    assert arn not in {t["id"] for t in run.report["targets"]}
 
 
 # -- the local Security Hub endpoint -----------------------------------------------------
@@ -314,6 +350,87 @@ def test_configurations_and_rules_not_audited_are_left_untouched(hub, scan):
     west = _held(server, "eu-west-1")
     scan("--region", REGION)
     assert _held(server, "eu-west-1") == west
+
+
+def _states(server, region=REGION) -> dict[str, tuple[str, str]]:
+    return {fid: (f["RecordState"], f["Compliance"]["Status"]) for fid, f in _held(server, region).items()}
+
+
+def _of(run: Run, arn: str) -> set[str]:
+    return {f["fingerprint"] for f in run.report["findings"] if f["target"] == arn}
+
+
+def test_findings_of_a_deleted_configuration_are_archived_as_not_available(hub, scan):
+    """Security Hub User Guide, "Evaluating compliance status and control status": a control
+    finding whose resource is deleted becomes NOT_AVAILABLE and is archived at once."""
+    server, images, arns = hub["server"], hub["images"], hub["arns"]
+    first = scan("--region", f"{REGION},eu-west-1")
+    public, west = _of(first, arns["public"]), _of(first, arns["west"])
+    assert public and west and first.report["errors"] == []
+    severity = {fid: f["FindingProviderFields"]["Severity"] for fid, f in _held(server).items()}
+    # public is deleted; west was the only configuration of eu-west-1.
+    del images.configs[(ACCOUNT, REGION)][arns["public"]]
+    del images.configs[(ACCOUNT, "eu-west-1")][arns["west"]]
+    second = scan("--region", f"{REGION},eu-west-1")
+    assert second.code == 0 and second.report["errors"] == [], second.err
+    assert _states(server) == {
+        **dict.fromkeys(public, ("ARCHIVED", "NOT_AVAILABLE")),
+        **dict.fromkeys(_of(second, arns["good"]), ("ACTIVE", "FAILED")),
+    }
+    assert _states(server, "eu-west-1") == dict.fromkeys(west, ("ARCHIVED", "NOT_AVAILABLE"))
+    held = _held(server)
+    for fid in public:  # not claimed fixed: the severity stays, the reason is recorded
+        assert held[fid]["FindingProviderFields"]["Severity"] == severity[fid]
+        assert held[fid]["ProductFields"]["ib-audit/Archived"].startswith(
+            "the distribution configuration no longer exists (not listed on "
+        )
+    summary = second.report["sinks"]["security-hub"]
+    assert (summary["archived"], summary["deleted"]) == (0, len(public) + len(west))
+    assert summary["pairs"] == [f"{ACCOUNT}/eu-west-1", f"{ACCOUNT}/{REGION}"]
+    assert server.statuses[400] == 0
+
+
+def test_deleted_configurations_are_left_alone_unless_their_region_was_listed_completely(hub, scan):
+    from auditor.sources.org import in_shard
+
+    server, images, arns = hub["server"], hub["images"], hub["arns"]
+    first = scan("--region", REGION)
+    before = _states(server)
+    del images.configs[(ACCOUNT, REGION)][arns["public"]]
+    # The listing fails.
+    images.faults.forbidden_regions.add(REGION)
+    assert scan("--region", REGION).code == 2
+    assert _states(server) == before
+    images.faults.forbidden_regions.clear()
+    # The listing skips a summary it cannot read: that could have been the configuration.
+    images.faults.hostile_lists[REGION] = "no-arn"
+    assert scan("--region", REGION).code == 2
+    assert _states(server) == before
+    images.faults.hostile_lists.clear()
+    # Only named configurations are read: nothing is listed.
+    assert scan("--arn", arns["good"]).code == 0
+    assert _states(server) == before
+    # Another shard's region.
+    (other,) = [k for k in (1, 2) if not in_shard("self", REGION, (k, 2))]
+    scan("--region", REGION, "--shard", f"{other}/2")
+    assert _states(server) == before
+    # Listed completely at last: archived.
+    last = scan("--region", REGION)
+    assert last.report["errors"] == []
+    assert _states(server) == {
+        **dict.fromkeys(_of(first, arns["public"]), ("ARCHIVED", "NOT_AVAILABLE")),
+        **dict.fromkeys(last.fingerprints(), ("ACTIVE", "FAILED")),
+    }
+
+
+def test_a_listed_region_without_configurations_or_security_hub_is_no_error(hub, scan):
+    server = hub["server"]
+    server.faults.disabled.add((ACCOUNT, "ap-southeast-2"))
+    run = scan("--region", f"{REGION},ap-southeast-2")
+    assert run.code == 1 and run.report["errors"] == [], run.err
+    asked = {(r["operation"], r["region"]) for r in server.requests}
+    assert ("GetFindings", "ap-southeast-2") in asked  # it may have held findings of deleted configurations
+    assert run.report["sinks"]["security-hub"]["pairs"] == [f"{ACCOUNT}/{REGION}"]
 
 
 def test_failed_findings_are_errors_naming_finding_rule_and_configuration(hub, scan):

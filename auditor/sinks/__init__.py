@@ -22,6 +22,10 @@ class SinkContext:
 
     aws: Any = None  # auditor.sources.aws.AwsOptions of the live scan, if any
     org: Any = None  # auditor.sources.org.OrgOptions when accounts were reached through a role
+    # The listings of this live run that completed without a problem: (account, region) ->
+    # every configuration ARN listed there (account None: the scan's own credentials).
+    # A configuration not listed in such a listing no longer exists. Empty for --arn scans.
+    listed: Mapping[tuple[str | None, str], frozenset[str]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -16,7 +16,15 @@ region:
    ``RecordState: ARCHIVED`` (Security Hub then sets the workflow to RESOLVED itself).
    An earlier finding is fixed only when its configuration was audited in this run and
    its rule ran; a configuration that failed to load, was in another shard, or a rule
-   that was not selected leaves its findings untouched.
+   that was not selected leaves its findings untouched. An earlier finding whose
+   configuration no longer exists is archived as ``NOT_AVAILABLE``, as Security Hub
+   archives the findings of a deleted resource ("Evaluating compliance status and control
+   status", Security Hub User Guide): only when this run listed that account and region
+   completely (no error, no skipped summary) and the configuration's ARN was not in the
+   listing. A listing that failed, a shard that did not cover the pair, or an ``--arn``
+   scan (no listing) leave those findings untouched. Hubs where this run listed
+   configurations but audited none are visited for that alone; one where Security Hub
+   is not enabled (``InvalidAccessException``) can hold no earlier finding and is skipped.
 3. ``BatchUpdateFindings`` (the customer's API: BatchImportFindings cannot change the
    workflow of an existing finding) marks findings suppressed in ib-audit since the last
    run as SUPPRESSED with the reason as a note, and reopens (NEW) those whose ib-audit
@@ -43,13 +51,14 @@ import botocore.exceptions
 from auditor.model import AuditResult, Finding, InputError, Target
 from auditor.reports import asff
 from auditor.sinks import SinkContext, SinkReport
-from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session
+from auditor.sources.aws import ARN_RE, AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session
 
 log = logging.getLogger("ib_audit.security_hub")
 
 BATCH = 100  # BatchImportFindings and BatchUpdateFindings take at most 100 findings
 PAGE = 100  # GetFindings MaxResults
 ERRORS_PER_PAIR = 20  # past this, one line says how many more
+DELETED_FIELD = "ib-audit/Archived"  # ProductFields: why a finding was archived without a fix
 # Kept from the finding Security Hub holds when it is archived as fixed (the rest is
 # either provider data we re-send unchanged or customer-owned).
 KEPT_ON_FIX = (
@@ -90,6 +99,9 @@ class Pair:
     targets: dict[str, Target] = field(default_factory=dict)  # target id -> target
     identities: set[str] = field(default_factory=set)  # their ARNs, as Resources[0].Id
     findings: list[Finding] = field(default_factory=list)
+    # Every configuration ARN this run's complete listing of the pair returned; None when
+    # the pair was not listed completely (then nothing is taken to be deleted).
+    listed: frozenset[str] | None = None
 
     @property
     def label(self) -> str:
@@ -99,9 +111,11 @@ class Pair:
 @dataclass
 class PairOutcome:
     errors: list[InputError] = field(default_factory=list)
+    visited: bool = True  # False: a hub without Security Hub and nothing to send there
     imported: int = 0
     new: int = 0
     archived: int = 0
+    deleted: int = 0
     suppressed: int = 0
     reopened: int = 0
     rejected: int = 0
@@ -175,6 +189,35 @@ def _resource_of(finding: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _deleted(earlier: Mapping[str, Any], pair: Pair) -> bool:
+    """Whether an earlier finding's configuration is gone: this run listed its account and
+    region completely, and its ARN, which names that account and region, was not there."""
+    if pair.listed is None:
+        return False
+    resource = _resource_of(earlier)
+    match = ARN_RE.match(resource) if isinstance(resource, str) else None
+    return (
+        match is not None
+        and match.group("account") == pair.where.account
+        and match.group("region") == pair.where.region
+        and resource not in pair.listed
+    )
+
+
+def _deleted_update(earlier: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The earlier finding, NOT_AVAILABLE and ARCHIVED: what Security Hub does with a
+    control's finding when its resource is deleted. Its severity is left as it was."""
+    update = {key: earlier[key] for key in KEPT_ON_FIX if key in earlier}
+    update["ProductFields"] = {
+        **(earlier.get("ProductFields") or {}),
+        DELETED_FIELD: f"the distribution configuration no longer exists (not listed on {now})",
+    }
+    update["Compliance"] = {**(earlier.get("Compliance") or {}), "Status": "NOT_AVAILABLE"}
+    update["RecordState"] = "ARCHIVED"
+    update["UpdatedAt"] = now
+    return update
+
+
 def _fixed_update(earlier: Mapping[str, Any], now: str) -> dict[str, Any]:
     """The earlier finding, now PASSED and ARCHIVED (informational, as a passed control is)."""
     update = {key: earlier[key] for key in KEPT_ON_FIX if key in earlier}
@@ -232,6 +275,10 @@ def sync_pair(caller: HubCaller, pair: Pair, rules: Mapping[str, Any], now: str)
     try:
         earlier = _earlier(caller, where)
     except FetchError as exc:
+        if not pair.targets and _not_enabled(exc):
+            log.info("%s: Security Hub is not enabled; no earlier finding to archive", pair.label)
+            outcome.visited = False
+            return outcome
         # Without the earlier findings nothing can be archived safely; import nothing
         # either, so the next run starts from a consistent state.
         outcome.errors.append(InputError(pair.label, f"cannot read earlier findings (GetFindings): {exc}"))
@@ -258,6 +305,10 @@ def sync_pair(caller: HubCaller, pair: Pair, rules: Mapping[str, Any], now: str)
     for e in fixed:
         batch.append(_fixed_update(e, now))
         described[e["Id"]] = f"{e['GeneratorId'][len(asff.GENERATOR_PREFIX) :]} on {_resource_of(e)} (fixed)"
+    gone = [e for fid, e in earlier.items() if fid not in current_ids and _deleted(e, pair)]
+    for e in gone:
+        batch.append(_deleted_update(e, now))
+        described[e["Id"]] = f"{e['GeneratorId'][len(asff.GENERATOR_PREFIX) :]} on {_resource_of(e)} (deleted)"
 
     rejected: set[str] = set()
     for chunk in _chunks(batch):
@@ -278,6 +329,7 @@ def sync_pair(caller: HubCaller, pair: Pair, rules: Mapping[str, Any], now: str)
     outcome.imported = sum(1 for fid in current_ids if fid not in rejected)
     outcome.new = sum(1 for fid in current_ids if fid not in rejected and fid not in earlier)
     outcome.archived = sum(1 for e in fixed if e["Id"] not in rejected)
+    outcome.deleted = sum(1 for e in gone if e["Id"] not in rejected)
 
     _sync_workflow(caller, pair, earlier, rejected, now, outcome, errors)
     outcome.errors.extend(errors.done())
@@ -358,11 +410,58 @@ def _callers(pairs: Iterable[Pair], context: SinkContext) -> tuple[dict[str, Hub
     return callers, errors
 
 
+def _not_enabled(exc: FetchError) -> bool:
+    """Security Hub answered that it is not enabled for the account in that region."""
+    cause = exc.__context__
+    return isinstance(cause, botocore.exceptions.ClientError) and (
+        cause.response.get("Error", {}).get("Code") == "InvalidAccessException"
+    )
+
+
+def _own_account(pairs: Mapping[tuple[str, str], Pair], listed: Iterable[frozenset[str]], context: SinkContext) -> str:
+    """The account of the scan's own credentials: from an ARN it listed, else ``sts:GetCallerIdentity``."""
+    arns = [arn for found in listed for arn in found]
+    arns += [t.origin.arn for p in pairs.values() for t in p.targets.values() if t.origin.arn]
+    match = next((m for m in map(ARN_RE.match, arns) if m), None)
+    if match is not None:
+        return match.group("account")
+    aws: AwsOptions = context.aws or AwsOptions()
+    probe = LiveScanner(aws, session=base_session(aws.profile))
+    answer = probe._call(probe.session.region_name or "us-east-1", "get_caller_identity", service="sts")
+    if not isinstance(answer.get("Account"), str):
+        raise FetchError("no Account in the answer")
+    return answer["Account"]
+
+
+def _with_listings(
+    pairs: dict[tuple[str, str], Pair], listed: Mapping[tuple[str | None, str], frozenset[str]], context: SinkContext
+) -> list[InputError]:
+    """Attach this run's complete listings to their hubs, adding the hubs of pairs that were
+    listed but had nothing audited (their last configurations may have been deleted)."""
+    own = None
+    if any(account is None for account, _ in listed):
+        try:
+            own = _own_account(pairs, [found for (a, _), found in listed.items() if a is None], context)
+        except FetchError as exc:
+            return [InputError("security-hub", f"cannot tell which account was scanned (sts:GetCallerIdentity): {exc}")]
+    for (account, region), found in listed.items():
+        key = (account or own, region)
+        if key not in pairs:
+            pairs[key] = Pair(asff.Placement(key[0], region, asff.partition_of(region)))
+        pairs[key].listed = found
+    return []
+
+
 def send(result: AuditResult, context: SinkContext) -> SinkReport:
     """Send the live findings of ``result`` to Security Hub (see the module docstring)."""
     pairs = _pairs(result)
-    counts = ("imported", "new", "archived", "suppressed", "reopened", "rejected")
+    counts = ("imported", "new", "archived", "deleted", "suppressed", "reopened", "rejected")
     report = SinkReport(summary={"pairs": [], **dict.fromkeys(counts, 0)})
+    try:
+        report.errors.extend(_with_listings(pairs, context.listed, context))
+    except FatalAwsError as exc:
+        report.errors.append(InputError("security-hub", str(exc)))
+        return report
     if not pairs:
         return report
     now = asff.timestamp()
@@ -389,6 +488,8 @@ def send(result: AuditResult, context: SinkContext) -> SinkReport:
     summary = report.summary
     for pair, outcome in outcomes:
         report.errors.extend(outcome.errors)
+        if not outcome.visited:
+            continue
         summary["pairs"].append(f"{pair.where.account}/{pair.where.region}")
         for key in counts:
             summary[key] += getattr(outcome, key)

@@ -53,6 +53,10 @@ class LoadResult:
 
     targets: list[Target] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    # Live scans: (account, region) -> every configuration ARN its listing returned, for each
+    # listing that completed without an error or a skipped summary (the account is None
+    # for the scan's own credentials). What is not listed there no longer exists.
+    listed: dict[tuple[str | None, str], frozenset[str]] = field(default_factory=dict)
 
 
 class SourceError(Exception):

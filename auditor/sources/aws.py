@@ -708,7 +708,8 @@ def scan_pairs(
     """List every (account, region) pair, then fetch every configuration found.
 
     A listing that fails is an error target for its region; anything unexpected inside
-    a worker is too, never an exception that loses the other regions' results.
+    a worker is too, never an exception that loses the other regions' results. Each
+    listing that completes without a problem is recorded in ``result.listed``.
     """
     progress.update(regions_total=len(pairs))
     found_arns: list[tuple[LiveScanner, str]] = []
@@ -732,6 +733,8 @@ def scan_pairs(
                 progress.update(regions_done=1, errors=1)
                 continue
             result.errors.extend(InputError(label, problem) for problem in problems)
+            if not problems:  # a skipped summary could be any configuration: not a complete listing
+                result.listed[(scanner.account, region)] = frozenset(found)
             found_arns.extend((scanner, arn) for arn in found)
             progress.update(regions_done=1, configs_total=len(found))
     found_arns.sort(key=lambda pair: pair[1])
