@@ -68,39 +68,66 @@ def _type_ok(kind: str, value: Any) -> bool:
     return True
 
 
+# Per shape, what a value of it must be when it is a leaf the type check need not descend
+# into: the exact Python type JSON decodes it to. A member of another type goes the slow way.
+_LEAF_TYPES = {"string": str, "boolean": bool, "integer": int, "long": int}
+_LEAF: dict[str, type] = {
+    name: _LEAF_TYPES[spec["type"]] for name, spec in SHAPES.items() if spec["type"] in _LEAF_TYPES
+}
+
+
 def check_types(config: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Check every member the API defines against its type.
 
-    Returns a copy in which each wrongly typed value is replaced by an
+    Returns the configuration with each wrongly typed value replaced by an
     :class:`Unresolved` marker (so rules skip it instead of crashing or guessing), and
     the list of ``(pointer, message)`` problems. Unknown members are left as they are
-    for IBD016.
+    for IBD016. Only the objects and lists on the way to a replaced value are copied:
+    a well-typed configuration comes back as it is.
     """
     problems: list[tuple[str, str]] = []
+    return _checked(config, ROOT_SHAPE, (), problems), problems
 
+
+def _checked(value: Any, shape_name: str, path: tuple, problems: list[tuple[str, str]]) -> Any:
     # Paths travel as token tuples and become pointers only for a problem: joining a
     # pointer for every node was a third of a large scan's time.
-    def walk(value: Any, shape_name: str, path: tuple) -> Any:
-        if isinstance(value, Unresolved):
-            return value
-        spec = SHAPES[shape_name]
-        kind = spec["type"]
-        if not _type_ok(kind, value):
-            problems.append((join_pointer("", *path), f"expected {_EXPECTED[kind]}, got {describe(value)}"))
-            return Unresolved(f"<invalid: {describe(value)}>")
-        if kind == "structure":
-            known = spec["members"]
-            return {key: walk(item, known[key], (*path, key)) if key in known else item for key, item in value.items()}
-        if kind == "list":
-            member = spec["member"]
-            if SHAPES[member]["type"] == "string" and all(type(item) is str for item in value):
-                return list(value)  # the common case: a list of strings, nothing to descend into
-            return [walk(item, member, (*path, i)) for i, item in enumerate(value)]
-        if kind == "map":
-            return {key: walk(item, spec["value"], (*path, key)) for key, item in value.items()}
+    if isinstance(value, Unresolved):
         return value
-
-    return walk(config, ROOT_SHAPE, ()), problems
+    spec = SHAPES[shape_name]
+    kind = spec["type"]
+    if not _type_ok(kind, value):
+        problems.append((join_pointer("", *path), f"expected {_EXPECTED[kind]}, got {describe(value)}"))
+        return Unresolved(f"<invalid: {describe(value)}>")
+    leaf = _LEAF
+    if kind == "structure":
+        known = spec["members"]
+        copy = None
+        for key, item in value.items():
+            member = known.get(key)
+            if member is None or type(item) is leaf.get(member):
+                continue
+            new = _checked(item, member, (*path, key), problems)
+            if new is not item:
+                if copy is None:
+                    copy = dict(value)
+                copy[key] = new
+        return value if copy is None else copy
+    if kind == "list" or kind == "map":
+        member = spec["member"] if kind == "list" else spec["value"]
+        expected = leaf.get(member)
+        pairs = enumerate(value) if kind == "list" else value.items()
+        copy = None
+        for key, item in pairs:
+            if type(item) is expected:
+                continue
+            new = _checked(item, member, (*path, key), problems)
+            if new is not item:
+                if copy is None:
+                    copy = list(value) if kind == "list" else dict(value)
+                copy[key] = new
+        return value if copy is None else copy
+    return value
 
 
 def suggest(name: str, candidates: list[str]) -> str | None:
@@ -112,24 +139,51 @@ def suggest(name: str, candidates: list[str]) -> str | None:
     return lowered[close[0]] if close else None
 
 
+# Per structure shape, the members worth descending into for unknown members:
+# member -> (its structure shape, whether it is a list of them).
+def _nested_members() -> dict[str, dict[str, tuple[str, bool]]]:
+    out: dict[str, dict[str, tuple[str, bool]]] = {}
+    for name, spec in SHAPES.items():
+        if spec["type"] != "structure":
+            continue
+        out[name] = {}
+        for member, member_shape in spec["members"].items():
+            kind = SHAPES[member_shape]["type"]
+            if kind == "structure":
+                out[name][member] = (member_shape, False)
+            elif kind == "list" and SHAPES[SHAPES[member_shape]["member"]]["type"] == "structure":
+                out[name][member] = (SHAPES[member_shape]["member"], True)
+    return out
+
+
+_NESTED = _nested_members()
+
+
 def unknown_members(config: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     """Yield ``(pointer of the member, shape it sits in, suggestion)`` for undefined members."""
+    found: list[tuple[str, str, str | None]] = []
+    _unknown(config, ROOT_SHAPE, (), found)
+    return iter(found)
 
-    def walk(value: Any, shape_name: str, path: tuple) -> Iterator[tuple[str, str, str | None]]:
-        spec = SHAPES[shape_name]
-        kind = spec["type"]
-        if kind == "structure" and isinstance(value, dict):
-            known = spec["members"]
-            for key, item in value.items():
-                if key in known:
-                    yield from walk(item, known[key], (*path, key))
-                else:
-                    yield join_pointer("", *path, key), shape_name, suggest(key, sorted(known))
-        elif kind == "list" and isinstance(value, list) and SHAPES[spec["member"]]["type"] == "structure":
-            for i, item in enumerate(value):
-                yield from walk(item, spec["member"], (*path, i))
 
-    yield from walk(config, ROOT_SHAPE, ())
+def _unknown(value: dict, shape_name: str, path: tuple, found: list) -> None:
+    known = SHAPES[shape_name]["members"]
+    nested = _NESTED[shape_name]
+    for key, item in value.items():
+        if key not in known:
+            found.append((join_pointer("", *path, key), shape_name, suggest(key, sorted(known))))
+            continue
+        inner = nested.get(key)
+        if inner is None:
+            continue
+        child, is_list = inner
+        if not is_list:
+            if isinstance(item, dict):
+                _unknown(item, child, (*path, key), found)
+        elif isinstance(item, list):
+            for i, entry in enumerate(item):
+                if isinstance(entry, dict):
+                    _unknown(entry, child, (*path, key, i), found)
 
 
 def unresolved_objects(config: dict[str, Any]) -> Iterator[tuple[str, str, Unresolved]]:

@@ -13,18 +13,31 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8; a lone surrogate is written as an escape)."""
+    with open_atomic(path) as handle:
+        handle.write(text)
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[TextIO]:
+    """A text stream that replaces ``path`` when the block ends without an exception.
+
+    A report of any size is written straight to the temporary file, never held whole in
+    memory. UTF-8; a lone surrogate is written as an escape.
+    """
     try:
         info = os.stat(path)  # through a link: is what it points at a device?
     except OSError:
         info = None
     if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
         with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(text)
+            yield handle
         return
     if info is not None and stat.S_ISREG(info.st_mode):
         mode = stat.S_IMODE(info.st_mode)
@@ -35,7 +48,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, temporary = tempfile.mkstemp(prefix=".ib-audit-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(text)
+            yield handle
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

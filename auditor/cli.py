@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import os
@@ -14,7 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from auditor import __version__
-from auditor.atomic import same_file_key, write_text_atomic
+from auditor.atomic import open_atomic, same_file_key
 from auditor.baseline import apply_baseline, load_baseline, write_baseline
 from auditor.config import (
     RuleSelection,
@@ -25,11 +24,11 @@ from auditor.config import (
     retired_notices,
     unknown_selectors,
 )
-from auditor.engine import audit, configure_rules
+from auditor.engine import Audit, configure_rules
 from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
 from auditor.reporting import ReportError, log_line, log_safe
-from auditor.snippets import attach_snippets
+from auditor.snippets import SnippetMaker, attach_snippets
 from auditor.sources import load_paths
 
 log = logging.getLogger("ib_audit")
@@ -411,13 +410,26 @@ def cmd_scan(args: argparse.Namespace) -> int:
         configure = getattr(source, "configure", None)
         if callable(configure):
             source_errors.extend(configure(settings))
+    max_bytes = settings.max_file_size_mb * 1_000_000
+    run = on_file = None
+    if not context:
+        # Each file is audited as soon as it is read, and only what reports need is kept
+        # of it (the account-context rules instead need every target's facts first).
+        run = Audit(host, specs, settings)
+        snippets = SnippetMaker(max_bytes) if any(name in SNIPPET_FORMATS for name, _ in outputs) else None
+        keep = _keep_configs(host, outputs, reporters, sinks)
+
+        def on_file(targets, display, text):
+            return run.add_file(targets, display, text, snippets=snippets, keep_configs=keep)
+
     loaded = load_paths(
         paths,
         sources,
-        settings.max_file_size_mb * 1_000_000,
+        max_bytes,
         strict=not args.ignore_unrecognized,
         exclude=_excluder(settings, walking=True),
         force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
+        on_file=on_file,
     )
     loaded.errors[:0] = source_errors  # problems with --parameters / --var-file come first
     scanned = list(paths)
@@ -450,19 +462,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
             fetched = aws.fetch(aws_options)
         loaded.targets.extend(fetched.targets)
         loaded.errors.extend(fetched.errors)
+        if run is not None:
+            run.add(fetched.targets)
         scanned += [f"aws:{r}" for r in _split(args.region) or ["default-region"]] if args.aws else []
         scanned += list(args.arn or ())
-    facts = None
-    if context:
+    if run is None:
         facts, error = _account_context(args, aws_options, host, loaded.targets, sessions, org_options, org_listing)
         if error is not None:
             loaded.errors.append(error)
-    result = audit(
-        host,
-        specs,
+        run = Audit(host, specs, settings, facts=facts, targets=loaded.targets)
+        run.add(loaded.targets)
+    result = run.finish(
         loaded.targets,
         loaded.errors,
-        settings,
         scanned=scanned,
         report_options={
             "sarif_category": args.sarif_category,
@@ -471,7 +483,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
             **asff_options,
             "show_suppressed": args.show_suppressed,
         },
-        facts=facts,
     )
 
     if baseline is not None:
@@ -494,11 +505,22 @@ def cmd_scan(args: argparse.Namespace) -> int:
         sink_context = SinkContext(aws=aws_options, org=org_options, listed=fetched.listed if live else {})
         result = _send_to_sinks(result, sinks, sink_context, quiet=args.quiet)
     if any(name in SNIPPET_FORMATS for name, _ in outputs):
-        result = attach_snippets(result, settings.max_file_size_mb * 1_000_000)
+        # Files audited as they were read have theirs; live snapshots and context scans not yet.
+        result = attach_snippets(result, max_bytes)
     code = _write_reports(result, outputs, reporters, args)
     if args.write_baseline and code == 1:
         return 0  # the baseline was the point of the run; it is written
     return code
+
+
+def _keep_configs(host: PluginHost, outputs, reporters: dict, sinks: list) -> bool:
+    """Whether the audited configurations must outlive their files: a report format that
+    reads them (HTML, ASFF, OCSF, any plugin's unless it says otherwise), a sink, or a
+    third-party plugin that sees the whole result."""
+    if any(getattr(reporters[name], "needs_configs", True) for name, _ in outputs) or sinks:
+        return True
+    plugins = {impl.plugin_name for impl in host.pm.hook.auditor_session_finish.get_hookimpls()}
+    return any(host.infos.get(name) is None or host.infos[name].origin != "builtin" for name in plugins)
 
 
 def _region_problem(aws, args: argparse.Namespace) -> str | None:
@@ -682,10 +704,9 @@ def _write_reports(result: AuditResult, outputs, reporters, args) -> int:
                 _error(f"report {name} failed: {type(exc).__name__}: {exc}")
                 code = 2
             continue
-        buffer = io.StringIO()
         try:
-            reporter.write(result, buffer)
-            write_text_atomic(Path(file), buffer.getvalue())
+            with open_atomic(Path(file)) as handle:
+                reporter.write(result, handle)
         except OSError as exc:
             _error(f"cannot write {name} report to {file}: {exc.strerror or exc}")
             code = 2

@@ -32,6 +32,7 @@ from auditor.suppress import InlineSuppressions, inline_entries
 
 if TYPE_CHECKING:
     from auditor.context import FactKey, FactStore
+    from auditor.snippets import SnippetMaker
 
 log = logging.getLogger("ib_audit")
 
@@ -101,97 +102,193 @@ def audit(
     today: date | None = None,
     facts: FactStore | None = None,
 ) -> AuditResult:
-    """Run every rule over every loaded target and build the result.
+    """Run every rule over every loaded target and build the result (see :class:`Audit`)."""
+    run = Audit(host, specs, settings, today=today, facts=facts, targets=targets)
+    run.add(targets)
+    return run.finish(targets, errors, scanned=scanned, report_options=report_options)
+
+
+class Audit:
+    """One run of the rules, fed target by target, so a scan can drop each file's text,
+    positions and configurations once its findings are made (``add``); ``finish``
+    builds the result from what is left.
 
     Each finding's fingerprint is its rule, its target's resource identity and the
     semantic key of its path (``auditor.identity``), made unique within the scan.
     Suppressions apply in this order: the authors' inline ones (unless
     ``--no-inline-suppressions``), ``per-path-ignores``, then plugins' ``auditor_suppress``.
     Rules that need account context run only when ``facts`` is given (a scan with AWS
-    access); the facts they request are fetched first, in parallel, each once.
+    access); the facts they request for ``targets`` are fetched first, in parallel, each once.
     """
-    findings: list[Finding] = []
-    unverified: list[Unverified] = []
-    tool_errors: list[InputError] = []
-    warnings: list[Notice] = list(settings.warnings)
-    notes: dict[str, dict[str, dict[str, str]]] = {}
-    if facts is None:
-        offline = [s for s in specs if not s.rule.needs_aws_context()]
-        if len(offline) < len(specs):
-            log.info("%d rule(s) need AWS context and did not run", len(specs) - len(offline))
-        specs = offline
-    else:
-        facts.prefetch(_requested(specs, targets, settings, facts))
-    rule_ids = {rule.id for _, rule in host.rules()}
-    enabled = {spec.id for spec in specs}
-    path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
-    for target in targets:
+
+    def __init__(
+        self,
+        host: PluginHost,
+        specs: Sequence[RuleSpec],
+        settings: Settings,
+        *,
+        today: date | None = None,
+        facts: FactStore | None = None,
+        targets: Sequence[Target] = (),
+    ) -> None:
+        self.host, self.settings, self.today, self.facts = host, settings, today, facts
+        if facts is None:
+            offline = [s for s in specs if not s.rule.needs_aws_context()]
+            if len(offline) < len(specs):
+                log.info("%d rule(s) need AWS context and did not run", len(specs) - len(offline))
+            specs = offline
+        else:
+            facts.prefetch(_requested(specs, targets, settings, facts))
+        self.specs = list(specs)
+        self.findings: list[Finding] = []
+        self.unverified: list[Unverified] = []
+        self.tool_errors: list[InputError] = []
+        self.warnings: list[Notice] = list(settings.warnings)
+        self.notes: dict[str, dict[str, dict[str, str]]] = {}
+        self.rule_ids = {rule.id for _, rule in host.rules()}
+        self.enabled = {spec.id for spec in self.specs}
+        self.path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
+        self._plugin_suppress = host.implements("auditor_suppress")
+
+    def add(self, targets: Sequence[Target]) -> list[Finding]:
+        """Audit these targets; return their findings (located, suppressed, fingerprinted)."""
+        first = len(self.findings)
+        for target in targets:
+            self._audit_target(target)
+        return self.findings[first:]
+
+    def add_file(
+        self,
+        targets: Sequence[Target],
+        file: str,
+        text: str,
+        *,
+        snippets: SnippetMaker | None = None,
+        keep_configs: bool = False,
+    ) -> list[Target]:
+        """Audit one file's targets while the scan holds its text, give their findings the
+        lines around them (``snippets``), and return the targets slimmed to what reports
+        need (``Target.slim``): the text, positions and scenarios can then be freed, so
+        memory stays bounded by the largest file, not the number of files."""
+        first = len(self.findings)
+        for target in targets:
+            self._audit_target(target)
+        if snippets is not None and len(self.findings) > first:
+            lines = next((_text_lines(t) for t in targets if _text_lines(t) is not None), None)
+            self.findings[first:] = snippets.attach(self.findings[first:], file, text, lines)
+        return [t.slim(keep_configs) for t in targets]
+
+    def _audit_target(self, target: Target) -> None:
         scenarios = target.variants()
         if not scenarios:
-            continue
+            return
+        settings, host = self.settings, self.host
         inline = None
         if settings.inline_suppressions:
-            inline = InlineSuppressions(
-                target,
-                inline_entries(target),
-                rule_ids=rule_ids,
-                enabled=enabled,
-                require_reason=settings.require_reason,
-                today=today,
-            )
-        ignored_here = path_ignores.for_file(target.origin.file) if path_ignores else []
+            entries = inline_entries(target)
+            if entries:
+                inline = InlineSuppressions(
+                    target,
+                    entries,
+                    rule_ids=self.rule_ids,
+                    enabled=self.enabled,
+                    require_reason=settings.require_reason,
+                    today=self.today,
+                )
+        path_ignores = self.path_ignores
+        ignored = path_ignores.for_file(target.origin.file) if path_ignores else []
+        plugin_suppress = self._plugin_suppress
 
-        def suppress(finding: Finding, rule: type[Rule], target: Target = target, inline=inline, ignored=ignored_here):
+        def suppress(finding: Finding, rule: type[Rule]) -> Finding:
             suppression = inline.match(finding) if inline is not None else None
             if suppression is None and ignored:
                 suppression = path_ignores.suppression(ignored, rule)  # type: ignore[union-attr]
-            if suppression is None:
+            if suppression is None and plugin_suppress:
                 suppression = host.suppress(finding, target)
             return finding if suppression is None else replace(finding, suppressed=suppression)
 
-        unverified.extend(Unverified(target.id, ALL_RULES, path, reason) for path, reason in target.unverified)
-        unverified.extend(_unresolved_objects(target, scenarios))
-        keys = [SemanticKeys(s.config) for s in scenarios]
+        self.unverified.extend(Unverified(target.id, ALL_RULES, path, reason) for path, reason in target.unverified)
+        if not target.literal:
+            self.unverified.extend(_unresolved_objects(target, scenarios))
+        keys = _LazyKeys(scenarios)
+        account, region, in_request = _owner(target, settings, self.facts)
 
-        def context(scenario: Scenario, target: Target = target) -> RuleContext:
-            ctx = _rule_context(target, settings, facts)
+        def context(scenario: Scenario) -> RuleContext:
+            ctx = RuleContext(account, target.spell, region, in_request=in_request, facts=self.facts)
             ctx.undefined_members = scenario.undefined
             return ctx
 
-        for spec in specs:
-            for pointer, labels in _run_rule(
-                spec, target, scenarios, keys, context, suppress, findings, unverified, tool_errors
-            ).items():
-                notes.setdefault(target.id, {}).setdefault(pointer, {}).update(labels)
+        for spec in self.specs:
+            notes = _run_rule(
+                spec, target, scenarios, keys, context, suppress, self.findings, self.unverified, self.tool_errors
+            )
+            if notes:
+                target_notes = self.notes.setdefault(target.id, {})
+                for pointer, labels in notes.items():
+                    target_notes.setdefault(pointer, {}).update(labels)
         if inline is not None:
-            warnings.extend(inline.warnings)
+            self.warnings.extend(inline.warnings)
             if settings.report_unused_suppressions:
-                warnings.extend(inline.unused())
-    all_errors = [
-        *settings.errors,
-        *(InputError(t.id, t.error) for t in targets if t.error is not None),
-        *errors,
-        *tool_errors,
-        *host.errors,
-    ]
-    ordered = sorted(_dedupe(findings), key=Finding.sort_key)
-    unique = disambiguate([(f.fingerprint, f.target, f.message) for f in ordered])
-    ordered = [f if fp == f.fingerprint else replace(f, fingerprint=fp) for f, fp in zip(ordered, unique, strict=True)]
-    result = AuditResult(
-        targets=tuple(targets),
-        findings=tuple(ordered),
-        errors=tuple(all_errors),
-        unverified=tuple(unverified),
-        rules=tuple(specs),
-        fail_on=settings.fail_on,
-        scanned=tuple(scanned),
-        config_file=settings.config_file,
-        report_options=report_options or {},
-        warnings=tuple(sorted(warnings, key=_notice_order)),
-        facts=notes,
-    )
-    host.session_finish(result)
-    return result
+                self.warnings.extend(inline.unused())
+
+    def finish(
+        self,
+        targets: Sequence[Target],
+        errors: Sequence[InputError],
+        *,
+        scanned: Sequence[str] = (),
+        report_options: dict | None = None,
+    ) -> AuditResult:
+        """The result: every finding ordered and its fingerprint made unique in the scan."""
+        settings, host = self.settings, self.host
+        all_errors = [
+            *settings.errors,
+            *(InputError(t.id, t.error) for t in targets if t.error is not None),
+            *errors,
+            *self.tool_errors,
+            *host.errors,
+        ]
+        ordered = sorted(_dedupe(self.findings), key=Finding.sort_key)
+        self.findings = []
+        unique = disambiguate([(f.fingerprint, f.target, f.message) for f in ordered])
+        ordered = [
+            f if fp == f.fingerprint else replace(f, fingerprint=fp) for f, fp in zip(ordered, unique, strict=True)
+        ]
+        result = AuditResult(
+            targets=tuple(targets),
+            findings=tuple(ordered),
+            errors=tuple(all_errors),
+            unverified=tuple(self.unverified),
+            rules=tuple(self.specs),
+            fail_on=settings.fail_on,
+            scanned=tuple(scanned),
+            config_file=settings.config_file,
+            report_options=report_options or {},
+            warnings=tuple(sorted(self.warnings, key=_notice_order)),
+            facts=self.notes,
+        )
+        host.session_finish(result)
+        return result
+
+
+def _text_lines(target: Target):
+    """The line index a target's source map already built for its file, if any."""
+    spans = target.source_map.spans if target.source_map is not None else None
+    return getattr(spans, "lines", None)
+
+
+class _LazyKeys:
+    """The semantic keys of each scenario, built when a rule first reports in it."""
+
+    def __init__(self, scenarios: Sequence[Scenario]) -> None:
+        self.scenarios = scenarios
+        self.keys: list[SemanticKeys | None] = [None] * len(scenarios)
+
+    def __getitem__(self, index: int) -> SemanticKeys:
+        keys = self.keys[index]
+        if keys is None:
+            keys = self.keys[index] = SemanticKeys(self.scenarios[index].config)
+        return keys
 
 
 # The rule id of a "could not verify" entry that no single rule owns.
@@ -228,16 +325,19 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
             _note(hits, merged, index)
         for path, reason in ctx.unverified:
             _note(skipped, (path, reason), index)
+    if not hits and not skipped:
+        return notes
     for (key, message), where in hits.items():
         path = paths[(key, message)]
         when = condition_qualifier(scenarios, where)
         severity = severities[(key, message)]
+        provenance = _provenance(scenarios, where, path, message) if any(scenarios[i].provenance for i in where) else ()
         finding = Finding(
             rule_id=spec.id,
             rule=spec.rule.slug,
             # A severity set in config wins over the one a rule gives a finding.
             severity=severity if severity is not None and not spec.severity_configured else spec.severity,
-            message=_annotate(message, when, _provenance(scenarios, where, path, message)),
+            message=_annotate(message, when, provenance),
             target=target.id,
             path=path,
             location=target.locate(path, scenarios[where[0]].source_map),
@@ -376,8 +476,10 @@ def _notice_order(notice: Notice) -> tuple:
     return (where, span.start_line if span else 0, span.start_column if span else 0)
 
 
-def _rule_context(target: Target, settings: Settings, facts: FactStore | None) -> RuleContext:
-    """The ARN is evidence; the owner declared in config fills in what a file lacks, and
+def _owner(target: Target, settings: Settings, facts: FactStore | None) -> tuple[str | None, str | None, bool]:
+    """The owner account and region a rule may assume, and whether the document is a request.
+
+    The ARN is evidence; the owner declared in config fills in what a file lacks, and
     with ``--aws-context`` the credentials' account and region fill in the rest."""
     origin = target.origin
     account = origin.account or settings.owner_account
@@ -385,7 +487,12 @@ def _rule_context(target: Target, settings: Settings, facts: FactStore | None) -
     if facts is not None:
         account = account or facts.home_account
         region = region or facts.home_region
-    return RuleContext(account, target.spell, region, in_request=not origin.is_response, facts=facts)
+    return account, region, not origin.is_response
+
+
+def _rule_context(target: Target, settings: Settings, facts: FactStore | None) -> RuleContext:
+    account, region, in_request = _owner(target, settings, facts)
+    return RuleContext(account, target.spell, region, in_request=in_request, facts=facts)
 
 
 def _requested(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -256,6 +256,9 @@ class Target:
     recorded_identity: str | None = None
     scenarios: tuple[Scenario, ...] = ()
     unverified: tuple[tuple[str, str], ...] = ()
+    # Set by a source whose configuration holds literals only (a JSON document that
+    # type-checked): no ``Unresolved`` anywhere, so the engine need not look for one.
+    literal: bool = False
 
     @property
     def status(self) -> str:
@@ -284,6 +287,20 @@ class Target:
         if self.config is None:
             return ()
         return (Scenario(self.config, self.source_map),)
+
+    def slim(self, keep_config: bool = False) -> Target:
+        """What is left to report once the target is audited: its id, name, origin, error
+        and identity, without the file's positions, scenarios and suppression entries
+        (and without the configuration unless ``keep_config``)."""
+        return replace(
+            self,
+            config=self.config if keep_config else None,
+            source_map=None,
+            scenarios=(),
+            suppressions=(),
+            unverified=(),
+            recorded_identity=self.identity,
+        )
 
     def locate(self, canonical: str, source_map: SourceMap | None = None) -> Location:
         source_map = source_map or self.source_map

@@ -169,6 +169,10 @@ class PluginHost:
     def configure(self, settings: Any) -> None:
         self._call_each("auditor_configure", settings=settings)
 
+    def implements(self, hook_name: str) -> bool:
+        """Whether any plugin implements this hook (so a caller can skip calling it per item)."""
+        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
     def suppress(self, finding: Finding, target: Target) -> Suppression | None:
         for _, value in self._call_each("auditor_suppress", finding=finding, target=target):
             return value

@@ -140,8 +140,12 @@ def notice_dict(notice: Notice) -> dict[str, Any]:
     return out
 
 
-def result_dict(result: AuditResult) -> dict[str, Any]:
-    """The JSON report (schema version 1, see DESIGN.md): the machine contract."""
+def result_dict(result: AuditResult, *, findings: bool = True) -> dict[str, Any]:
+    """The JSON report (schema version 1, see DESIGN.md): the machine contract.
+
+    With ``findings=False`` the ``findings`` entry is left empty, for a writer that
+    streams them one by one.
+    """
     audited = sum(1 for t in result.targets if t.status == "audited")
     return {
         "version": JSON_SCHEMA_VERSION,
@@ -161,7 +165,7 @@ def result_dict(result: AuditResult) -> dict[str, Any]:
             | ({"error": t.error} if t.error is not None else {})
             for t in result.targets
         ],
-        "findings": [finding_dict(f) for f in result.findings],
+        "findings": [finding_dict(f) for f in result.findings] if findings else [],
         "unverified": [
             {"target": u.target, "rule_id": u.rule_id, "path": u.path, "reason": u.reason} for u in result.unverified
         ],

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from auditor.model import AuditResult, Finding, Snippet
+from auditor.model import AuditResult, Finding, Snippet, Span
 from auditor.sources import read_text
+from auditor.textlines import TextLines
 
 SNIPPET_CONTEXT = 1  # lines shown above and below the finding's own
 SNIPPET_MAX_LINES = 8
@@ -49,6 +50,73 @@ def attach_snippets(result: AuditResult, max_bytes: int) -> AuditResult:
                 f = replace(f, snippet=Snippet(first, tuple(clip(lines[n - 1]) for n in range(first, last + 1))))
         findings.append(f)
     return replace(result, findings=tuple(findings))
+
+
+# Besides "\n", what str.splitlines() ends a line at: where a text has none of them, a
+# line of splitlines() is a line of TextLines, and no list of every line is needed.
+_OTHER_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+class FileLines:
+    """The lines of one loaded text as ``str.splitlines()`` cuts them, found on demand."""
+
+    def __init__(self, text: str, lines: TextLines | None = None) -> None:
+        if any(c in text for c in _OTHER_LINE_BREAKS):
+            self._split: list[str] | None = text.splitlines()
+            self.count = len(self._split)
+        else:
+            self._split = None
+            self._lines = lines if lines is not None and lines.text is text else TextLines(text)
+            self.count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+
+    def line(self, number: int) -> str:
+        return self._split[number - 1] if self._split is not None else self._lines.line(number)
+
+    def snippet(self, span: Span) -> Snippet | None:
+        """The lines around ``span`` (SNIPPET_CONTEXT above and below, at most SNIPPET_MAX_LINES)."""
+        if not self.count:
+            return None
+        first = max(1, span.start_line - SNIPPET_CONTEXT)
+        last = min(self.count, span.end_line + SNIPPET_CONTEXT, first + SNIPPET_MAX_LINES - 1)
+        if first > last:
+            return None
+        return Snippet(first, tuple(clip(self.line(n)) for n in range(first, last + 1)))
+
+
+class SnippetMaker:
+    """Attaches snippets to a file's findings while the scan still holds its text.
+
+    A finding located in another file its target's source map names (rare) is read
+    through the bounded reader, once per file.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._others: dict[str, FileLines | None] = {}
+
+    def attach(self, findings: list[Finding], file: str, text: str, lines: TextLines | None = None) -> list[Finding]:
+        here: FileLines | None = None
+        out = []
+        for f in findings:
+            loc = f.location
+            if loc.span is not None and loc.file is not None:
+                if loc.file == file:
+                    if here is None:
+                        here = FileLines(text, lines)
+                    source = here
+                else:
+                    source = self._other(loc.file)
+                snippet = source.snippet(loc.span) if source is not None else None
+                if snippet is not None:
+                    f = replace(f, snippet=snippet)
+            out.append(f)
+        return out
+
+    def _other(self, file: str) -> FileLines | None:
+        if file not in self._others:
+            text, problem = read_text(Path(file), self.max_bytes)
+            self._others[file] = FileLines(text) if problem is None and text is not None else None
+        return self._others[file]
 
 
 def snippet_lines(finding: Finding) -> list[dict]:

@@ -11,10 +11,15 @@ from .text import TextReporter
 
 
 class LazyReporter:
-    """A report format whose module (and its imports: sarif-om, Jinja2) loads only when used."""
+    """A report format whose module (and its imports: sarif-om, Jinja2) loads only when used.
 
-    def __init__(self, name: str, module: str, description: str) -> None:
+    ``needs_configs``: the format reads the audited configurations themselves
+    (``Target.config``), so a scan keeps them; the others work from findings alone.
+    """
+
+    def __init__(self, name: str, module: str, description: str, *, needs_configs: bool = False) -> None:
         self.name, self.module, self.description = name, module, description
+        self.needs_configs = needs_configs
 
     def check(self) -> None:
         """Import the module now, so a missing optional dependency (``ReportError``) is a
@@ -32,15 +37,26 @@ def auditor_add_reporters():
         JSONReporter(),
         LazyReporter("sarif", "sarif", "SARIF 2.1.0 for GitHub code scanning and other SARIF viewers"),
         LazyReporter(
-            "html", "html", "one self-contained HTML page for people, filterable, readable without JavaScript"
+            "html",
+            "html",
+            "one self-contained HTML page for people, filterable, readable without JavaScript",
+            needs_configs=True,
         ),
         LazyReporter("junit", "junit", "JUnit XML: a test case per configuration and rule, for CI test views"),
         LazyReporter(
             "markdown", "markdown", "a compact Markdown summary for $GITHUB_STEP_SUMMARY and merge-request comments"
         ),
-        LazyReporter("asff", "asff", "AWS Security Finding Format: the findings as Security Hub's BatchImportFindings"),
         LazyReporter(
-            "ocsf", "ocsf", "OCSF Compliance Finding events, one JSON object per line, for a security data lake"
+            "asff",
+            "asff",
+            "AWS Security Finding Format: the findings as Security Hub's BatchImportFindings",
+            needs_configs=True,
+        ),
+        LazyReporter(
+            "ocsf",
+            "ocsf",
+            "OCSF Compliance Finding events, one JSON object per line, for a security data lake",
+            needs_configs=True,
         ),
         LazyReporter("github", "github", "GitHub Actions annotations (workflow commands), no code scanning needed"),
         LazyReporter("gitlab", "gitlab", "GitLab Code Quality JSON for the merge-request widget"),

@@ -32,6 +32,7 @@ UNVERIFIED_SHOWN = 5  # configurations listed under one could-not-verify cause; 
 class TextReporter:
     name = "text"
     description = "one line per finding and a summary, for terminals and CI logs"
+    needs_configs = False  # works from findings alone
 
     def write(self, result: AuditResult, stream: TextIO, *, color: bool = False) -> None:
         def paint(text: str, code: str) -> str:

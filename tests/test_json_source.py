@@ -89,6 +89,27 @@ def test_positions_agree_with_json_source_map(text):
     assert {p: (s.start_line, s.start_column, s.end_line, s.end_column) for p, s in spans.items()} == reference
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": {"b": [1, {"c": "\\u00e9"}]}, "key": true}',
+        '{"a": {"b": 1}, "x": [1], "a": {"b": [2, {"c": 3}]}}',
+        '[{"a": {"b": 1}, "a": {"b": 2}}, {"a": [1, 2]}, {"a": [3]}]',
+        '{"d": [{"r": {"k": 1}, "r": {"k": 2}}], "d": [{"r": {"k": 3}}, {"r": 4}]}',
+    ],
+)
+def test_each_pointer_looked_up_alone_agrees_with_json_source_map(text):
+    # A lookup reads containers only as far as it needs; looked up first and alone, each
+    # pointer must still land where json.loads took its value from (the last duplicate).
+    from json_source_map import calculate
+
+    for pointer, e in calculate(text).items():
+        _, spans = loads_with_spans(text)
+        span = spans[pointer]
+        expected = (e.value_start.line + 1, e.value_start.column + 1, e.value_end.line + 1, e.value_end.column + 1)
+        assert (span.start_line, span.start_column, span.end_line, span.end_column) == expected, pointer
+
+
 def test_pointer_tokens_are_escaped():
     # json_source_map leaves "/" and "~" unescaped (so it cannot be the reference here).
     _, spans = loads_with_spans('{"k/e~y": {"x": 1}}')

@@ -59,6 +59,10 @@ class LoadResult:
     listed: dict[tuple[str | None, str], frozenset[str]] = field(default_factory=dict)
 
 
+# Called with one file's targets, its display path and its text; returns the targets to keep.
+OnFile = Callable[[list[Target], str, str], list[Target]]
+
+
 class SourceError(Exception):
     """The file cannot be loaded at all; the message names the problem (with line/column)."""
 
@@ -169,13 +173,16 @@ def load_paths(
     strict: bool = True,
     exclude: Callable[[Path], bool] | None = None,
     force_exclude: Callable[[Path], bool] | None = None,
+    on_file: OnFile | None = None,
 ) -> LoadResult:
     """Load every file under ``paths``; each named input ends as targets or as an error.
 
     With ``strict=False`` a named file that is not a configuration is skipped quietly,
     as in a directory walk (pre-commit passes every staged file of a type). ``exclude``
     prunes the walk; a path named explicitly is skipped only when ``force_exclude``
-    says so (ruff's ``--force-exclude``).
+    says so (ruff's ``--force-exclude``). ``on_file(targets, display, text)`` is called
+    with each file's targets while its text is read; the targets it returns are kept
+    (a scan audits them there and keeps only what reports need).
     """
     result = LoadResult()
     try:
@@ -185,9 +192,9 @@ def load_paths(
                 continue
             if path.is_dir():
                 for file in walk(path, exclude, result.targets):
-                    _load_file(file, sources, max_bytes, explicit=False, into=result)
+                    _load_file(file, sources, max_bytes, explicit=False, into=result, on_file=on_file)
             elif path.exists() or path.is_symlink():
-                _load_file(path, sources, max_bytes, explicit=strict, into=result)
+                _load_file(path, sources, max_bytes, explicit=strict, into=result, on_file=on_file)
             else:
                 result.targets.append(error_target(raw, "no such file or directory"))
     finally:
@@ -195,7 +202,24 @@ def load_paths(
     return result
 
 
-def _load_file(path: Path, sources: Sequence[FileSource], max_bytes: int, *, explicit: bool, into: LoadResult) -> None:
+def _load_file(
+    path: Path,
+    sources: Sequence[FileSource],
+    max_bytes: int,
+    *,
+    explicit: bool,
+    into: LoadResult,
+    on_file: OnFile | None = None,
+) -> None:
+    try:
+        _read_and_load(path, sources, max_bytes, explicit, into, on_file)
+    finally:
+        _forget_json()  # the next file is another text: let this one's document go
+
+
+def _read_and_load(
+    path: Path, sources: Sequence[FileSource], max_bytes: int, explicit: bool, into: LoadResult, on_file
+) -> None:
     display = display_path(path)
     text, problem = read_text(path, max_bytes)
     if problem is not None:
@@ -237,8 +261,8 @@ def _load_file(path: Path, sources: Sequence[FileSource], max_bytes: int, *, exp
             # Accepted by its words but holding nothing of this kind: the next source may
             # recognise it (an API response whose description names a CloudFormation type).
             continue
-        into.targets.extend(loaded.targets)
         into.errors.extend(loaded.errors)
+        into.targets.extend(on_file(loaded.targets, display, text) if on_file is not None else loaded.targets)
         return
     _not_recognised(display, explicit, into)
 
@@ -287,7 +311,9 @@ def read_text(path: Path, max_bytes: int) -> tuple[str | None, str | None]:
 
 # -- JSON decoded once per file -----------------------------------------------------------------
 NOT_JSON: Any = object()
-_last_json: tuple[str | None, Any] = (None, NOT_JSON)
+_last_json: tuple[str | None, Any, dict[str, int] | None] = (None, NOT_JSON, None)
+_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as json.decoder.WHITESPACE
 
 
 def looks_like_json(text: str) -> bool:
@@ -303,19 +329,56 @@ def json_document(text: str) -> Any:
     file is remembered.
     """
     global _last_json
-    cached_text, value = _last_json
+    cached_text, value, _ = _last_json
     if cached_text is text:
         return value
-    value = NOT_JSON
+    value, offsets = NOT_JSON, None
     if looks_like_json(text):
         try:
-            value = json.loads(text)
+            value, offsets = _decode(text)
         except (ValueError, RecursionError):
             value = NOT_JSON
-    _last_json = (text, value)
+    _last_json = (text, value, offsets)
     return value
+
+
+def json_root_offsets(text: str) -> dict[str, int] | None:
+    """Where each element of a top-level JSON list starts, as ``json_document`` found them
+    (``{"0": offset, ...}``), or None. A locator then never decodes that list again."""
+    cached_text, _, offsets = _last_json
+    return offsets if cached_text is text else None
+
+
+def _decode(text: str) -> tuple[Any, dict[str, int] | None]:
+    """``json.loads(text)``; a top-level list is decoded element by element with the same
+    C scanner, which yields where each element starts at no extra cost. Anything unusual
+    is left to ``json.loads``, so values and errors are exactly its own."""
+    ws = _WS.match
+    i = ws(text).end()
+    if text[i : i + 1] != "[":
+        return json.loads(text), None
+    items: list[Any] = []
+    offsets: dict[str, int] = {}
+    scan = _SCAN_ONCE
+    try:
+        i = ws(text, i + 1).end()
+        if text[i : i + 1] != "]":
+            while True:
+                offsets[str(len(items))] = i
+                item, i = scan(text, i)
+                items.append(item)
+                i = ws(text, i).end()
+                if text[i : i + 1] == ",":
+                    i = ws(text, i + 1).end()
+                    continue
+                break
+        if text[i : i + 1] != "]" or ws(text, i + 1).end() != len(text):
+            raise StopIteration
+    except StopIteration:
+        return json.loads(text), None  # raises the error json.loads reports
+    return items, offsets
 
 
 def _forget_json() -> None:
     global _last_json
-    _last_json = (None, NOT_JSON)
+    _last_json = (None, NOT_JSON, None)

@@ -103,6 +103,7 @@ def _add_target(
     response: bool = False,
 ) -> None:
     source_map = SourceMap(file=display, spans=spans, prefix=pointer, renames=renames)
+    errors_before = len(result.errors)
     checked = checked_config(config, source_map, display, result)
     arn = checked.get("arn") if isinstance(checked.get("arn"), str) else None
     match = ARN_RE.match(arn) if arn else None
@@ -117,7 +118,10 @@ def _add_target(
         account=match.group("account") if match else None,
         response=response,
     )
-    result.targets.append(Target(id=target_id, name=name, origin=origin, config=checked, source_map=source_map))
+    literal = len(result.errors) == errors_before  # no value had to be replaced by a marker
+    result.targets.append(
+        Target(id=target_id, name=name, origin=origin, config=checked, source_map=source_map, literal=literal)
+    )
 
 
 @hookimpl

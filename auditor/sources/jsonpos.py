@@ -14,7 +14,6 @@ the benchmark files, which made position mapping most of a large scan's time.
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 import sys
@@ -23,9 +22,9 @@ from json.decoder import WHITESPACE, scanstring
 from typing import Any
 
 from auditor.model import Span
-from auditor.sources import MAX_NESTING, NOT_JSON, SourceError, json_document
+from auditor.sources import MAX_NESTING, NOT_JSON, SourceError, json_document, json_root_offsets
+from auditor.textlines import TextLines
 
-_NEWLINE = re.compile("\n")
 _SCANNER = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
 
 
@@ -59,7 +58,7 @@ def loads_with_spans(text: str) -> tuple[Any, LazySpans]:
     if offset is not None:
         line, column = _line_column(text, offset)
         raise SourceError(f"line {line}, column {column}: {text[offset : offset + 6]} is half a UTF-16 pair, not text")
-    return value, LazySpans(text)
+    return value, LazySpans(text, json_root_offsets(text))
 
 
 _SURROGATE_ESCAPE = re.compile(r"(\\*)\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
@@ -127,14 +126,25 @@ def _unescape(token: str) -> str:
 
 
 class LazySpans(Mapping[str, Span]):
-    """Pointer → Span for a valid JSON text, computed on first use and memoised."""
+    """Pointer → Span for a valid JSON text, computed on first use and memoised.
 
-    def __init__(self, text: str) -> None:
+    A lookup walks down the pointer's path. In each container on the way it reads
+    members only up to the one it needs, skipping each sibling with the C scanner, and
+    it never decodes a container it descends into: a file is decoded at most once more
+    however many findings it has, and the elements of a top-level list not at all when
+    ``json_document`` recorded where they start (``root``).
+    """
+
+    def __init__(self, text: str, root: dict[str, int] | None = None) -> None:
         self._text = text
         self._root = WHITESPACE.match(text, 0).end()
-        # container start offset -> {token: (start, end)}
-        self._children: dict[int, dict[str, tuple[int, int]]] = {}
-        self._newlines: list[int] | None = None
+        # container start offset -> [members found so far (token -> value start),
+        #                            offset to read on from (-1: all read), next list index]
+        self._children: dict[int, list] = {}
+        if root is not None:
+            self._children[self._root] = [dict(root), -1, len(root)]
+        self._ends: dict[int, int] = {}
+        self.lines = TextLines(text)
 
     # -- Mapping protocol ----------------------------------------------------------
     def __getitem__(self, pointer: str) -> Span:
@@ -149,7 +159,7 @@ class LazySpans(Mapping[str, Span]):
         while stack:
             pointer, start = stack.pop()
             yield pointer
-            for token, (child, _) in self._members(start).items():
+            for token, child in self._all_members(start).items():
                 stack.append((pointer + "/" + token.replace("~", "~0").replace("/", "~1"), child))
 
     def __len__(self) -> int:
@@ -157,57 +167,102 @@ class LazySpans(Mapping[str, Span]):
 
     # -- lookups ---------------------------------------------------------------------
     def _find(self, pointer: str) -> tuple[int, int] | None:
-        start = self._root
-        end = None
-        if pointer:
-            if not pointer.startswith("/"):
-                return None
-            for token in pointer[1:].split("/"):
-                found = self._members(start).get(_unescape(token))
-                if found is None:
-                    return None
-                start, end = found
-        if end is None:
-            end = _SCANNER(self._text, start)[1]
-        return start, end
+        if pointer and not pointer.startswith("/"):
+            return None
+        tokens = [_unescape(token) for token in pointer[1:].split("/")] if pointer else []
+        path = [self._root]
+        for token in tokens:
+            found = self._member(path[-1], token)
+            if found is None:
+                break
+            path.append(found)
+        if len(path) > 1:
+            # Read each container on the way to its end, innermost first (so the child a
+            # lookup went into is skipped by its known end, never decoded): a member that
+            # comes again later in its object is the one json.loads kept.
+            for container in reversed(path[:-1]):
+                self._finish(container)
+            for container, token, child in zip(path, tokens, path[1:], strict=False):
+                if self._children[container][0][token] != child:
+                    return self._find(pointer)  # a duplicate key: look again along the later one
+        if len(path) <= len(tokens):
+            return None
+        return path[-1], self._skip(path[-1])
 
-    def _members(self, start: int) -> dict[str, tuple[int, int]]:
-        """Offsets of every direct child of the container at ``start`` (empty for scalars)."""
-        cached = self._children.get(start)
-        if cached is not None:
-            return cached
+    def _member(self, start: int, token: str) -> int | None:
+        """Where the child ``token`` of the container at ``start`` begins, or None."""
+        state = self._state(start)
+        if state is None:
+            return None
+        members = state[0]
+        found = members.get(token)
+        if found is not None or state[1] < 0:
+            return found
+        self._read_on(start, state, token)
+        return members.get(token)
+
+    def _state(self, start: int) -> list | None:
+        state = self._children.get(start)
+        if state is None:
+            if self._text[start] not in "{[":
+                return None  # a scalar has no children
+            state = self._children[start] = [{}, WHITESPACE.match(self._text, start + 1).end(), 0]
+        return state
+
+    def _finish(self, start: int) -> None:
+        state = self._children[start]
+        if state[1] >= 0:
+            self._read_on(start, state, None)
+
+    def _all_members(self, start: int) -> dict[str, int]:
+        state = self._state(start)
+        if state is None:
+            return {}
+        if state[1] >= 0:
+            self._read_on(start, state, None)
+        return state[0]
+
+    def _read_on(self, start: int, state: list, wanted: str | None) -> None:
+        """Record members of the container at ``start`` until ``wanted`` is found or none are left.
+
+        The member found is not skipped (its value may be the next container a lookup
+        descends into, and is then read by that lookup); the next read skips it first.
+        Reading to the closing bracket records where the container ends.
+        """
         text = self._text
-        members: dict[str, tuple[int, int]] = {}
-        opener = text[start]
         ws = WHITESPACE.match
-        i = ws(text, start + 1).end()
-        if opener == "{":
-            while text[i] != "}":
+        members, i, index = state
+        is_object = text[start] == "{"
+        closer = "}" if is_object else "]"
+        if index < 0:  # the last member recorded is still to be skipped
+            index = -index - 1
+            i = ws(text, self._skip(i)).end()
+            if text[i] == ",":
+                i = ws(text, i + 1).end()
+        while text[i] != closer:
+            if is_object:
                 key, i = scanstring(text, i + 1)
                 i = ws(text, ws(text, i).end() + 1).end()  # past ':'
-                _, end = _SCANNER(text, i)
-                members[key] = (i, end)  # a later duplicate wins, as in json.loads
-                i = ws(text, end).end()
-                if text[i] == ",":
-                    i = ws(text, i + 1).end()
-        elif opener == "[":
-            index = 0
-            while text[i] != "]":
-                _, end = _SCANNER(text, i)
-                members[str(index)] = (i, end)
+            else:
+                key = str(index)
                 index += 1
-                i = ws(text, end).end()
-                if text[i] == ",":
-                    i = ws(text, i + 1).end()
-        self._children[start] = members
-        return members
+            members[key] = i  # a later duplicate wins, as in json.loads
+            if key == wanted:
+                state[1], state[2] = i, -index - 1
+                return
+            i = ws(text, self._skip(i)).end()
+            if text[i] == ",":
+                i = ws(text, i + 1).end()
+        state[1], state[2] = -1, index
+        self._ends[start] = i + 1
 
-    def _position(self, offset: int) -> tuple[int, int]:
-        if self._newlines is None:
-            self._newlines = [m.start() for m in _NEWLINE.finditer(self._text)]
-        line = bisect.bisect_left(self._newlines, offset)
-        line_start = self._newlines[line - 1] + 1 if line else 0
-        return line + 1, offset - line_start + 1
+    def _skip(self, start: int) -> int:
+        """Where the value at ``start`` ends: known once its container was read, else decoded."""
+        end = self._ends.get(start)
+        if end is None:
+            end = self._ends[start] = _SCANNER(self._text, start)[1]
+        return end
 
     def _span(self, start: int, end: int) -> Span:
-        return Span(*self._position(start), *self._position(end))
+        position = self.lines.position
+        return Span(*position(start), *position(end))
