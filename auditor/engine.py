@@ -218,10 +218,23 @@ class Audit:
             ctx.undefined_members = scenario.undefined
             return ctx
 
+        only = scenarios[0] if len(scenarios) == 1 else None
+        shared = context(only) if only is not None else None
         for spec in self.specs:
-            notes = _run_rule(
-                spec, target, scenarios, keys, context, suppress, self.findings, self.unverified, self.tool_errors
-            )
+            if only is not None:
+                # One context serves every rule of the target; what a rule leaves in it is
+                # taken and replaced before the next.
+                notes = _run_rule_once(
+                    spec, target, only, keys, shared, suppress, self.findings, self.unverified, self.tool_errors
+                )
+                if shared.unverified:
+                    shared.unverified = []
+                if shared.notes:
+                    shared.notes = {}
+            else:
+                notes = _run_rule(
+                    spec, target, scenarios, keys, context, suppress, self.findings, self.unverified, self.tool_errors
+                )
             if notes:
                 target_notes = self.notes.setdefault(target.id, {})
                 for pointer, labels in notes.items():
@@ -351,6 +364,48 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
         when = condition_qualifier(scenarios, where)
         unverified.append(Unverified(target.id, spec.id, path, _annotate(reason, when, ())))
     return notes
+
+
+def _run_rule_once(
+    spec, target: Target, scenario: Scenario, keys, ctx: RuleContext, suppress, findings, unverified, tool_errors
+) -> dict:
+    """``_run_rule`` for a target with one scenario (every JSON file, most templates):
+    the same findings, without the bookkeeping that merges scenarios."""
+    try:
+        violations = list(spec.instance.check(scenario.config, ctx))
+    except Exception as exc:
+        tool_errors.append(
+            InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
+        )
+        return {}
+    if violations:
+        semantic = keys[0]
+        seen: set[tuple[str, str]] = set()
+        for v in violations:
+            key = semantic(v.path)
+            if (key, v.message) in seen:
+                continue
+            seen.add((key, v.message))
+            message = v.message
+            if scenario.provenance:
+                message = _annotate(message, None, _provenance((scenario,), (0,), v.path, message))
+            severity = v.severity
+            finding = Finding(
+                rule_id=spec.id,
+                rule=spec.rule.slug,
+                severity=severity if severity is not None and not spec.severity_configured else spec.severity,
+                message=message,
+                target=target.id,
+                path=v.path,
+                location=target.locate(v.path, scenario.source_map),
+                fingerprint=fingerprint(spec.id, target.identity, key),
+                key=key,
+            )
+            findings.append(suppress(finding, spec.rule))
+    if ctx.unverified:
+        for path, reason in dict.fromkeys(ctx.unverified):
+            unverified.append(Unverified(target.id, spec.id, path, reason))
+    return ctx.notes
 
 
 def _unresolved_objects(target: Target, scenarios) -> list[Unverified]:

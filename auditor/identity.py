@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 from auditor.model import Target, Unresolved, escape_pointer_token
@@ -69,6 +70,11 @@ GENERIC_IDENTITY = ("Key", "key", "Name", "name", "Id", "id")
 
 def _literal(value: Any) -> str:
     """A value as it appears inside a key: JSON for literals, <expression> when unresolved."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)  # what json.dumps(value, ensure_ascii=False) writes, in C
+    if kind is int or value is None or kind is bool:
+        return "null" if value is None else "true" if value is True else "false" if value is False else str(value)
     if isinstance(value, Unresolved):
         return "<" + json.dumps(value.expression, ensure_ascii=False) + ">"
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

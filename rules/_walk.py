@@ -33,24 +33,36 @@ def whole_match(pattern: str | None) -> re.Pattern[str]:
 
 # The helpers below run for every rule and every distribution, so they build pointers
 # with plain f-strings: API member names and list indices never need RFC 6901 escaping.
+# Every rule walks the same configuration in turn: the last one's distributions are kept.
+# (A configuration is not changed while it is audited; the list and its length are
+# compared too, so a caller that reuses a dict for another configuration is not misled.)
+_last: list[Any] = [None, None, -1, (), ()]  # configuration, its list, its length, distributions, AMIs
+
+
+def _walked(config: Mapping[str, Any]) -> list[Any]:
+    items = config.get("distributions")
+    size = len(items) if isinstance(items, list) else -1
+    if _last[0] is not config or _last[1] is not items or _last[2] != size:
+        found = []
+        if isinstance(items, list):
+            found = [(f"/distributions/{index}", item) for index, item in enumerate(items) if isinstance(item, dict)]
+        amis = [
+            (f"{pointer}/amiDistributionConfiguration", dist["amiDistributionConfiguration"], dist)
+            for pointer, dist in found
+            if isinstance(dist.get("amiDistributionConfiguration"), dict)
+        ]
+        _last[:] = [config, items, size, tuple(found), tuple(amis)]
+    return _last
 
 
 def distributions(config: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
     """Yield ``(pointer, distribution)`` for every distribution object."""
-    items = config.get("distributions")
-    if not isinstance(items, list):
-        return
-    for index, item in enumerate(items):
-        if isinstance(item, dict):
-            yield f"/distributions/{index}", item
+    return iter(_walked(config)[3])
 
 
 def ami_configs(config: Mapping[str, Any]) -> Iterator[tuple[str, dict, dict]]:
     """Yield ``(pointer, amiDistributionConfiguration, distribution)``."""
-    for pointer, dist in distributions(config):
-        ami = dist.get("amiDistributionConfiguration")
-        if isinstance(ami, dict):
-            yield f"{pointer}/amiDistributionConfiguration", ami, dist
+    return iter(_walked(config)[4])
 
 
 def items(parent: Mapping[str, Any], key: str, pointer: str) -> Iterator[tuple[str, Any]]:

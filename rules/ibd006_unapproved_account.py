@@ -69,7 +69,11 @@ class UnapprovedAccount(Rule):
 
     def check(self, config, ctx):
         allowed = set(self.options.allowed_accounts)
-        for path, account, where in _accounts(config):
+        for pointer, member, account, where in _accounts(config):
+            # The common case first, without a pointer: a well-formed account the allowlist accepts.
+            if type(account) is str and ACCOUNT_RE.match(account) and (not allowed or account in allowed):
+                continue
+            path = f"{pointer}/{member}"
             if is_unresolved(account):
                 if allowed and ctx.is_own_account(account) is not True:
                     ctx.cannot_verify(path, f"{where} is not a literal")
@@ -107,20 +111,37 @@ def _copy_owners(config, ctx):
                     )
 
 
+# Lists of entries that name an account: (list member, account member, what).
+ACCOUNT_ENTRIES = (
+    ("launchTemplateConfigurations", "accountId", "launch template account"),
+    ("fastLaunchConfigurations", "accountId", "fast launch account"),
+    ("ssmParameterConfigurations", "amiAccountId", "SSM parameter account"),
+)
+
+
 def _accounts(config):
+    """``(pointer, member path below it, account, what)`` for every account the AMI reaches;
+    the pointer is joined only for what is reported (API member names need no escaping)."""
     for pointer, ami, _dist in ami_configs(config):
-        yield from ((p, v, "target account") for p, v in items(ami, "targetAccountIds", pointer))
-        perm_pointer = join_pointer(pointer, "launchPermission")
-        yield from (
-            (p, v, "launch permission account") for p, v in items(launch_permission(ami), "userIds", perm_pointer)
-        )
+        yield from _listed(ami.get("targetAccountIds"), pointer, "targetAccountIds", "target account")
+        perm = launch_permission(ami)
+        if perm:
+            yield from _listed(
+                perm.get("userIds"), f"{pointer}/launchPermission", "userIds", "launch permission account"
+            )
     for pointer, dist in distributions(config):
-        for key, where in (
-            ("launchTemplateConfigurations", "launch template account"),
-            ("fastLaunchConfigurations", "fast launch account"),
-            ("ssmParameterConfigurations", "SSM parameter account"),
-        ):
-            field = "amiAccountId" if key == "ssmParameterConfigurations" else "accountId"
-            for entry_pointer, entry in items(dist, key, pointer):
-                if isinstance(entry, dict) and field in entry:
-                    yield join_pointer(entry_pointer, field), entry[field], where
+        for key, field, where in ACCOUNT_ENTRIES:
+            entries = dist.get(key)
+            if isinstance(entries, list):
+                for index, entry in enumerate(entries):
+                    if isinstance(entry, dict) and field in entry:
+                        yield pointer, f"{key}/{index}/{field}", entry[field], where
+
+
+def _listed(values, pointer: str, key: str, where: str):
+    """Each entry of an account list; a whole unresolved list once, at the list."""
+    if isinstance(values, list):
+        for index, value in enumerate(values):
+            yield pointer, f"{key}/{index}", value, where
+    elif isinstance(values, Unresolved):
+        yield pointer, key, values, where

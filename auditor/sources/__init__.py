@@ -311,9 +311,23 @@ def read_text(path: Path, max_bytes: int) -> tuple[str | None, str | None]:
 
 # -- JSON decoded once per file -----------------------------------------------------------------
 NOT_JSON: Any = object()
-_last_json: tuple[str | None, Any, dict[str, int] | None] = (None, NOT_JSON, None)
-_SCAN_ONCE = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
+# The last text decoded, its value, where the elements of a top-level list start, and
+# whether any object in it repeats a key.
+_last_json: tuple[str | None, Any, dict[str, int] | None, bool] = (None, NOT_JSON, None, True)
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as json.decoder.WHITESPACE
+_repeated_keys = [False]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' own object (the last of repeated keys wins), noting any repeat."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        _repeated_keys[0] = True
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+_SCAN_ONCE = _DECODER.scan_once  # the C scanner: (text, index) -> (value, end)
 
 
 def looks_like_json(text: str) -> bool:
@@ -329,24 +343,27 @@ def json_document(text: str) -> Any:
     file is remembered.
     """
     global _last_json
-    cached_text, value, _ = _last_json
+    cached_text, value, _, _ = _last_json
     if cached_text is text:
         return value
     value, offsets = NOT_JSON, None
+    _repeated_keys[0] = False
     if looks_like_json(text):
         try:
             value, offsets = _decode(text)
         except (ValueError, RecursionError):
             value = NOT_JSON
-    _last_json = (text, value, offsets)
+    _last_json = (text, value, offsets, _repeated_keys[0] or value is NOT_JSON)
     return value
 
 
-def json_root_offsets(text: str) -> dict[str, int] | None:
-    """Where each element of a top-level JSON list starts, as ``json_document`` found them
-    (``{"0": offset, ...}``), or None. A locator then never decodes that list again."""
-    cached_text, _, offsets = _last_json
-    return offsets if cached_text is text else None
+def json_layout(text: str) -> tuple[dict[str, int] | None, bool]:
+    """What ``json_document`` learnt of ``text``'s layout: where each element of a
+    top-level list starts (``{"0": offset, ...}``, else None), and whether any object
+    repeats a key (True when unknown). A locator then never decodes that list again,
+    and reads objects to their end only when a later key may override an earlier one."""
+    cached_text, _, offsets, repeated = _last_json
+    return (offsets, repeated) if cached_text is text else (None, True)
 
 
 def _decode(text: str) -> tuple[Any, dict[str, int] | None]:
@@ -356,7 +373,7 @@ def _decode(text: str) -> tuple[Any, dict[str, int] | None]:
     ws = _WS.match
     i = ws(text).end()
     if text[i : i + 1] != "[":
-        return json.loads(text), None
+        return _DECODER.decode(text), None
     items: list[Any] = []
     offsets: dict[str, int] = {}
     scan = _SCAN_ONCE
@@ -375,10 +392,10 @@ def _decode(text: str) -> tuple[Any, dict[str, int] | None]:
         if text[i : i + 1] != "]" or ws(text, i + 1).end() != len(text):
             raise StopIteration
     except StopIteration:
-        return json.loads(text), None  # raises the error json.loads reports
+        return _DECODER.decode(text), None  # raises the error json.loads reports
     return items, offsets
 
 
 def _forget_json() -> None:
     global _last_json
-    _last_json = (None, NOT_JSON, None)
+    _last_json = (None, NOT_JSON, None, True)

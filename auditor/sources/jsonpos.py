@@ -22,10 +22,13 @@ from json.decoder import WHITESPACE, scanstring
 from typing import Any
 
 from auditor.model import Span
-from auditor.sources import MAX_NESTING, NOT_JSON, SourceError, json_document, json_root_offsets
+from auditor.sources import MAX_NESTING, NOT_JSON, SourceError, json_document, json_layout
 from auditor.textlines import TextLines
 
 _SCANNER = json.JSONDecoder().scan_once  # the C scanner: (text, index) -> (value, end)
+# In valid JSON: what follows a key (up to its value) and a value (up to the next member).
+_AFTER_KEY = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_AFTER_VALUE = re.compile(r"[ \t\n\r]*(?:,[ \t\n\r]*)?")
 
 
 class JSONSyntaxError(SourceError):
@@ -58,7 +61,8 @@ def loads_with_spans(text: str) -> tuple[Any, LazySpans]:
     if offset is not None:
         line, column = _line_column(text, offset)
         raise SourceError(f"line {line}, column {column}: {text[offset : offset + 6]} is half a UTF-16 pair, not text")
-    return value, LazySpans(text, json_root_offsets(text))
+    root, repeated_keys = json_layout(text)
+    return value, LazySpans(text, root, repeated_keys=repeated_keys)
 
 
 _SURROGATE_ESCAPE = re.compile(r"(\\*)\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
@@ -135,8 +139,11 @@ class LazySpans(Mapping[str, Span]):
     ``json_document`` recorded where they start (``root``).
     """
 
-    def __init__(self, text: str, root: dict[str, int] | None = None) -> None:
+    def __init__(self, text: str, root: dict[str, int] | None = None, *, repeated_keys: bool = True) -> None:
         self._text = text
+        # Whether an object may repeat a key (then the last one is the value json.loads
+        # kept, and a lookup must read each object on its way to the end).
+        self._repeated_keys = repeated_keys
         self._root = WHITESPACE.match(text, 0).end()
         # container start offset -> [members found so far (token -> value start),
         #                            offset to read on from (-1: all read), next list index]
@@ -176,7 +183,7 @@ class LazySpans(Mapping[str, Span]):
             if found is None:
                 break
             path.append(found)
-        if len(path) > 1:
+        if len(path) > 1 and self._repeated_keys:
             # Read each container on the way to its end, innermost first (so the child a
             # lookup went into is skipped by its known end, never decoded): a member that
             # comes again later in its object is the one json.loads kept.
@@ -230,19 +237,20 @@ class LazySpans(Mapping[str, Span]):
         Reading to the closing bracket records where the container ends.
         """
         text = self._text
-        ws = WHITESPACE.match
+        ends = self._ends
+        scan = _SCANNER
+        after_key, after_value = _AFTER_KEY.match, _AFTER_VALUE.match
         members, i, index = state
         is_object = text[start] == "{"
         closer = "}" if is_object else "]"
         if index < 0:  # the last member recorded is still to be skipped
             index = -index - 1
-            i = ws(text, self._skip(i)).end()
-            if text[i] == ",":
-                i = ws(text, i + 1).end()
+            end = ends.get(i)
+            i = after_value(text, scan(text, i)[1] if end is None else end).end()
         while text[i] != closer:
             if is_object:
                 key, i = scanstring(text, i + 1)
-                i = ws(text, ws(text, i).end() + 1).end()  # past ':'
+                i = after_key(text, i).end()
             else:
                 key = str(index)
                 index += 1
@@ -250,11 +258,9 @@ class LazySpans(Mapping[str, Span]):
             if key == wanted:
                 state[1], state[2] = i, -index - 1
                 return
-            i = ws(text, self._skip(i)).end()
-            if text[i] == ",":
-                i = ws(text, i + 1).end()
+            i = after_value(text, scan(text, i)[1]).end()
         state[1], state[2] = -1, index
-        self._ends[start] = i + 1
+        ends[start] = i + 1
 
     def _skip(self, start: int) -> int:
         """Where the value at ``start`` ends: known once its container was read, else decoded."""
