@@ -5,7 +5,6 @@ Used by sources (type checks) and by IBD016 (unknown members). Never imports bot
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any
 
@@ -135,6 +134,8 @@ def suggest(name: str, candidates: list[str]) -> str | None:
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered:
         return lowered[name.lower()]
+    import difflib  # only for a misspelt member
+
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
     return lowered[close[0]] if close else None
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -45,6 +44,8 @@ def open_atomic(path: Path) -> Iterator[TextIO]:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    import tempfile  # here, not at start-up: it imports random, shutil...
+
     fd, temporary = tempfile.mkstemp(prefix=".ib-audit-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:

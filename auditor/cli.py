@@ -14,7 +14,6 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.atomic import open_atomic, same_file_key
-from auditor.baseline import apply_baseline, load_baseline, write_baseline
 from auditor.config import (
     RuleSelection,
     Settings,
@@ -38,8 +37,41 @@ EPILOG = """exit codes: 0 no finding at or above --fail-on; 1 findings at or abo
 everything that was obtained)."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, with the terminal width looked up once.
+
+    argparse builds a formatter for every argument added, and each asks
+    ``shutil.get_terminal_size`` (importing shutil, with bz2 and lzma, at start-up).
+    The width is found the way shutil finds it: ``COLUMNS``, else the terminal, else 80.
+    """
+
+    _columns: int | None = None
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width=None) -> None:
+        if width is None:
+            width = _HelpFormatter._terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    @staticmethod
+    def _terminal_columns() -> int:
+        if _HelpFormatter._columns is None:
+            try:
+                columns = int(os.environ["COLUMNS"])
+            except (KeyError, ValueError):
+                columns = 0
+            if columns <= 0:
+                try:
+                    columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+                except (AttributeError, ValueError, OSError):
+                    columns = 0
+            _HelpFormatter._columns = columns or 80
+        return _HelpFormatter._columns
+
+
 def build_parser() -> argparse.ArgumentParser:
+    _HelpFormatter._columns = None  # a new run may have another terminal
     parser = argparse.ArgumentParser(
+        formatter_class=_HelpFormatter,
         prog="ib-audit",
         description="Audit EC2 Image Builder distribution configurations for security and compliance.",
         epilog=EPILOG,
@@ -47,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ib-audit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    scan = sub.add_parser("scan", help="audit files and directories", epilog=EPILOG)
+    scan = sub.add_parser("scan", help="audit files and directories", epilog=EPILOG, formatter_class=_HelpFormatter)
     scan.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: .)")
     live = scan.add_argument_group("live scan (boto3; standard credential chain and AWS_* variables)")
     live.add_argument("--aws", action="store_true", help="audit the configurations deployed in AWS")
@@ -184,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="no progress, log or warning output on stderr")
 
-    merge = sub.add_parser("merge", help="merge JSON reports of several runs and write any report from them")
+    merge = sub.add_parser(
+        "merge",
+        help="merge JSON reports of several runs and write any report from them",
+        formatter_class=_HelpFormatter,
+    )
     merge.add_argument("files", nargs="+", metavar="FILE", help="JSON reports written with -f json=FILE")
     merge.add_argument("-f", "--format", action="append", metavar="NAME[=FILE]", help="as for scan (default: text)")
     merge.add_argument("--fail-on", metavar="SEV", help="override the first report's fail-on")
@@ -195,16 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="as for scan")
     _add_asff_arguments(merge)
 
-    rules = sub.add_parser("rules", help="list rules, severities and options")
+    rules = sub.add_parser("rules", help="list rules, severities and options", formatter_class=_HelpFormatter)
     rules.add_argument("--format", choices=("text", "json"), default="text")
     rules.add_argument(
         "--framework",
         metavar="NAME",
         help="list the controls of this framework and the rules that evidence each (nist-800-53-r5, aws-fsbp, cis-aws)",
     )
-    explain = sub.add_parser("explain", help="a rule's full help")
+    explain = sub.add_parser("explain", help="a rule's full help", formatter_class=_HelpFormatter)
     explain.add_argument("rule", metavar="ID", help="rule id or slug, e.g. IBD002 or ami-public-launch-permission")
-    sub.add_parser("plugins", help="loaded plugins and what each contributes")
+    sub.add_parser("plugins", help="loaded plugins and what each contributes", formatter_class=_HelpFormatter)
     return parser
 
 
@@ -335,7 +371,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         _check_distinct_outputs(outputs, args.write_baseline)
         fail_on_flag = parse_fail_on(args.fail_on) if args.fail_on else None
         asff_options = _asff_options(args)
-        sinks = _chosen_sinks(args, host.sinks())
+        sinks = _chosen_sinks(args, host.sinks()) if args.security_hub or args.sink else []
     except ValueError as exc:
         _print_plugin_errors(host)
         return _usage_error(str(exc))
@@ -358,6 +394,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return _usage_error(settings.errors[-1].display())
     baseline = None
     if args.baseline:
+        from auditor.baseline import load_baseline
+
         baseline, problem = load_baseline(Path(args.baseline))
         if problem is not None:
             return _usage_error(problem.display())
@@ -486,12 +524,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
 
     if baseline is not None:
+        from auditor.baseline import apply_baseline
+
         findings, fixed = apply_baseline(result.findings, baseline, result.targets)
         result = replace(
             result, findings=tuple(findings), fixed=tuple(fixed), warnings=(*result.warnings, *baseline.notices())
         )
     if args.write_baseline:
         try:
+            from auditor.baseline import write_baseline
+
             write_baseline(Path(args.write_baseline), result.findings, result.targets)
         except OSError as exc:  # an error like any other: the reports are still written
             problem = InputError(args.write_baseline, f"cannot write baseline: {exc.strerror or exc}")

@@ -17,9 +17,7 @@ rule's own floor) are errors too.
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,8 +149,13 @@ def find_config_file(start: Path) -> tuple[Path, bool] | None:
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file():
             try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                text = pyproject.read_text(encoding="utf-8")
+                if "ib-audit" not in text:
+                    continue  # cannot have the table: no need to parse it (tomllib costs start-up time)
+                import tomllib
+
+                data = tomllib.loads(text)
+            except (OSError, UnicodeDecodeError, ValueError):  # tomllib.TOMLDecodeError is a ValueError
                 continue
             if "ib-audit" in data.get("tool", {}):
                 return pyproject, True
@@ -160,6 +163,8 @@ def find_config_file(start: Path) -> tuple[Path, bool] | None:
 
 
 def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+    import difflib  # only for a misspelt key
+
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -184,6 +189,8 @@ def load_settings(
 
     def error(message: str) -> None:
         settings.errors.append(InputError(display, message))
+
+    import tomllib
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -8,9 +8,11 @@ reported error naming it while every other plugin's contribution is kept.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -20,17 +22,87 @@ from auditor import hookspecs
 from auditor.model import Finding, InputError, Suppression, Target
 
 ENTRY_POINT_GROUP = "ib_audit"
+HOOK_PREFIX = "auditor_"  # every hook in auditor.hookspecs
 
 # Built-ins are registered by the same call an entry point's plugin goes through.
 BUILTIN_PLUGINS = (
     ("ib-audit.sources.json", "auditor.sources.jsonfile"),
-    ("ib-audit.sources.cloudformation", "auditor.sources.cloudformation"),
-    ("ib-audit.sources.terraform", "auditor.sources.terraform"),
+    # Stand-ins that import the CloudFormation and Terraform readers (libyaml, tree-sitter)
+    # only for a file that may be theirs (auditor.sources.lazy).
+    ("ib-audit.sources.cloudformation", "auditor.sources.lazy:CLOUDFORMATION"),
+    ("ib-audit.sources.terraform", "auditor.sources.lazy:TERRAFORM"),
     ("ib-audit.rules", "auditor.rules"),
     ("ib-audit.reports", "auditor.reports"),
-    ("ib-audit.sinks", "auditor.sinks"),
-    ("ib-audit.context", "auditor.context.providers"),
 )
+# Built-ins a scan of files never calls: their module loads when the hook is first called.
+DEFERRED_BUILTIN_PLUGINS = (
+    ("ib-audit.sinks", "auditor.sinks", ("auditor_add_sinks",)),
+    ("ib-audit.context", "auditor.context.providers", ("auditor_add_fact_providers",)),
+)
+
+
+def may_have_entry_points(group: str) -> bool:
+    """Whether an installed distribution may declare entry points in ``group``.
+
+    False only when every ``sys.path`` entry is a plain directory whose installed
+    distributions' ``entry_points.txt`` files, read as bytes, never name the group, and
+    nothing but the standard path finder can list distributions. Anything else (a zip on
+    the path, another finder) answers True and ``importlib.metadata`` decides.
+    """
+    finders = [f for f in sys.meta_path if hasattr(f, "find_distributions")]
+    if any(f is not importlib.machinery.PathFinder for f in finders):
+        return True
+    marker = f"[{group}]".encode()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as listing:
+                names = [e.name for e in listing if e.name.endswith((".dist-info", ".egg-info"))]
+        except NotADirectoryError:
+            return True  # a zip file on the path
+        except OSError:
+            continue  # a missing directory lists nothing, for importlib.metadata too
+        for name in names:
+            try:
+                with open(os.path.join(entry or ".", name, "entry_points.txt"), "rb") as handle:
+                    if marker in handle.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+class HookImplementations:
+    """A built-in plugin's hook implementations and nothing else.
+
+    pluggy looks at every attribute of what is registered; a module holds dozens (its
+    imports, classes, constants), which made registering the built-ins a tenth of a
+    one-file scan's time. The functions are the module's own, markers and all.
+    """
+
+    def __init__(self, plugin: object) -> None:
+        self._names = [n for n in dir(plugin) if n.startswith(HOOK_PREFIX)]
+        for name in self._names:
+            setattr(self, name, getattr(plugin, name))
+
+    def __dir__(self) -> list[str]:
+        return list(self._names)
+
+
+class DeferredHooks:
+    """Stands in for a built-in module whose hooks take no arguments: each call imports
+    the module (once) and calls its implementation."""
+
+    def __init__(self, module: str, hooks: tuple[str, ...]) -> None:
+        self._names = list(hooks)
+        for hook in hooks:
+
+            def call(hook: str = hook) -> Any:
+                return getattr(importlib.import_module(module), hook)()
+
+            setattr(self, hook, hookspecs.hookimpl(call))
+
+    def __dir__(self) -> list[str]:
+        return list(self._names)
 
 
 @dataclass
@@ -52,6 +124,8 @@ class PluginHost:
         self._rules: list[tuple[str, Any]] | None = None
         for name, module in BUILTIN_PLUGINS:
             self._register_module(name, module, "builtin")
+        for name, module, hooks in DEFERRED_BUILTIN_PLUGINS:
+            self.register(DeferredHooks(module, hooks), name, "builtin")
         if load_entry_points:
             self._load_entry_points()
         self.pm.check_pending()
@@ -69,14 +143,21 @@ class PluginHost:
         self.infos[name] = PluginInfo(name, origin)
 
     def _register_module(self, name: str, module_name: str, origin: str) -> None:
+        """Register a module, or an object in one (``module:attribute``)."""
+        module_name, _, attribute = module_name.partition(":")
         try:
             module: ModuleType = importlib.import_module(module_name)
+            plugin = getattr(module, attribute) if attribute else module
         except Exception as exc:
             self._error(name, f"failed to import {module_name}: {type(exc).__name__}: {exc}")
             return
-        self.register(module, name, origin)
+        self.register(HookImplementations(plugin), name, origin)
 
     def _load_entry_points(self) -> None:
+        if not may_have_entry_points(ENTRY_POINT_GROUP):
+            return  # no installed distribution declares one: skip importlib.metadata (email, zipfile...)
+        from importlib import metadata
+
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in self._blocked or self.pm.has_plugin(ep.name):
                 continue

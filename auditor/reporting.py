@@ -9,6 +9,7 @@ from typing import Any, Protocol, TextIO
 
 from auditor import __version__
 from auditor.model import AuditResult, Finding, Location, Notice, Unverified
+from auditor.patterns import LazyPattern
 
 JSON_SCHEMA_VERSION = 1
 
@@ -16,7 +17,7 @@ JSON_SCHEMA_VERSION = 1
 # terminal or a CI log: control characters (escape sequences, carriage returns that
 # overwrite a line, newlines that start a new one), Unicode line separators and
 # direction overrides, lone surrogates, and GitHub's legacy "##[command]" marker.
-_UNSAFE_IN_LOGS = re.compile(
+_UNSAFE_IN_LOGS = LazyPattern(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]|##\\["
 )
 

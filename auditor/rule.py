@@ -7,9 +7,7 @@ and a message, and the engine maps the pointer back to file, line and column (or
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import re
-import textwrap
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -175,6 +173,8 @@ class Rule:
     # -- metadata helpers ---------------------------------------------------------
     @classmethod
     def help_text(cls) -> str:
+        import inspect
+
         return inspect.cleandoc(cls.__doc__ or "")
 
     @classmethod
@@ -184,7 +184,7 @@ class Rule:
         parts = re.split(r"^(Why|Example|Fix):\s*$", text, flags=re.MULTILINE)
         sections = {"summary": parts[0].strip()}
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            sections[name.lower()] = textwrap.dedent(body).strip("\n").rstrip()
+            sections[name.lower()] = _dedent(body).strip("\n").rstrip()
         return sections
 
     @classmethod
@@ -199,6 +199,14 @@ class Rule:
 
     @classmethod
     def option_fields(cls) -> list[OptionField]:
+        # Resolving the annotations is slow and every run asks for each rule's fields.
+        cached = _OPTION_FIELDS.get(cls.Options)
+        if cached is None:
+            cached = _OPTION_FIELDS[cls.Options] = cls._option_fields()
+        return list(cached)
+
+    @classmethod
+    def _option_fields(cls) -> list[OptionField]:
         hints = typing.get_type_hints(cls.Options)
         return [
             OptionField(
@@ -211,6 +219,15 @@ class Rule:
             )
             for f in dataclasses.fields(cls.Options)
         ]
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text)
+
+
+_OPTION_FIELDS: dict[type, list[OptionField]] = {}
 
 
 @dataclass(frozen=True)

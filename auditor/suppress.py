@@ -29,6 +29,7 @@ from datetime import date
 from typing import Any
 
 from auditor.model import Finding, InlineSuppression, Location, Notice, Span, Suppression, Target, join_pointer
+from auditor.patterns import LazyPattern
 
 TAG = "ib-audit:ignore"
 DIRECTIVE = "ib-audit:ignore"
@@ -38,12 +39,12 @@ METADATA_ENTRY_KEYS = ("id", "reason", "until")
 # A rule id as written in a comment: letters then digits (IBD001, ACME042), as ruff's
 # "noqa" codes. The first word that is not one starts the reason.
 _ID = r"(?:[A-Za-z]+[0-9]+|ALL)"
-_IDS_RE = re.compile(rf"^[:=]?\s*({_ID}(?:\s*,\s*{_ID}|\s+{_ID})*)\s*,?(.*)$")
-_ID_TOKEN_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_UNTIL_RE = re.compile(r"(?:^|\s)until=(\S*)")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_COMMENT_RE = re.compile(r"(#|//)\s*" + re.escape(DIRECTIVE) + r"(?![\w-])(.*)$")
-_HEREDOC_RE = re.compile(r"<<-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+_IDS_RE = LazyPattern(rf"^[:=]?\s*({_ID}(?:\s*,\s*{_ID}|\s+{_ID})*)\s*,?(.*)$")
+_ID_TOKEN_RE = LazyPattern(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_UNTIL_RE = LazyPattern(r"(?:^|\s)until=(\S*)")
+_DATE_RE = LazyPattern(r"^\d{4}-\d{2}-\d{2}$")
+_COMMENT_RE = LazyPattern(r"(#|//)\s*" + re.escape(DIRECTIVE) + r"(?![\w-])(.*)$")
+_HEREDOC_RE = LazyPattern(r"<<-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 DEFAULT_REASONS = {
     "tag": f"tag {TAG}",

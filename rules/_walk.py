@@ -11,13 +11,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from auditor.model import Unresolved
+from auditor.patterns import LazyPattern
 from auditor.rule import RuleContext
 
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 KMS_ARN_RE = re.compile(r"^arn:(?P<partition>[^:]+):kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.+)$")
 
 
-def whole_match(pattern: str | None) -> re.Pattern[str]:
+def whole_match(pattern: str | None) -> LazyPattern:
     """A model pattern compiled to match a whole value, anchored at both ends.
 
     Some model patterns lack the trailing ``$`` (OrganizationalUnitArn), and Python's
@@ -28,7 +29,7 @@ def whole_match(pattern: str | None) -> re.Pattern[str]:
         body = body[1:]
     if body.endswith("$") and not body.endswith("\\$"):
         body = body[:-1]
-    return re.compile(body)
+    return LazyPattern(body)
 
 
 # The helpers below run for every rule and every distribution, so they build pointers

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from auditor.model import Severity, join_pointer
+from auditor.patterns import LazyPattern
 from auditor.rule import Rule, Source, Violation, model_doc, option
 
 from ._walk import distributions, is_unresolved
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BUCKET_RE = LazyPattern(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 

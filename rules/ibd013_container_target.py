@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from auditor import apimodel
 from auditor.model import Severity, join_pointer
+from auditor.patterns import LazyPattern
 from auditor.rule import Rule, Violation, model_doc, option
 
 from ._walk import distributions, is_unresolved
@@ -15,7 +16,7 @@ SERVICES = tuple(apimodel.enum("ContainerRepositoryService"))
 # A registry host written into the repository name: an ECR registry
 # (123456789012.dkr.ecr.us-east-1.amazonaws.com/..., public.ecr.aws/...), a URL, or a
 # host with a port. ECR repository names cannot contain ":" at all.
-REGISTRY_HOST_RE = re.compile(
+REGISTRY_HOST_RE = LazyPattern(
     r"^(?:[a-z][a-z0-9+.-]*://|[0-9]{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/|public\.ecr\.aws/"
     r"|[^/]*:[0-9]+/)",
     re.IGNORECASE,

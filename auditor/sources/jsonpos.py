@@ -22,6 +22,7 @@ from json.decoder import WHITESPACE, scanstring
 from typing import Any
 
 from auditor.model import Span
+from auditor.patterns import LazyPattern
 from auditor.sources import MAX_NESTING, NOT_JSON, SourceError, json_document, json_layout
 from auditor.textlines import TextLines
 
@@ -65,8 +66,8 @@ def loads_with_spans(text: str) -> tuple[Any, LazySpans]:
     return value, LazySpans(text, root, repeated_keys=repeated_keys)
 
 
-_SURROGATE_ESCAPE = re.compile(r"(\\*)\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
-_LOW_SURROGATE_ESCAPE = re.compile(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = LazyPattern(r"(\\*)\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+_LOW_SURROGATE_ESCAPE = LazyPattern(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -93,7 +94,7 @@ def lone_surrogate(text: str) -> int | None:
 
 
 # Strings (skipped whole, so brackets and digits inside them do not count), brackets, numbers.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9]+')
+_TOKENS = LazyPattern(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|-?[0-9]+')
 
 
 def _line_column(text: str, offset: int) -> tuple[int, int]:
