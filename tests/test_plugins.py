@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -478,3 +481,82 @@ def test_fact_kind_clash_names_the_plugin(with_plugins):
     host = PluginHost()
     host.fact_providers()
     assert [e.display() for e in host.errors] == ["plugin acme-context-2: fact kind 'acme-owner' is already provided"]
+
+
+ACME_DISTRIBUTION = '''
+from auditor.hookspecs import hookimpl
+from auditor.model import Severity
+from auditor.rule import Rule, Violation
+
+
+class NamedConfiguration(Rule):
+    """Every configuration must say who owns it in its description.
+
+    Why:
+      Test rule of an installed distribution.
+
+    Example:
+      no description
+
+    Fix:
+      Write one.
+    """
+
+    id = "ACME900"
+    slug = "described"
+    severity = Severity.LOW
+    summary = "Configurations have a description"
+
+    def check(self, config, ctx):
+        if "description" not in config:
+            yield Violation("", "no description")
+
+
+@hookimpl
+def auditor_add_rules():
+    return [NamedConfiguration]
+'''
+
+
+def test_an_installed_distribution_with_an_entry_point_is_loaded(tmp_path):
+    # A real distribution on the path (dist-info with entry_points.txt), as pip installs
+    # one: start-up skips importlib.metadata only when no distribution names the group.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "acme_ib_audit.py").write_text(ACME_DISTRIBUTION)
+    info = site / "acme_ib_audit-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-ib-audit\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[ib_audit]\nacme = acme_ib_audit\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-P", "-m", "auditor", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+
+    listed = run("plugins")
+    assert listed.returncode == 0, listed.stderr
+    assert "acme (acme-ib-audit 1.0)\n  rules: ACME900\n" in listed.stdout
+    config = tmp_path / "bare.json"
+    config.write_text('{\n  "name": "x",\n  "distributions": [{"region": "us-east-1"}]\n}\n')
+    scanned = run("scan", str(config), "--select", "ACME900", "-f", "json", "--fail-on", "never")
+    assert scanned.returncode == 0, scanned.stderr
+    findings = [(f["rule_id"], f["path"], f["location"]["start_line"]) for f in json.loads(scanned.stdout)["findings"]]
+    assert findings == [("ACME900", "", 1)]
+    # Without the distribution on the path, the same scan does not know the rule.
+    env.pop("PYTHONPATH")
+    assert run("scan", str(config), "--select", "ACME900").returncode == 2
+
+
+def test_a_json_scan_loads_neither_the_template_readers_nor_importlib_metadata(tmp_path):
+    code = (
+        "import sys\n"
+        "from auditor.cli import main\n"
+        f"main(['scan', {str(EXAMPLES / 'public-ami.json')!r}, '-f', 'json=/dev/null'])\n"
+        "print(sorted(m for m in ('yaml', 'tree_sitter', 'auditor.sources.cloudformation', "
+        "'auditor.sources.terraform', 'importlib.metadata') if m in sys.modules))\n"
+        f"main(['scan', {str(EXAMPLES / 'cloudformation' / 'conditional-sharing.yaml')!r}, '-f', 'json=/dev/null'])\n"
+        "print('yaml' in sys.modules and 'auditor.sources.cloudformation' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.stdout.splitlines() == ["[]", "True"], proc.stdout + proc.stderr
