@@ -134,6 +134,33 @@ def test_results_beyond_githubs_limit_keep_the_most_severe(sarif, monkeypatch):
     )
 
 
+def _gzipped_size(results: list[dict]) -> int:
+    """What an uploader sends: the compact JSON, gzipped (the status is added after the check)."""
+    import gzip
+
+    plain = json.loads(json.dumps(results))
+    for res in plain:
+        for suppression in res.get("suppressions", []):
+            suppression.pop("status", None)
+    return len(gzip.compress(json.dumps(plain, separators=(",", ":"), ensure_ascii=False).encode()))
+
+
+def test_results_beyond_githubs_size_limit_are_cut_until_they_fit(sarif, monkeypatch):
+    from auditor.reports import sarif as sarif_module
+
+    _, full, _ = sarif("examples/", "--config", "examples/ib-audit.toml")
+    total = len(_results(full))
+    limit = _gzipped_size(_results(full)) // 2
+    monkeypatch.setattr(sarif_module, "MAX_GZIP_BYTES", limit)
+    _, log, _ = sarif("examples/", "--config", "examples/ib-audit.toml")
+    results = _results(log)
+    assert 0 < len(results) < total
+    assert _gzipped_size(results) <= limit
+    assert any(r["ruleId"] == "IBD002" for r in results)  # the one critical finding is kept
+    (note,) = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["message"]["text"].startswith(f"{total - len(results)} of {total} results were left out")
+
+
 def _masked(log: dict) -> dict:
     text = json.dumps(log, indent=2, sort_keys=True)
     text = text.replace(REPO.as_uri(), "file:///REPO")
