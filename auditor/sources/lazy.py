@@ -29,9 +29,15 @@ class LazyGroup:
         self.settings: Any = None
         self._sources: list[Any] | None = None
 
-    def sources(self) -> list[Any]:
+    def create(self) -> list[Any]:
+        """The real sources, created (not configured) once."""
         if self._sources is None:
             self._sources = list(importlib.import_module(self.module).auditor_add_file_sources())
+        return self._sources
+
+    def sources(self) -> list[Any]:
+        if self._sources is None:
+            self.create()
             if self.settings is not None:
                 for source in self._sources:
                     configure = getattr(source, "configure", None)
@@ -52,9 +58,14 @@ class LazySource:
         return self.group.sources()[self.index]
 
     def configure(self, settings: Any) -> list[InputError]:
-        if self.group._sources is None and not self.group.eager(settings):
-            self.group.settings = settings
-            return []
+        if self.group._sources is None:
+            if not self.group.eager(settings):
+                self.group.settings = settings  # configured when first needed
+                return []
+            # Created here but configured one by one, each by its own LazySource, so that
+            # a shared reader (Terraform's modules) is not configured twice and every
+            # error is returned once.
+            self.group.create()
         self.group.settings = settings
         configure = getattr(self.real, "configure", None)
         return configure(settings) if callable(configure) else []
