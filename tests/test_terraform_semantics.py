@@ -233,6 +233,130 @@ def test_what_stays_unresolved_is_listed(scan, tmp_path, owner_policy):
     ]
 
 
+ALIASED_REGIONS = """\
+provider "aws" {
+  region = "us-east-1"
+}
+provider "aws" {
+  alias  = "other"
+  region = "eu-west-1"
+}
+data "aws_region" "current" {}
+data "aws_region" "other" {
+  provider = aws.other
+}
+
+resource "aws_imagebuilder_distribution_configuration" "both" {
+  name = "both"
+  distribution {
+    region = data.aws_region.current.name
+    ami_distribution_configuration {
+      name = "both-{{ imagebuilder:buildDate }}"
+    }
+  }
+  distribution {
+    region = data.aws_region.other.name
+    ami_distribution_configuration {
+      name = "both-other-{{ imagebuilder:buildDate }}"
+    }
+  }
+}
+
+resource "aws_imagebuilder_distribution_configuration" "only_other" {
+  name = "only-other"
+  distribution {
+    region = data.aws_region.other.name
+    ami_distribution_configuration {
+      name = "only-other-{{ imagebuilder:buildDate }}"
+    }
+  }
+}
+
+resource "aws_imagebuilder_distribution_configuration" "built_in_other" {
+  provider = aws.other
+  name     = "built-in-other"
+  distribution {
+    region = data.aws_region.other.name
+    ami_distribution_configuration {
+      name = "built-in-other-{{ imagebuilder:buildDate }}"
+    }
+  }
+  distribution {
+    region = data.aws_region.current.name
+    ami_distribution_configuration {
+      name = "built-in-other-current-{{ imagebuilder:buildDate }}"
+    }
+  }
+}
+"""
+
+
+def test_a_region_data_source_read_through_another_provider_is_not_the_own_region(scan, tmp_path, owner_policy):
+    """``data.aws_region.x`` names the region of the provider configuration it reads
+    through: with ``provider = aws.other`` that is another region than the resource's,
+    unless the resource is created through ``aws.other`` too."""
+    main, text = write(tmp_path, "main.tf", ALIASED_REGIONS)
+    run = scan(str(main), "--select", "IBD001", "--config", owner_policy)
+    assert run.whole() == [
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, "ami_distribution_configuration {", 2),
+            "AMI copy to data.aws_region.other.name: no kmsKeyId; set a customer-managed KMS key",
+        ),
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, "ami_distribution_configuration {", 5),
+            "AMI copy to data.aws_region.current.name: no kmsKeyId; set a customer-managed KMS key",
+        ),
+    ]
+    # Alone, the aliased region may or may not be where the AMI is built: not verifiable.
+    assert [(u["target"], u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
+        (
+            f"{main}#{TYPE}.only_other",
+            "IBD001",
+            "/distributions/0/amiDistributionConfiguration",
+            "no customer-managed kmsKeyId for data.aws_region.other.name: needed unless "
+            "data.aws_region.other.name is the configuration's own region (unknown here: declare owner-region), "
+            "where the key does not apply",
+        )
+    ]
+
+
+def test_tf_json_region_data_source_through_another_provider_is_not_the_own_region(scan, tmp_path, owner_policy):
+    def distribution(region: str, name: str) -> dict:
+        return {"region": region, "ami_distribution_configuration": {"name": name + "-{{ imagebuilder:buildDate }}"}}
+
+    document = {
+        "data": {"aws_region": {"current": {}, "other": {"provider": "aws.other"}}},
+        "resource": {
+            TYPE: {
+                "both": {
+                    "name": "both",
+                    "distribution": [
+                        distribution("${data.aws_region.current.name}", "both"),
+                        distribution("${data.aws_region.other.name}", "both-other"),
+                    ],
+                }
+            }
+        },
+    }
+    main, text = write(tmp_path, "main.tf.json", json.dumps(document, indent=2))
+    run = scan(str(main), "--select", "IBD001", "--config", owner_policy)
+    assert run.whole() == [
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, '"ami_distribution_configuration"', 2),
+            "AMI copy to ${data.aws_region.other.name}: no kmsKeyId; set a customer-managed KMS key",
+        )
+    ]
+
+
 def test_bad_var_files_are_errors_and_the_scan_goes_on(scan, tmp_path):
     main, _ = write(tmp_path, "main.tf", MODULE)
     write(tmp_path, "variables.tf", VARIABLES)

@@ -335,8 +335,10 @@ class TerraformSource:
             if kind != "resource" or len(labels) != 2 or labels[0] != RESOURCE_TYPE:
                 continue
             address = f"{RESOURCE_TYPE}.{labels[1]}"
-            converter = _Converter(pos, scope)
-            config = converter.body(inner, "", True, scope)
+            meta = attributes(inner, pos)
+            here = scope.for_resource(*(pos.source(meta[k]) if k in meta else None for k in ("provider", "region")))
+            converter = _Converter(pos, here)
+            config = converter.body(inner, "", True, here)
             span = pos.span(block)
             converter.spans.mark("", block)
             target = finish(

@@ -61,8 +61,9 @@ class TerraformJSONSource(_ParsedJSON):
         scope = self.modules.scope(path)
         for pointer, name, body in _json_resources(document):
             address = f"{RESOURCE_TYPE}.{name}"
-            converter = _JSONConverter(scope)
-            config = converter.body(body, pointer, "", True, scope)
+            here = scope.for_resource(body.get("provider"), body.get("region"))
+            converter = _JSONConverter(here)
+            config = converter.body(body, pointer, "", True, here)
             converter.renames[""] = pointer
             result.targets.append(
                 finish(

@@ -12,7 +12,10 @@ What Terraform itself would know before ``plan`` is resolved; everything else st
   resolves.
 - String templates resolve when every interpolation does; function calls, conditionals,
   ``for`` expressions, resource attributes and data sources do not (``data.aws_region``
-  and friends are known to mean the deploying account's own region, account, partition).
+  and friends are known to mean the deploying account's own region, account, partition,
+  when the data source reads through the resource's own provider configuration: one
+  with ``provider = aws.other``, a ``region`` argument, or an ``aws_region`` that selects
+  a region by ``name`` or ``endpoint`` answers for somewhere else, so it stays unknown).
 
 Every resolved variable is noted ("variable kms = 'alias/aws/ebs' (from prod.tfvars)")
 so a finding that relied on one can say so.
@@ -31,22 +34,43 @@ from typing import Any
 from auditor.model import OWN_ACCOUNT, OWN_PARTITION, OWN_REGION, Span, Unresolved
 from auditor.sources import SourceError, read_text
 
-# Data sources that stand for the deploying account's own account id, region and partition.
+# Data sources that stand for the deploying account's own account id, region and partition,
+# bare, as a string's only interpolation ("${...}" in HCL) or a JSON-syntax template (${...}).
 _OWN_VALUE_RE = re.compile(
-    r"^(?:\"\$\{)?\s*data\.(?:(?P<account>aws_caller_identity\.[\w-]+\.account_id)"
+    r"^(?:\"?\$\{)?\s*data\.(?:(?P<account>aws_caller_identity\.[\w-]+\.account_id)"
     r"|(?P<region>aws_region\.[\w-]+\.(?:name|region))"
-    r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\")?$"
+    r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\"?)?$"
 )
 _OWN_KINDS = {"account": OWN_ACCOUNT, "region": OWN_REGION, "partition": OWN_PARTITION}
 _MISSING = object()
+# Arguments of the aws_region data source that pick a region by its name or endpoint
+# (its ``region`` argument is compared with the resource's, like the provider).
+_REGION_SELECTORS = ("name", "endpoint")
+DEFAULT_PROVIDER = "aws"
 
 
-def unresolved_expression(text: str) -> Unresolved:
+def unresolved_expression(text: str, scope: Scope | None = None) -> Unresolved:
     """A computed expression as Unresolved; ``data.aws_caller_identity.x.account_id`` (bare
-    or as the only interpolation of a string) is known to mean the deploying account."""
+    or as the only interpolation of a string) is known to mean the deploying account.
+
+    With a ``scope``, only when the data source reads through the same provider
+    configuration (and region) as the resource being read: ``data.aws_region.x`` with
+    ``provider = aws.other`` is another region's name, unknown here.
+    """
     match = _OWN_VALUE_RE.match(text.strip())
     refers_to = next((_OWN_KINDS[k] for k, v in match.groupdict().items() if v), None) if match else None
+    if refers_to is not None and scope is not None and scope.module is not None:
+        data_type, label = next(v for v in match.groupdict().values() if v).split(".")[:2]
+        if not scope.module.speaks_for(data_type, label, scope.where):
+            refers_to = None
     return Unresolved(text, refers_to)
+
+
+def provider_name(value: Any) -> str:
+    """A ``provider`` meta-argument's text as Terraform reads it (``aws.other``); absent: ``aws``."""
+    if value is None:
+        return DEFAULT_PROVIDER
+    return str(value).strip().strip('"').replace("${", "").replace("}", "").strip() or DEFAULT_PROVIDER
 
 
 def short(value: Any) -> str:
@@ -176,9 +200,21 @@ class Scope:
 
     module: ModuleValues | None = None
     iterators: dict[str, dict[str, Any]] = field(default_factory=dict)  # dynamic block label -> key/value
+    # The resource's provider configuration and its ``region`` argument's text (None when
+    # absent): a data source speaks for the resource's own region and account only when
+    # it reads through the same.
+    where: tuple[str, str | None] = (DEFAULT_PROVIDER, None)
 
     def with_iterator(self, name: str, key: Any, value: Any) -> Scope:
-        return Scope(self.module, {**self.iterators, name: {"key": key, "value": value}})
+        return Scope(self.module, {**self.iterators, name: {"key": key, "value": value}}, self.where)
+
+    def for_resource(self, provider: Any, region: Any) -> Scope:
+        """This scope for a resource with these ``provider`` and ``region`` arguments' texts."""
+        return Scope(self.module, self.iterators, (provider_name(provider), _region_text(region)))
+
+
+def _region_text(value: Any) -> str | None:
+    return None if value is None else str(value).strip().strip('"')
 
 
 class Evaluator:
@@ -205,7 +241,7 @@ class Evaluator:
                 return self.value(children[0])
             if children and children[0].type == "variable_expr":
                 return self._traversal(node, children)
-            return unresolved_expression(self.pos.source(node))
+            return unresolved_expression(self.pos.source(node), self.scope)
         if kind in ("literal_value", "collection_value", "template_expr") and len(children) == 1:
             return self.value(children[0])
         if kind == "numeric_lit":
@@ -233,7 +269,7 @@ class Evaluator:
             negative = self.pos.source(unary).lstrip().startswith("-")
             if negative and isinstance(value, (int, float)) and not isinstance(value, bool):
                 return -value
-        return unresolved_expression(self.pos.source(node))
+        return unresolved_expression(self.pos.source(node), self.scope)
 
     def _object(self, children) -> dict[str, Any]:
         out = {}
@@ -266,12 +302,12 @@ class Evaluator:
         parts = []
         for child in node.named_children:
             if child.type == "template_directive":
-                return unresolved_expression(self.pos.source(node))
+                return unresolved_expression(self.pos.source(node), self.scope)
             if child.type == "template_interpolation":
                 inner = next((c for c in child.named_children if c.type == "expression"), None)
                 value = self.value(inner) if inner is not None else None
                 if not isinstance(value, (str, int, float, bool)) or isinstance(value, Unresolved):
-                    return unresolved_expression(self.pos.source(node))
+                    return unresolved_expression(self.pos.source(node), self.scope)
                 parts.append(_text(value))
             elif child.type in ("template_literal", "escape_sequence"):
                 raw = self.pos.source(child)
@@ -289,12 +325,12 @@ class Evaluator:
                 inner = next((c for c in named(index) if c.type == "expression"), None)
                 key = self.value(inner) if inner is not None else None
                 if isinstance(key, Unresolved) or key is None:
-                    return unresolved_expression(self.pos.source(node))
+                    return unresolved_expression(self.pos.source(node), self.scope)
                 steps.append(key)
             else:  # splats and the like
-                return unresolved_expression(self.pos.source(node))
+                return unresolved_expression(self.pos.source(node), self.scope)
         found = self._lookup(root, steps)
-        return unresolved_expression(self.pos.source(node)) if found is _MISSING else found
+        return unresolved_expression(self.pos.source(node), self.scope) if found is _MISSING else found
 
     def _lookup(self, root: str, steps: list[Any]) -> Any:
         if root in self.scope.iterators and steps and steps[0] in ("key", "value"):
@@ -367,15 +403,15 @@ def template_string(text: str, evaluator: Evaluator) -> Any:
     try:
         body, pos = parse_hcl(source)
     except SourceError:
-        return unresolved_expression(text)
+        return unresolved_expression(text, evaluator.scope)
     expr = attributes(body, pos).get("x")
     if expr is None:
-        return unresolved_expression(text)
+        return unresolved_expression(text, evaluator.scope)
     inner = Evaluator(pos, evaluator.scope)
     value = inner.value(expr)
     evaluator.notes.extend(n for n in inner.notes if n not in evaluator.notes)
     if isinstance(value, Unresolved):
-        return unresolved_expression(text)
+        return unresolved_expression(text, evaluator.scope)
     return value
 
 
@@ -391,6 +427,9 @@ class ModuleValues:
         self.defaults: dict[str, Any] = {}
         self.values: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
         self.local_nodes: dict[str, tuple[Any, Any]] = {}  # name -> (node or JSON value, positions or None)
+        # (type, label) of the aws_region / aws_caller_identity / aws_partition data
+        # sources -> (provider, region argument's text), or None when it selects a region.
+        self.data_sources: dict[tuple[str, str], tuple[str, str | None] | None] = {}
         self._locals: dict[str, tuple[Any, list[str]]] = {}
         self._evaluating: set[str] = set()
         self.errors: list[tuple[str, str]] = []  # (file, problem)
@@ -402,6 +441,26 @@ class ModuleValues:
         if name in self.defaults:
             return self.defaults[name], "its default"
         return _MISSING
+
+    def speaks_for(self, data_type: str, label: str, where: tuple[str, str | None]) -> bool:
+        """Whether data source ``data_type.label`` answers for the place ``where`` (a
+        resource's provider and region argument). One this module does not declare keeps
+        its usual meaning (Terraform itself rejects the reference)."""
+        self._load()
+        if (data_type, label) not in self.data_sources:
+            return True
+        return self.data_sources[(data_type, label)] == where
+
+    def _data_source(self, data_type: str, label: str, arguments: dict[str, Any]) -> None:
+        if data_type not in ("aws_region", "aws_caller_identity", "aws_partition"):
+            return
+        if data_type == "aws_region" and any(arguments.get(name) is not None for name in _REGION_SELECTORS):
+            self.data_sources[(data_type, label)] = None  # names its region: not the provider's
+            return
+        self.data_sources[(data_type, label)] = (
+            provider_name(arguments.get("provider")),
+            _region_text(arguments.get("region")),
+        )
 
     def local(self, name: str) -> tuple[Any, list[str]]:
         self._load()
@@ -469,6 +528,9 @@ class ModuleValues:
             elif kind == "locals":
                 for name, node in attributes(inner, pos).items():
                     self.local_nodes[name] = (node, pos)
+            elif kind == "data" and len(labels) == 2:
+                arguments = {name: pos.source(node) for name, node in attributes(inner, pos).items()}
+                self._data_source(labels[0], labels[1], arguments)
 
     def _read_json_module(self, document: Any) -> None:
         if not isinstance(document, dict):
@@ -478,6 +540,13 @@ class ModuleValues:
             for name, spec in (entry or {}).items() if isinstance(entry, dict) else ():
                 if isinstance(spec, dict) and "default" in spec:
                     self.defaults[name] = spec["default"]
+        data = document.get("data")
+        for entry in data if isinstance(data, list) else [data]:
+            for data_type, by_label in entry.items() if isinstance(entry, dict) else ():
+                for label, spec in by_label.items() if isinstance(by_label, dict) else ():
+                    for body in spec if isinstance(spec, list) else [spec]:
+                        if isinstance(body, dict):
+                            self._data_source(data_type, label, body)
         locals_ = document.get("locals")
         for entry in locals_ if isinstance(locals_, list) else [locals_]:
             for name, value in (entry or {}).items() if isinstance(entry, dict) else ():
