@@ -157,6 +157,10 @@ def assumed_session(base: boto3.session.Session, account: str, opts: OrgOptions)
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
     inner = botocore.session.Session()
+    # Every account reads the same service models, endpoint rules and partitions: share the
+    # base session's loader, which keeps what it parsed. A fresh one parsed them again for
+    # each account (about 90 ms of CPU per account, most of a 50-account scan's start).
+    inner.register_component("data_loader", base._session.get_component("data_loader"))
     inner._credentials = credentials
     return boto3.session.Session(botocore_session=inner, region_name=base.region_name)
 
