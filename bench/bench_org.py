@@ -1,11 +1,12 @@
 """Organization-wide scan throughput: many accounts, per-account rate limits, shards.
 
-Run:  python bench/bench_org.py [--accounts 50] [--regions 4] [--configs 10]
+Run:  python bench/bench_org.py [--accounts 50] [--regions 4] [--configs 10] [--profile 15]
 
 moto (STS, Organizations) in server mode and tests/imagebuilder_server.py with 30 ms
 latency and a token bucket per account (--account-rate requests/s). Prints, measured in
 the same run: wall time and achieved throughput against the aggregate limit for 10 and
-for --accounts accounts (how wall time scales), then the same scan split into 4 shards
+for --accounts accounts (how wall time scales) with the scanner's own CPU time, then
+(--profile) where a profiled scan's time went, then the same scan split into 4 shards
 run in parallel processes and merged.
 """
 
@@ -64,9 +65,36 @@ def setup(accounts: int, regions: int, configs: int, latency: float, account_rat
     return moto, server, ids
 
 
-def scan(accounts_file: Path, regions: int, out: Path, shard: str | None = None) -> subprocess.Popen:
+# Runs ib-audit's main under cProfile, every thread with its own profiler (the scan's
+# work is in worker threads), and writes the merged stats to argv[1].
+PROFILED = """
+import cProfile, pstats, sys, threading
+profilers = []
+def in_thread(*_):
+    sys.setprofile(None)
+    profiler = cProfile.Profile()
+    profilers.append(profiler)
+    profiler.enable()
+threading.setprofile(in_thread)
+from auditor.cli import main
+main_profiler = cProfile.Profile()
+main_profiler.runcall(main, sys.argv[2:])
+stats = pstats.Stats(main_profiler)
+for profiler in profilers:
+    profiler.disable()
+    stats.add(profiler)
+stats.dump_stats(sys.argv[1])
+"""
+
+
+def scan(
+    accounts_file: Path, regions: int, out: Path, shard: str | None = None, profile: Path | None = None
+) -> subprocess.Popen:
+    runner = (
+        [sys.executable, "-c", PROFILED, str(profile)] if profile else [str(Path(sys.executable).with_name("ib-audit"))]
+    )
     cmd = [
-        str(Path(sys.executable).with_name("ib-audit")),
+        *runner,
         "scan",
         "--accounts-file",
         str(accounts_file),
@@ -84,6 +112,33 @@ def scan(accounts_file: Path, regions: int, out: Path, shard: str | None = None)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
 
 
+def where_the_time_goes(profile: Path, top: int) -> None:
+    """The scanner's time by where it was spent: its own code, boto3/botocore, the
+    network wait (socket reads, sleeps between retries), and the largest functions."""
+    import pstats
+
+    stats = pstats.Stats(str(profile))
+    total = stats.total_tt
+    buckets: dict[str, float] = {}
+    for (file, _, name), (_, _, own, _, _) in stats.stats.items():
+        if "{method 'recv" in name or "select" in name or "poll" in name or "acquire" in name or "sleep" in name:
+            bucket = "waiting (sockets, locks, sleeps)"
+        elif "botocore" in file or "boto3" in file or "urllib3" in file:
+            bucket = "boto3 / botocore / urllib3 (Python)"
+        elif "/auditor/" in file or "/rules/" in file or "/reports/" in file:
+            bucket = "ib-audit's own code"
+        else:
+            bucket = "other (standard library, C calls)"
+        buckets[bucket] = buckets.get(bucket, 0.0) + own
+    print(f"Where the profiled scan's {total:.1f} s went (own time summed over all threads, per bucket):")
+    for bucket, seconds in sorted(buckets.items(), key=lambda kv: -kv[1]):
+        print(f"  {seconds:6.1f} s  {seconds / total:4.0%}  {bucket}")
+    print(f"Largest functions by own time (top {top}):")
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]
+    for (file, line, name), (_, calls, own, cumulative, _) in rows:
+        print(f"  {own:6.2f} s own {cumulative:6.2f} s cumulative {calls:8d} calls  {Path(file).name}:{line}({name})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=50)
@@ -91,6 +146,7 @@ def main() -> int:
     parser.add_argument("--configs", type=int, default=10)
     parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--account-rate", type=float, default=5.0)
+    parser.add_argument("--profile", type=int, default=0, metavar="TOP", help="profile the full scan once more")
     args = parser.parse_args()
     moto, server, ids = setup(args.accounts, args.regions, args.configs, args.latency, args.account_rate)
     try:
@@ -101,8 +157,9 @@ def main() -> int:
                 accounts_file.write_text("\n".join(ids[:count]) + "\n")
                 before = dict(server.status_counts)
                 start = time.perf_counter()
-                scan(accounts_file, args.regions, Path(tmp, f"full{count}.json")).wait()
+                _, _, usage = os.wait4(scan(accounts_file, args.regions, Path(tmp, f"full{count}.json")).pid, 0)
                 wall = time.perf_counter() - start
+                cpu = usage.ru_utime + usage.ru_stime
                 report = json.loads(Path(tmp, f"full{count}.json").read_text())
                 ok = server.status_counts.get(200, 0) - before.get(200, 0)
                 throttled = server.status_counts.get(429, 0) - before.get(429, 0)
@@ -114,12 +171,17 @@ def main() -> int:
                     f"{count:3d} accounts x {args.regions} regions x {args.configs} configurations: "
                     f"wall {wall:.1f} s, {ok / wall:.0f} successful req/s of an aggregate "
                     f"{aggregate:.0f}/s limit ({share:.0%}), {throttled} throttled, "
-                    f"{summary['audited']} audited, {summary['errors']} errors"
+                    f"{summary['audited']} audited, {summary['errors']} errors; "
+                    f"the scanner's own CPU {cpu:.1f} s ({cpu / wall:.0%} of its wall time)"
                 )
             if len(rows) == 2:
                 (c1, w1, *_), (c2, w2, *_) = rows
                 print(f"wall time grows {w2 / w1:.1f}x for {c2 / c1:.0f}x the accounts")
             accounts_file = Path(tmp, f"accounts{args.accounts}.txt")
+            if args.profile:
+                profile = Path(tmp, "scan.prof")
+                scan(accounts_file, args.regions, Path(tmp, "profiled.json"), profile=profile).wait()
+                where_the_time_goes(profile, args.profile)
             start = time.perf_counter()
             procs = [scan(accounts_file, args.regions, Path(tmp, f"shard{k}.json"), f"{k}/4") for k in range(1, 5)]
             for p in procs:
