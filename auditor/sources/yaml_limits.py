@@ -44,10 +44,40 @@ def _anchor_name(node: yaml.Node, text: str) -> str:
     return f"*{match.group(1)}" if match else "an alias"
 
 
+def _plain_within_limits(root: yaml.Node) -> bool:
+    """For a document without aliases (each node once): whether it nests no deeper than
+    ``MAX_NESTING`` and holds no integer too long to convert. One pass with no bookkeeping
+    per node; when it says no, the full pass below finds the node to report."""
+    digit_limit = sys.get_int_max_str_digits()
+    scalar, sequence = yaml.ScalarNode, yaml.SequenceNode
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if isinstance(node, scalar):
+            value = node.value
+            if digit_limit and len(value) > digit_limit and node.style in (None, "") and _PLAIN_INT.fullmatch(value):
+                return False
+            continue
+        if depth > MAX_NESTING:
+            return False
+        depth += 1
+        if isinstance(node, sequence):
+            for child in node.value:
+                push((child, depth))
+        else:
+            for key, value in node.value:
+                push((key, depth))
+                push((value, depth))
+    return True
+
+
 def check_composed(root: yaml.Node | None, text: str) -> None:
     """Raise SourceError if ``root`` expands past the alias budget, loops, nests or counts too much."""
     if root is None:
         return
+    if "&" not in text and _plain_within_limits(root):
+        return  # no anchor, so no alias: nothing shared to expand, and nothing too deep or long
     budget = max(ALIAS_FLOOR, len(text))
     digit_limit = sys.get_int_max_str_digits()
     size: dict[int, int] = {}  # id(node) -> nodes in its full expansion
