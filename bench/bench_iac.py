@@ -8,10 +8,14 @@ Terraform directory, seeded with known mistakes, and in one run:
 - times each tool on them and on a one-resource file (median of --runs; peak RSS of
   the tool's process from wait4);
 - counts, per seeded mistake, on how many resources each tool reports something, and
-  how many clean resources it flags (false positives).
+  how many clean resources it flags (false positives);
+- times the parse floors, each a process that only parses the same input: the template
+  with PyYAML's C loader (CloudFormation's tags kept) in this Python, and with cfn-lint's
+  decoder; the Terraform files with python-hcl2 (Checkov's HCL parser). Target: an
+  ib-audit scan in at most 2x its format's floor (PyYAML's C loader; python-hcl2).
 
-The peers are installed in a separate venv (default /tmp/ib-audit-peers) the first time;
-they are not project dependencies.
+The peers are installed in a separate venv (default /tmp/ib-audit-peers; python-hcl2 in
+/tmp/ib-audit-peers-hcl2) the first time; they are not project dependencies.
 """
 
 from __future__ import annotations
@@ -129,11 +133,50 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str, float]:
     return wall, usage.ru_maxrss // 1024, text, usage.ru_utime + usage.ru_stime
 
 
+# Parse floors: each reads its input and parses it, nothing else.
+CFN_YAML_FLOOR = """
+import sys, yaml
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    pass
+Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # !Ref, !Sub...: parsed, not used
+yaml.load(open(sys.argv[1], encoding="utf-8").read(), Loader=Loader)
+"""
+CFN_LINT_FLOOR = "import sys; from cfnlint.decode import decode; decode(sys.argv[1])"
+TF_HCL2_FLOOR = """
+import sys, pathlib, hcl2
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.tf")):
+    hcl2.loads(path.read_text())
+"""
+
+
+def measure_floors(work: Path, peers: Path, hcl2: Path, runs: int) -> dict[str, float]:
+    """Median wall time of each parse floor (see the module docstring)."""
+    commands = {
+        "CloudFormation: PyYAML C loader": [sys.executable, "-c", CFN_YAML_FLOOR, "template.yaml"],
+        "CloudFormation: cfn-lint decoder": [str(peers / "python"), "-c", CFN_LINT_FLOOR, "template.yaml"],
+        "Terraform: python-hcl2": [str(hcl2 / "python"), "-c", TF_HCL2_FLOOR, "terraform"],
+        "Terraform: bc-python-hcl2 (Checkov's)": [str(peers / "python"), "-c", TF_HCL2_FLOOR, "terraform"],
+    }
+    return {name: statistics.median(run_measured(cmd, work)[0] for _ in range(runs)) for name, cmd in commands.items()}
+
+
 def ensure_peers(venv: Path) -> Path:
     if not (venv / "bin" / "checkov").exists() or not (venv / "bin" / "cfn-lint").exists():
         print(f"installing checkov and cfn-lint into {venv} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "checkov", "cfn-lint"], check=True)
+    return venv / "bin"
+
+
+def ensure_hcl2(venv: Path) -> Path:
+    """python-hcl2 in a venv of its own: Checkov's fork (bc-python-hcl2) has the same module name."""
+    if (
+        not (venv / "bin" / "python").exists()
+        or subprocess.run([str(venv / "bin" / "python"), "-c", "import hcl2"]).returncode
+    ):
+        print(f"installing python-hcl2 into {venv} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "python-hcl2"], check=True)
     return venv / "bin"
 
 
@@ -179,6 +222,7 @@ def main() -> int:
     exe = Path(sys.executable).with_name("ib-audit")
     ib = str(exe) if exe.exists() else shutil.which("ib-audit")
     peers = ensure_peers(args.peers)
+    hcl2 = ensure_hcl2(args.peers.with_name(args.peers.name + "-hcl2"))
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -270,14 +314,16 @@ def main() -> int:
                 file=sys.stderr,
             )
 
-    lines = render(rows, args.configs, args.runs)
+        floors = measure_floors(work, peers, hcl2, args.runs)
+
+    lines = render(rows, args.configs, args.runs, floors)
     print("\n".join(lines))
     if args.write_doc:
         args.write_doc.write_text("\n".join(lines) + "\n")
     return 0
 
 
-def render(rows: list[dict], configs: int, runs: int) -> list[str]:
+def render(rows: list[dict], configs: int, runs: int, floors: dict[str, float]) -> list[str]:
     lines = [
         "# ib-audit compared with Checkov and cfn-lint",
         "",
@@ -300,6 +346,19 @@ def render(rows: list[dict], configs: int, runs: int) -> list[str]:
             f"| {r['format']} | {r['tool']} | {r['wall']:.2f} | {ratio:.1f}x | {r['cpu']:.2f} | {cpu_ratio:.1f}x "
             f"| {r['peak_mb']} | {r['one_file']:.2f} |"
         )
+    base_wall = {fmt: r["wall"] for fmt, r in base.items()}
+    lines += [
+        "",
+        "## Against the parse floor",
+        "",
+        "A process that only parses the same input (median wall time). Target: ib-audit in at most 2x the floor",
+        "of its format (PyYAML's C loader for CloudFormation, python-hcl2 for Terraform).",
+        "",
+        "| floor | wall (s) | ib-audit / floor |",
+        "|---|---:|---:|",
+    ]
+    for name, wall in floors.items():
+        lines.append(f"| {name} | {wall:.2f} | {base_wall[name.split(':')[0]] / wall:.2f}x |")
     lines += [
         "",
         "## What each tool reports, per seeded kind",
