@@ -326,6 +326,30 @@ def test_a_region_data_source_read_through_another_provider_is_not_the_own_regio
     ]
 
 
+def test_a_data_source_declared_in_the_resources_own_file_counts_first(scan, tmp_path, owner_policy):
+    """A directory of unrelated files (which Terraform would reject as one module) may
+    declare the same data source twice: the resource's own file says what it means."""
+    main, text = write(tmp_path, "main.tf", ALIASED_REGIONS)
+    write(tmp_path, "other.tf", 'data "aws_region" "current" {\n  provider = aws.elsewhere\n}\n')
+    run = scan(str(main), "--select", "IBD001", "--config", owner_policy)
+    assert run.whole() == [
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, "ami_distribution_configuration {", 2),
+            "AMI copy to data.aws_region.other.name: no kmsKeyId; set a customer-managed KMS key",
+        ),
+        (
+            "IBD001",
+            "/distributions/1/amiDistributionConfiguration",
+            str(main),
+            line_of(text, "ami_distribution_configuration {", 5),
+            "AMI copy to data.aws_region.current.name: no kmsKeyId; set a customer-managed KMS key",
+        ),
+    ]
+
+
 def test_tf_json_region_data_source_through_another_provider_is_not_the_own_region(scan, tmp_path, owner_policy):
     def distribution(region: str, name: str) -> dict:
         return {"region": region, "ami_distribution_configuration": {"name": name + "-{{ imagebuilder:buildDate }}"}}

@@ -336,7 +336,8 @@ class TerraformSource:
                 continue
             address = f"{RESOURCE_TYPE}.{labels[1]}"
             meta = attributes(inner, pos)
-            here = scope.for_resource(*(pos.source(meta[k]) if k in meta else None for k in ("provider", "region")))
+            provider, region = (pos.source(meta[k]) if k in meta else None for k in ("provider", "region"))
+            here = scope.for_resource(provider, region, path.name)
             converter = _Converter(pos, here)
             config = converter.body(inner, "", True, here)
             span = pos.span(block)

@@ -61,7 +61,7 @@ class TerraformJSONSource(_ParsedJSON):
         scope = self.modules.scope(path)
         for pointer, name, body in _json_resources(document):
             address = f"{RESOURCE_TYPE}.{name}"
-            here = scope.for_resource(body.get("provider"), body.get("region"))
+            here = scope.for_resource(body.get("provider"), body.get("region"), path.name)
             converter = _JSONConverter(here)
             config = converter.body(body, pointer, "", True, here)
             converter.renames[""] = pointer

@@ -61,7 +61,7 @@ def unresolved_expression(text: str, scope: Scope | None = None) -> Unresolved:
     refers_to = next((_OWN_KINDS[k] for k, v in match.groupdict().items() if v), None) if match else None
     if refers_to is not None and scope is not None and scope.module is not None:
         data_type, label = next(v for v in match.groupdict().values() if v).split(".")[:2]
-        if not scope.module.speaks_for(data_type, label, scope.where):
+        if not scope.module.speaks_for(data_type, label, scope.where, scope.file):
             refers_to = None
     return Unresolved(text, refers_to)
 
@@ -204,13 +204,14 @@ class Scope:
     # absent): a data source speaks for the resource's own region and account only when
     # it reads through the same.
     where: tuple[str, str | None] = (DEFAULT_PROVIDER, None)
+    file: str | None = None  # the name of the file being read, whose own declarations come first
 
     def with_iterator(self, name: str, key: Any, value: Any) -> Scope:
-        return Scope(self.module, {**self.iterators, name: {"key": key, "value": value}}, self.where)
+        return Scope(self.module, {**self.iterators, name: {"key": key, "value": value}}, self.where, self.file)
 
-    def for_resource(self, provider: Any, region: Any) -> Scope:
-        """This scope for a resource with these ``provider`` and ``region`` arguments' texts."""
-        return Scope(self.module, self.iterators, (provider_name(provider), _region_text(region)))
+    def for_resource(self, provider: Any, region: Any, file: str) -> Scope:
+        """This scope for a resource of ``file`` with these ``provider`` and ``region`` arguments' texts."""
+        return Scope(self.module, self.iterators, (provider_name(provider), _region_text(region)), file)
 
 
 def _region_text(value: Any) -> str | None:
@@ -428,8 +429,9 @@ class ModuleValues:
         self.values: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
         self.local_nodes: dict[str, tuple[Any, Any]] = {}  # name -> (node or JSON value, positions or None)
         # (type, label) of the aws_region / aws_caller_identity / aws_partition data
-        # sources -> (provider, region argument's text), or None when it selects a region.
-        self.data_sources: dict[tuple[str, str], tuple[str, str | None] | None] = {}
+        # sources -> file name -> (provider, region argument's text), or None when it
+        # selects a region.
+        self.data_sources: dict[tuple[str, str], dict[str, tuple[str, str | None] | None]] = {}
         self._locals: dict[str, tuple[Any, list[str]]] = {}
         self._evaluating: set[str] = set()
         self.errors: list[tuple[str, str]] = []  # (file, problem)
@@ -442,25 +444,28 @@ class ModuleValues:
             return self.defaults[name], "its default"
         return _MISSING
 
-    def speaks_for(self, data_type: str, label: str, where: tuple[str, str | None]) -> bool:
+    def speaks_for(self, data_type: str, label: str, where: tuple[str, str | None], file: str | None) -> bool:
         """Whether data source ``data_type.label`` answers for the place ``where`` (a
         resource's provider and region argument). One this module does not declare keeps
-        its usual meaning (Terraform itself rejects the reference)."""
+        its usual meaning (Terraform itself rejects the reference). Declared more than once
+        (a directory of unrelated files, which Terraform would reject): the declaration in
+        ``file`` counts, else the others only when they agree."""
         self._load()
-        if (data_type, label) not in self.data_sources:
+        declared = self.data_sources.get((data_type, label))
+        if not declared:
             return True
-        return self.data_sources[(data_type, label)] == where
+        if file in declared:
+            return declared[file] == where
+        return len(set(declared.values())) == 1 and next(iter(declared.values())) == where
 
-    def _data_source(self, data_type: str, label: str, arguments: dict[str, Any]) -> None:
+    def _data_source(self, data_type: str, label: str, arguments: dict[str, Any], file: str) -> None:
         if data_type not in ("aws_region", "aws_caller_identity", "aws_partition"):
             return
+        declared = self.data_sources.setdefault((data_type, label), {})
         if data_type == "aws_region" and any(arguments.get(name) is not None for name in _REGION_SELECTORS):
-            self.data_sources[(data_type, label)] = None  # names its region: not the provider's
+            declared[file] = None  # names its region: not the provider's
             return
-        self.data_sources[(data_type, label)] = (
-            provider_name(arguments.get("provider")),
-            _region_text(arguments.get("region")),
-        )
+        declared[file] = (provider_name(arguments.get("provider")), _region_text(arguments.get("region")))
 
     def local(self, name: str) -> tuple[Any, list[str]]:
         self._load()
@@ -511,13 +516,13 @@ class ModuleValues:
             return
         try:
             if json_syntax:
-                self._read_json_module(json.loads(text))
+                self._read_json_module(json.loads(text), path.name)
             else:
-                self._read_hcl_module(text)
+                self._read_hcl_module(text, path.name)
         except (SourceError, json.JSONDecodeError, RecursionError):
             return  # the file's own scan reports it if it holds a distribution configuration
 
-    def _read_hcl_module(self, text: str) -> None:
+    def _read_hcl_module(self, text: str, file: str) -> None:
         body, pos = parse_hcl(text)
         for block in (c for c in named(body) if c.type == "block") if body is not None else ():
             kind, labels, inner = block_parts(block, pos)
@@ -530,9 +535,9 @@ class ModuleValues:
                     self.local_nodes[name] = (node, pos)
             elif kind == "data" and len(labels) == 2:
                 arguments = {name: pos.source(node) for name, node in attributes(inner, pos).items()}
-                self._data_source(labels[0], labels[1], arguments)
+                self._data_source(labels[0], labels[1], arguments, file)
 
-    def _read_json_module(self, document: Any) -> None:
+    def _read_json_module(self, document: Any, file: str) -> None:
         if not isinstance(document, dict):
             return
         variables = document.get("variable")
@@ -546,7 +551,7 @@ class ModuleValues:
                 for label, spec in by_label.items() if isinstance(by_label, dict) else ():
                     for body in spec if isinstance(spec, list) else [spec]:
                         if isinstance(body, dict):
-                            self._data_source(data_type, label, body)
+                            self._data_source(data_type, label, body, file)
         locals_ = document.get("locals")
         for entry in locals_ if isinstance(locals_, list) else [locals_]:
             for name, value in (entry or {}).items() if isinstance(entry, dict) else ():
