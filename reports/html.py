@@ -1,29 +1,48 @@
-"""HTML report: one self-contained page for a security reviewer.
+"""HTML report: one self-contained page for a security reviewer, usable at estate scale.
 
-Everything the template shows is prepared here as plain data; the template only lays
-it out. Jinja2 autoescapes every value, JSON for scripts is embedded with ``<``, ``>``
-and ``&`` escaped, and a Content-Security-Policy forbids any network request, so text
-from a configuration can never become markup, script or a fetch.
+Every finding, suppressed finding, configuration and unverified check travels as compact
+data in one ``<script type="application/json">`` element: columns of numbers that index a
+string table in which each distinct string appears once (sorted, and front-coded: a string
+that starts like the one before it stores only where it differs). The page's script builds
+only the rows on screen, and those a filter, sort, search or ``#f-<fingerprint>`` link
+asks for, so 100,000 findings make a page of a few tens of MB that opens in about a second.
+
+Without JavaScript the page still reads: the summary, findings per rule and severity, the
+by-control view, the rules' help, and the first ``STATIC_FINDINGS`` findings (every
+severity represented), configurations and checks that could not be verified are rendered
+into the page itself, with a note saying how many are not listed and where they are.
+
+Nothing from a configuration can become markup, script or a fetch: Jinja2 autoescapes the
+server-rendered part; the script sets only text and attributes, never HTML; the data is
+ASCII JSON with ``<``, ``>`` and ``&`` escaped (so neither ``</script>`` nor ``<!--`` can
+occur, and U+2028/U+2029 arrive as ``\\u2028``/``\\u2029``); and a Content-Security-Policy
+forbids every request.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity, Target, Unresolved
-from auditor.reporting import unverified_groups
+from auditor.reporting import UnverifiedGroup, unverified_groups
 from auditor.snippets import SNIPPET_MAX_LINES, clip, snippet_lines
 
-ROWS_PER_CHUNK = 250  # rows per <tbody>; off-screen chunks are skipped by the browser
+# Rendered into the page for readers without JavaScript (the script shows everything).
+STATIC_FINDINGS = 1000  # shared among severities so that each one is represented
+STATIC_SUPPRESSED = 1000
+STATIC_RESOURCES = 500
+STATIC_UNVERIFIED = 1000  # could-not-verify groups (one per rule and reason)
 FINDINGS_PER_CONTROL = 50  # listed under a control; the table's control filter shows all
 UNVERIFIED_SHOWN = 50  # configurations listed under one could-not-verify cause; the JSON report has all
+MISSING_NOTE = "member missing; showing the object that lacks it"
 
 
 def _environment() -> Environment:
@@ -38,8 +57,9 @@ def _environment() -> Environment:
 
 
 def script_json(value: Any) -> str:
-    """JSON that is safe inside <script>: no '</script>', '<!--' or '&' can appear."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """JSON that is safe inside <script>: ASCII only, and no '<', '>' or '&' at all, so
+    neither '</script>' nor '<!--' can appear and U+2028/U+2029 are escapes."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -73,7 +93,7 @@ def _snippet(finding: Finding, target: Target | None) -> dict[str, Any]:
         lines = text.splitlines()[:SNIPPET_MAX_LINES]
         return {
             "kind": "json",
-            "note": None if exact else "member missing; showing the object that lacks it",
+            "note": None if exact else MISSING_NOTE,
             "lines": [{"number": None, "text": clip(line), "hit": exact} for line in lines],
         }
     return {"kind": "none", "lines": []}
@@ -83,13 +103,24 @@ def _shown(values: Any) -> list[str]:
     """Literal entries as they are, unresolved ones marked: never silently dropped."""
     if isinstance(values, Unresolved):
         return [f"{values} (unresolved)"]
-    out = []
-    for value in values if isinstance(values, list) else []:
-        out.append(f"{value} (unresolved)" if isinstance(value, Unresolved) else str(value))
-    return out
+    if not isinstance(values, list):
+        return []
+    return [f"{v} (unresolved)" if isinstance(v, Unresolved) else str(v) for v in values]
 
 
-def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+class Share(NamedTuple):
+    """One distribution as the by-resource view shows it."""
+
+    region: str
+    kind: str  # AMI | container | AMI (defaults)
+    public: bool  # launchable by everyone
+    launch: tuple[str, ...]  # who can launch the AMI, or where the container goes
+    copies: tuple[str, ...]  # accounts the AMI is copied to
+    key: str  # the KMS key that encrypts it
+    facts: tuple[tuple[str, str], ...]  # (label, text) the account-context checks noted
+
+
+def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[Share]:
     """Per distribution: region, who can launch the AMI, which key encrypts it, and what
     the account-context checks found out (key state, who can use the key, block public
     access), keyed by the distribution's pointer."""
@@ -98,56 +129,38 @@ def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[dic
     for index, dist in enumerate(config.get("distributions") or []):
         if not isinstance(dist, dict):
             continue
-        noted = [{"label": k, "text": v} for k, v in facts.get(f"/distributions/{index}", {}).items()]
+        noted = tuple(facts[f"/distributions/{index}"].items()) if facts and f"/distributions/{index}" in facts else ()
+        region = str(dist.get("region", "?"))
         ami = dist.get("amiDistributionConfiguration")
         container = dist.get("containerDistributionConfiguration")
         if isinstance(ami, dict):
-            perm = ami.get("launchPermission") if isinstance(ami.get("launchPermission"), dict) else {}
+            perm = ami.get("launchPermission")
+            if not isinstance(perm, dict):
+                perm = {}
+            groups = perm.get("userGroups")
             who = [
-                *[f"group {g}" for g in _shown(perm.get("userGroups"))],
+                *[f"group {g}" for g in _shown(groups)],
                 *[f"account {a}" for a in _shown(perm.get("userIds"))],
                 *[f"organization {o}" for o in _shown(perm.get("organizationArns"))],
                 *[f"OU {o}" for o in _shown(perm.get("organizationalUnitArns"))],
             ]
-            copies = _shown(ami.get("targetAccountIds"))
             key = ami.get("kmsKeyId")
-            rows.append(
-                {
-                    "region": str(dist.get("region", "?")),
-                    "kind": "AMI",
-                    "facts": noted,
-                    "launch": who or ["this account only"],
-                    "copies": copies,
-                    "key": (f"{key} (unresolved)" if isinstance(key, Unresolved) else str(key))
-                    if key is not None
-                    else "none (account default)",
-                    "public": any(g.lower() == "all" for g in perm.get("userGroups") or [] if isinstance(g, str)),
-                }
-            )
+            if key is None:
+                key_text = "none (account default)"
+            else:
+                key_text = f"{key} (unresolved)" if isinstance(key, Unresolved) else str(key)
+            public = isinstance(groups, list) and any(isinstance(g, str) and g.lower() == "all" for g in groups)
+            copies = tuple(_shown(ami.get("targetAccountIds")))
+            rows.append(Share(region, "AMI", public, tuple(who) or ("this account only",), copies, key_text, noted))
         elif isinstance(container, dict):
-            repo = container.get("targetRepository") if isinstance(container.get("targetRepository"), dict) else {}
-            rows.append(
-                {
-                    "region": str(dist.get("region", "?")),
-                    "kind": "container",
-                    "facts": noted,
-                    "launch": [f"{repo.get('service', '?')} repository {repo.get('repositoryName', '?')}"],
-                    "copies": [],
-                    "key": "n/a",
-                    "public": False,
-                }
-            )
+            repo = container.get("targetRepository")
+            if not isinstance(repo, dict):
+                repo = {}
+            where = f"{repo.get('service', '?')} repository {repo.get('repositoryName', '?')}"
+            rows.append(Share(region, "container", False, (where,), (), "n/a", noted))
         else:
             rows.append(
-                {
-                    "region": str(dist.get("region", "?")),
-                    "kind": "AMI (defaults)",
-                    "facts": noted,
-                    "launch": ["this account only"],
-                    "copies": [],
-                    "key": "none (account default)",
-                    "public": False,
-                }
+                Share(region, "AMI (defaults)", False, ("this account only",), (), "none (account default)", noted)
             )
     return rows
 
@@ -155,50 +168,58 @@ def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[dic
 NOT_RECORDED = "not recorded in a merged report"
 
 
-def _recorded_only(facts: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+def _recorded_only(facts: Mapping[str, Mapping[str, str]]) -> list[Share]:
     """A merged report has no configurations, only what the JSON reports recorded: one row
     per distribution the account-context checks noted facts about, saying what is unknown
     rather than "none"."""
     rows = []
+    unknown = (NOT_RECORDED,)
     for pointer in sorted(facts, key=lambda p: [int(t) if t.isdigit() else -1 for t in p.split("/")[1:]]):
         index = pointer.rsplit("/", 1)[-1]
-        rows.append(
-            {
-                "region": "?",
-                "kind": f"distribution {index}" if index.isdigit() else pointer,
-                "facts": [{"label": k, "text": v} for k, v in facts[pointer].items()],
-                "launch": [NOT_RECORDED],
-                "copies": [NOT_RECORDED],
-                "key": NOT_RECORDED,
-                "public": False,
-            }
-        )
-    unknown = {"region": "?", "kind": "?", "facts": [], "launch": [NOT_RECORDED], "copies": [NOT_RECORDED]}
-    return rows or [{**unknown, "key": NOT_RECORDED, "public": False}]
+        kind = f"distribution {index}" if index.isdigit() else pointer
+        rows.append(Share("?", kind, False, unknown, unknown, NOT_RECORDED, tuple(facts[pointer].items())))
+    return rows or [Share("?", "?", False, unknown, unknown, NOT_RECORDED, ())]
 
 
-def _by_control(result: AuditResult, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _shares_of(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[Share]:
+    """What the by-resource view shows of a target: its distributions; for a merged report
+    (no configuration, no error) what the JSON reports recorded; nothing for an error."""
+    if target.config is not None:
+        return _sharing(target, facts)
+    return _recorded_only(facts) if target.error is None else []
+
+
+def _share_dict(share: Share) -> dict[str, Any]:
+    """A Share as the server-rendered rows (and the model's readers) take it."""
+    return {**share._asdict(), "facts": [{"label": k, "text": v} for k, v in share.facts]}
+
+
+def _by_control(result: AuditResult, active: list[Finding], rows: Mapping[int, dict[str, Any]]) -> list[dict]:
     """Per framework, per control the rules that ran evidence: pass/fail counts and findings.
 
     A configuration fails a control when an unsuppressed finding of one of the control's
     rules is on it, and passes it otherwise (every rule runs on every audited configuration).
+    ``active`` is in the page's order; ``rows`` renders the ones a control lists.
     """
     audited = {t.id for t in result.targets if t.status == "audited"}
     mapped: dict[tuple[str, str], list[str]] = {}
     for spec in result.rules:
         for control in controls.controls_for(spec.rule):
             mapped.setdefault((control.framework.key, control.id), []).append(spec.id)
+    by_rule: dict[str, list[int]] = {}
+    for index, f in enumerate(active):
+        by_rule.setdefault(f.rule_id, []).append(index)
     suppressed = Counter(f.rule_id for f in result.findings if f.suppressed is not None)
     out = []
     for key, framework in controls.table().frameworks.items():
-        rows = []
+        controls_rows = []
         for cid in framework.controls:
             rules = mapped.get((key, cid))
             if not rules:
                 continue
-            found = [r for r in active if r["rule_id"] in rules]
-            failing = {r["target"] for r in found} & audited
-            rows.append(
+            found = sorted(i for r in rules for i in by_rule.get(r, ()))
+            failing = {active[i].target for i in found} & audited
+            controls_rows.append(
                 {
                     "id": cid,
                     "title": framework.controls[cid],
@@ -208,18 +229,277 @@ def _by_control(result: AuditResult, active: list[dict[str, Any]]) -> list[dict[
                     "passed": len(audited) - len(failing),
                     "failed": len(failing),
                     "suppressed": sum(suppressed[r] for r in rules),
-                    "findings": found[:FINDINGS_PER_CONTROL],
+                    "findings": [rows[i] for i in found[:FINDINGS_PER_CONTROL]],
+                    "total": len(found),
                     "more": max(0, len(found) - FINDINGS_PER_CONTROL),
                 }
             )
         out.append(
-            {"key": key, "title": framework.title, "url": framework.url, "note": framework.note, "controls": rows}
+            {
+                "key": key,
+                "title": framework.title,
+                "url": framework.url,
+                "note": framework.note,
+                "controls": controls_rows,
+            }
         )
     return out
 
 
+def _shares(counts: Mapping[Any, int], budget: int) -> dict[Any, int]:
+    """How many of each group fit in ``budget``, every group getting an equal share and
+    what a small group leaves over going to the larger ones (water-filling)."""
+    out, left = {}, budget
+    groups = sorted(counts, key=lambda g: counts[g])
+    for position, group in enumerate(groups):
+        out[group] = min(counts[group], left // (len(groups) - position))
+        left -= out[group]
+    return out
+
+
+class StringTable:
+    """Every distinct string once, sorted and front-coded: ARNs, paths, messages and
+    source lines that share a start with the string before them store only the rest.
+
+    Usage: ``add`` every string, ``freeze``, then ``ids[text]`` and ``encoded()``.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, None] = {}
+        self.ids: dict[str, int] = {}
+
+    def add(self, text: str) -> str:
+        self._seen[text] = None
+        return text
+
+    def add_all(self, texts: Iterable[str]) -> None:
+        self._seen.update(dict.fromkeys(texts))
+
+    def freeze(self) -> list[str]:
+        ordered = sorted(self._seen)
+        self.ids = {text: index for index, text in enumerate(ordered)}
+        return ordered
+
+    def encoded(self, ordered: list[str]) -> list[int | str]:
+        """``[string, shared, rest, ...]``: a number says how many UTF-16 code units (what
+        JavaScript counts) the next string shares with the one before; the string after
+        it is the rest."""
+        out: list[int | str] = []
+        previous = ""
+        for text in ordered:
+            shared = _common_prefix(previous, text)
+            if shared >= 4:
+                head = text[:shared]
+                units = shared if head.isascii() else len(head.encode("utf-16-le", "surrogatepass")) // 2
+                out.append(units)
+                out.append(text[shared:])
+            else:
+                out.append(text)
+            previous = text
+        return out
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common start of two strings (binary search on slices: C speed)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _location_parts(finding: Finding) -> tuple[str, int, int]:
+    """What Location.display() shows, as (file or ARN, line, column); 0 where there is none."""
+    loc = finding.location
+    if loc.file:
+        if loc.span:
+            return loc.file, loc.span.start_line, loc.span.start_column
+        return loc.file, 0, 0
+    return loc.arn or "<unknown>", 0, 0
+
+
+def _row(finding: Finding, target: Target | None, index: int) -> dict[str, Any]:
+    """One finding as the server-rendered rows show it."""
+    return {
+        "index": index,
+        "severity": finding.severity.label,
+        "rank": int(finding.severity),
+        "rule_id": finding.rule_id,
+        "rule": finding.rule,
+        "resource": target.name if target else finding.target,
+        "target": finding.target,
+        "location": finding.location.display(),
+        "path": finding.path,
+        "message": finding.message,
+        # The anchor is the fingerprint: a link to a finding survives edits of the file.
+        "anchor": f"f-{finding.fingerprint}",
+        "suppressed": None
+        if finding.suppressed is None
+        else {"kind": finding.suppressed.kind, "reason": finding.suppressed.reason},
+        "snippet": _snippet(finding, target),
+    }
+
+
+class _PageData:
+    """The columns the page's script reads (see report.js for how it decodes them)."""
+
+    def __init__(
+        self, result: AuditResult, findings: list[Finding], targets: list[Target], groups: list[UnverifiedGroup]
+    ) -> None:
+        self.strings = StringTable()
+        add = self.strings.add
+        known = {t.id: t for t in result.targets}
+        # Findings on a target the result does not list (a merged report) still name it.
+        index = {t.id: i for i, t in enumerate(targets)}
+        extra = []
+        for f in findings:
+            if f.target not in index:
+                index[f.target] = len(targets) + len(extra)
+                extra.append(f.target)
+        self.target_index = index
+        self.extra = extra
+        rule_ids = sorted({f.rule_id for f in findings})
+        slugs = {f.rule_id: f.rule for f in findings}
+        self.rules = [{"id": r, "slug": slugs[r]} for r in rule_ids]
+        rule_index = {r: i for i, r in enumerate(rule_ids)}
+
+        sev, rule, tgt, line, col, sup = [], [], [], [], [], []
+        where, path, message, prints, snippets = [], [], [], [], []
+        suppressions: dict[tuple[str, str], int] = {}
+        for f in findings:
+            sev.append(int(f.severity))
+            rule.append(rule_index[f.rule_id])
+            tgt.append(index[f.target])
+            file, number, column = _location_parts(f)
+            where.append(add(file))
+            line.append(number)
+            col.append(column)
+            path.append(add(f.path))
+            message.append(add(f.message))
+            prints.append(f.fingerprint)
+            if f.suppressed is None:
+                sup.append(0)
+            else:
+                pair = (add(f.suppressed.kind), add(f.suppressed.reason))
+                sup.append(suppressions.setdefault(pair, len(suppressions) + 1))
+            snippets.append(self._snippet(f, known.get(f.target)))
+        self.findings = {"sev": sev, "rule": rule, "tgt": tgt, "line": line, "col": col, "sup": sup, "fp": prints}
+        self._text_columns = {"file": where, "path": path, "msg": message}
+        self._snippets = snippets
+        self._suppressions = list(suppressions)
+
+        self._targets = []
+        self.sharing: dict[str, list[Share]] = {}  # by target id, for the rows rendered into the page
+        shapes: dict[tuple, int] = {}
+        add_all = self.strings.add_all
+        for t in targets:
+            shares = _shares_of(t, result.facts.get(t.id, {}))
+            self.sharing[t.id] = shares
+            sharing = []
+            for s in shares:
+                add_all((s.region, s.kind, s.key, *s.launch, *s.copies, *(x for fact in s.facts for x in fact)))
+                shape = (
+                    s.region,
+                    s.kind,
+                    int(s.public),
+                    s.launch,
+                    s.copies,
+                    tuple(x for fact in s.facts for x in fact),
+                )
+                sharing.append((shapes.setdefault(shape, len(shapes)), s.key))
+            self._targets.append(
+                (add(t.name), add(t.origin.arn or t.id), add(t.origin.account or ""), t.error, sharing)
+            )
+            if t.error is not None:
+                add(t.error)
+        self.strings.add_all(extra)
+        self._shapes = list(shapes)
+        # Per group: rule, reason, configurations, entries not listed, then (target, path) pairs.
+        self._unverified = []
+        for g in groups:
+            shown = g.entries[:UNVERIFIED_SHOWN]
+            pairs = tuple(x for u in shown for x in (add(u.target), add(u.path)))
+            self._unverified.append(
+                (add(g.rule_id), add(g.reason), g.configurations, len(g.entries) - len(shown), pairs)
+            )
+
+    def _snippet(self, finding: Finding, target: Target | None) -> tuple | None:
+        """``(first line, first hit, last hit, lines)``; first line 0 for a value shown as
+        JSON (every line is the finding's), -1 for the object a missing member belongs in."""
+        if finding.snippet is not None:
+            snippet, span = finding.snippet, finding.location.span
+            lines = tuple(map(self.strings.add, snippet.lines))
+            if span is None:
+                return (snippet.first_line, -1, -1, lines)
+            first = max(span.start_line, snippet.first_line) - snippet.first_line
+            last = min(span.end_line, snippet.first_line + len(lines) - 1) - snippet.first_line
+            return (snippet.first_line, first, last, lines) if first <= last else (snippet.first_line, -1, -1, lines)
+        shown = _snippet(finding, target)
+        if shown["kind"] == "json":
+            lines = tuple(self.strings.add(line["text"]) for line in shown["lines"])
+            return (-1 if shown["note"] else 0, 0, 0, lines)
+        return None
+
+    def encode(self) -> dict[str, Any]:
+        ordered = self.strings.freeze()
+        ids = self.strings.ids
+        findings = dict(self.findings)
+        for name, column in self._text_columns.items():
+            findings[name] = [ids[s] for s in column]
+        snip: list[Any] = []
+        for s in self._snippets:
+            if s is None:
+                snip.append(0)
+            elif s[0] > 0:
+                snip.append([s[0], s[1], s[2], *(ids[x] for x in s[3])])
+            else:
+                snip.append([s[0], *(ids[x] for x in s[3])])
+        findings["snip"] = snip
+        names, labels, accounts, errors, sharing = [], [], [], [], []
+        for name, label, account, error, shares in self._targets:
+            names.append(ids[name])
+            labels.append(ids[label])
+            accounts.append(ids[account])
+            errors.append(-1 if error is None else ids[error])
+            sharing.append([x for shape, key in shares for x in (shape, ids[key])])
+        return {
+            "strings": self.strings.encoded(ordered),
+            "rules": self.rules,
+            "findings": findings,
+            "suppressions": [[ids[kind], ids[reason]] for kind, reason in self._suppressions],
+            "targets": {
+                "name": names + [ids[x] for x in self.extra],
+                "label": labels,
+                "account": accounts,
+                "error": errors,
+                "sharing": sharing,
+            },
+            "shapes": [
+                [
+                    ids[region],
+                    ids[kind],
+                    public,
+                    [ids[x] for x in launch],
+                    [ids[x] for x in copies],
+                    [ids[x] for x in facts],
+                ]
+                for region, kind, public, launch, copies, facts in self._shapes
+            ],
+            "unverified": [
+                [ids[rule], ids[reason], configurations, more, *(ids[x] for x in pairs)]
+                for rule, reason, configurations, more, pairs in self._unverified
+            ],
+        }
+
+
 def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str, Any]:
-    """Everything the template shows, as plain data."""
+    """Everything the template shows, as plain data: the page's script data, and the
+    parts rendered into the page itself."""
     targets = {t.id: t for t in result.targets}
     rule_help = {}
     for spec in result.rules:
@@ -233,62 +513,69 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
             "fix": _reflow(sections.get("fix", "")),
             "uri": spec.rule.help_uri(),
         }
-    rows = []
-    for index, f in enumerate(result.findings):
-        target = targets.get(f.target)
-        rows.append(
-            {
-                "index": index,
-                "severity": f.severity.label,
-                "rank": int(f.severity),
-                "rule_id": f.rule_id,
-                "rule": f.rule,
-                "resource": target.name if target else f.target,
-                "target": f.target,
-                "location": f.location.display(),
-                "path": f.path,
-                "message": f.message,
-                # The anchor is the fingerprint: a link to a finding survives edits of the file.
-                "anchor": f"f-{f.fingerprint}",
-                "suppressed": None
-                if f.suppressed is None
-                else {"kind": f.suppressed.kind, "reason": f.suppressed.reason},
-                "snippet": _snippet(f, target),
-            }
-        )
-    # A reviewer reads the worst first; the JSON report keeps file order.
-    rows.sort(key=lambda r: (-r["rank"], r["location"], r["rule_id"]))
-    active = [r for r in rows if r["suppressed"] is None]
+    # A reviewer reads the worst first, then in the JSON report's order (file, line, rule).
+    findings = sorted(result.findings, key=lambda f: -f.severity)
+    active = [i for i, f in enumerate(findings) if f.suppressed is None]
+    suppressed = [i for i, f in enumerate(findings) if f.suppressed is not None]
+    resources = sorted(
+        result.targets, key=lambda t: (t.origin.account or "", t.origin.region or "", t.origin.file or "", t.name)
+    )
+
+    # Rendered into the page: a share of the findings of every severity, in page order.
+    by_severity: dict[int, list[int]] = {}
+    for i in active:
+        by_severity.setdefault(int(findings[i].severity), []).append(i)
+    shares = _shares({s: len(v) for s, v in by_severity.items()}, STATIC_FINDINGS)
+    static_active = sorted(i for s, v in by_severity.items() for i in v[: shares[s]])
+    active_findings = [findings[i] for i in active]
+    wanted: set[int] = set(static_active) | set(suppressed[:STATIC_SUPPRESSED])
+    control_rows: dict[int, dict[str, Any]] = {}
+
+    def row(i: int) -> dict[str, Any]:
+        if i not in control_rows:
+            f = findings[i]
+            control_rows[i] = _row(f, targets.get(f.target), i)
+        return control_rows[i]
+
+    frameworks = _by_control(result, active_findings, _LazyRows(active, row))
+    for i in wanted:
+        row(i)
+
     counts = result.counts()
     peak = max(counts.values()) or 1
-    by_target = defaultdict(Counter)
-    for r in active:
-        by_target[r["target"]][r["severity"]] += 1
-    resources = [
-        {
-            "id": t.id,
-            "name": t.name,
-            "origin": t.origin.as_dict(),
-            "status": t.status,
-            "error": t.error,
-            "sharing": _sharing(t, result.facts.get(t.id, {}))
-            if t.config is not None
-            else _recorded_only(result.facts.get(t.id, {}))
-            if t.error is None
-            else [],
-            "findings": dict(by_target.get(t.id, {})),
-        }
-        for t in sorted(
-            result.targets, key=lambda t: (t.origin.account or "", t.origin.region or "", t.origin.file or "", t.name)
-        )
-    ]
-    frameworks = _by_control(result, active)
+    per_rule: dict[str, Counter] = {}
+    slugs = {}
+    for i in active:
+        f = findings[i]
+        per_rule.setdefault(f.rule_id, Counter())[f.severity.label] += 1
+        slugs[f.rule_id] = f.rule
     if result.errors:
         verdict = "incomplete"
     elif result.failed:
         verdict = "fail"
     else:
         verdict = "pass"
+    groups = unverified_groups(result.unverified)
+    data = _PageData(result, findings, resources, groups)
+    listed_resources = []
+    for t in resources[:STATIC_RESOURCES]:
+        listed_resources.append(
+            {
+                "id": t.id,
+                "name": t.name,
+                "origin": t.origin.as_dict(),
+                "status": t.status,
+                "error": t.error,
+                "sharing": [_share_dict(s) for s in data.sharing[t.id]],
+                "findings": {},
+            }
+        )
+    resource_counts: dict[str, Counter] = {}
+    for i in active:
+        resource_counts.setdefault(findings[i].target, Counter())[findings[i].severity.label] += 1
+    for r in listed_resources:
+        r["findings"] = dict(resource_counts.get(r["id"], {}))
+    severities = [s.label for s in sorted(Severity, reverse=True)]
     return {
         "version": __version__,
         "generated": (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
@@ -301,18 +588,27 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
         "audited": sum(1 for t in result.targets if t.status == "audited"),
         "inputs": len(result.targets),
         "errors": [{"input": e.input, "message": e.message} for e in result.errors],
-        "findings": active,
-        "chunks": [active[i : i + ROWS_PER_CHUNK] for i in range(0, len(active), ROWS_PER_CHUNK)],
-        "suppressed": [r for r in rows if r["suppressed"] is not None],
+        "total": len(active),
+        "findings": [control_rows[i] for i in static_active],
+        "suppressed_total": len(suppressed),
+        "suppressed": [control_rows[i] for i in suppressed[:STATIC_SUPPRESSED]],
+        "per_rule": [
+            {"id": r, "slug": slugs[r], "counts": per_rule[r], "total": sum(per_rule[r].values())}
+            for r in sorted(per_rule)
+        ],
+        "per_rule_severities": [s for s in severities if counts[s]],
         "rules": [rule_help[k] for k in sorted(rule_help)],
-        "rule_ids": sorted({r["rule_id"] for r in active}),
+        "rule_ids": sorted(per_rule),
         "frameworks": frameworks,
         "control_ids": [
             c["requirement"] for fw in frameworks for c in fw["controls"] if c["failed"]
         ],  # in catalogue order, only those a finding evidences
-        "severities": [s.label for s in sorted(Severity, reverse=True)],
-        "resources": resources,
+        "severities": severities,
+        "resources_total": len(resources),
+        "resources": listed_resources,
         "has_context": bool(result.facts),
+        "unverified_total": len(result.unverified),
+        "unverified_groups": len(groups),
         # One cause in front of many configurations is one item (reporting.unverified_groups).
         "unverified": [
             {
@@ -322,18 +618,41 @@ def prepare(result: AuditResult, generated: datetime | None = None) -> dict[str,
                 "entries": [{"target": u.target, "path": u.path} for u in g.entries[:UNVERIFIED_SHOWN]],
                 "more": max(0, len(g.entries) - UNVERIFIED_SHOWN),
             }
-            for g in unverified_groups(result.unverified)
+            for g in groups[:STATIC_UNVERIFIED]
         ],
         "script_data": {
             "counts": counts,
             "total": len(active),
             "verdict": verdict,
+            "severities": {int(s): s.label for s in Severity},
+            "has_context": bool(result.facts),
             # The control filter keeps the rows of a control's rules (no per-row attribute).
             "control_rules": {c["requirement"]: c["rules"] for fw in frameworks for c in fw["controls"]},
+            **data.encode(),
         },
     }
 
 
+class _LazyRows(Mapping[int, dict[str, Any]]):
+    """Rows of active findings by their position among them, rendered when first asked for."""
+
+    def __init__(self, active: list[int], render) -> None:
+        self._active, self._render = active, render
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        return self._render(self._active[position])
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def __iter__(self):
+        return iter(range(len(self._active)))
+
+
 def write(result: AuditResult, stream: TextIO) -> None:
-    template = _environment().get_template("report.html.j2")
-    stream.write(template.render(report=prepare(result)))
+    env = _environment()
+    source = env.loader.get_source(env, "report.js")[0]
+    if "</script" in source.lower() or "<!--" in source:  # ours; would end or confuse the element
+        raise ValueError("report.js must not contain '</script' or '<!--'")
+    script = Markup(source)
+    stream.write(env.get_template("report.html.j2").render(report=prepare(result), script=script))
