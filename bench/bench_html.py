@@ -1,16 +1,28 @@
-"""HTML report at scale: size, render time, and how it behaves in Chromium.
+"""HTML report at scale: size, write time, and how the page behaves in Chromium.
 
-Run:  python bench/bench_html.py [--configs 10000]
+Run:  python bench/bench_html.py [--findings 10000 100000] [--baseline REV] [--no-browser]
 
-Generates the bench_scan configurations (about 12,000 findings for 10,000
-configurations), writes the HTML report through the CLI, then opens it in Debian's
-headless Chromium and times load, a severity filter and a text search. Prints the
-JSON report's time and size from the same scan as the comparison point.
+Scans generated configurations (bench_scan's, about 1.2 findings each) once through the
+CLI to a JSON report, loads it back as one result, cuts it to exactly N findings, and for
+each N writes, in this process and in the same run:
+
+- the JSON report (the comparison point: every finding, no page);
+- this checkout's HTML report;
+- the HTML report of git revision REV (default: the last one that rendered every row
+  on the server, before issue 17), read with ``git show`` into a temporary directory.
+
+Then it opens each page in Debian's headless Chromium and prints time to interactive
+(navigation start to the page's "ready" mark, or to the load event for a page without
+one), a severity filter and a text search (each from the event to the next layout
+done), and the DOM rows that exist. Times are wall clock on this machine: compare the
+columns of one run, not runs on different machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -18,58 +30,202 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
 
-from bench_scan import EXE, generate
+from bench_scan import EXE, generate  # noqa: E402
+
+# The renderer before issue 17 (every row rendered on the server, in chunked <tbody>s):
+# main's last change to reports/html.py before this one.
+BASELINE = "ef82cac"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+FILTER = """async () => {
+  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+  const t = performance.now();
+  document.querySelector("input[name=severity][value=medium]").click();
+  document.body.getBoundingClientRect(); void document.body.offsetHeight;
+  const sync = performance.now() - t;
+  await frame();
+  return [sync, performance.now() - t];
+}"""
+SEARCH = """async (needle) => {
+  const frame = () => new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+  const s = document.getElementById("text-filter");
+  const t = performance.now();
+  s.value = needle;
+  s.dispatchEvent(new Event("input", {bubbles: true}));
+  void document.body.offsetHeight;
+  const sync = performance.now() - t;
+  await frame();
+  return [sync, performance.now() - t];
+}"""
+READY = """() => {
+  const mark = performance.getEntriesByName("ib-audit-ready")[0];
+  const nav = performance.getEntriesByType("navigation")[0];
+  return [mark ? mark.startTime : null, nav.loadEventEnd];
+}"""
+
+
+def load_baseline(rev: str, where: Path):
+    """The reports/html.py of ``rev`` with its templates, importable beside ours."""
+    templates = where / "templates"
+    templates.mkdir(parents=True)
+    names = subprocess.run(
+        ["git", "-C", str(REPO), "ls-tree", "--name-only", f"{rev}:reports/templates"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for name in names:
+        blob = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{rev}:reports/templates/{name}"], check=True, capture_output=True
+        ).stdout
+        (templates / name).write_bytes(blob)
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{rev}:reports/html.py"], check=True, capture_output=True, text=True
+    ).stdout
+    (where / "baseline_html.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_html", where / "baseline_html.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from jinja2 import FileSystemLoader
+
+    module.PackageLoader = lambda *_: FileSystemLoader(str(templates))
+    return module
+
+
+def scan(tmp: Path, configs: int):
+    """One scan's result, read back from its JSON report."""
+    from auditor.merge import merge_reports
+    from auditor.plugins import PluginHost
+
+    data = tmp / "configs"
+    data.mkdir()
+    generate(data, configs, 100)
+    out = tmp / "scan.json"
+    exe = str(EXE) if EXE.exists() else shutil.which("ib-audit")
+    subprocess.run([exe, "scan", str(data), "-f", f"json={out}", "--fail-on", "never"], check=True)
+    known = {rule.id: (plugin, rule) for plugin, rule in PluginHost().rules()}
+    return merge_reports([out], known)
+
+
+def cut(full, n: int):
+    """The first configurations (in scan order) that hold ``n`` findings, with exactly those:
+    a page of N findings carries the configurations they are on, not the whole scan."""
+    per_target: dict[str, int] = {}
+    for f in full.findings:
+        per_target[f.target] = per_target.get(f.target, 0) + 1
+    kept, total = [], 0
+    for t in full.targets:
+        if total >= n:
+            break
+        kept.append(t)
+        total += per_target.get(t.id, 0)
+    ids = {t.id for t in kept}
+    return dataclasses.replace(
+        full,
+        targets=tuple(kept),
+        findings=tuple(f for f in full.findings if f.target in ids)[:n],
+        unverified=tuple(u for u in full.unverified if u.target in ids),
+        facts={k: v for k, v in full.facts.items() if k in ids},
+    )
+
+
+def timed_write(write, result, path: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    with path.open("w", encoding="utf-8") as stream:
+        write(result, stream)
+    return time.perf_counter() - start, path.stat().st_size
+
+
+def in_browser(browser, path: Path) -> dict:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    start = time.perf_counter()
+    page.goto(path.as_uri(), wait_until="load", timeout=600_000)
+    wall = time.perf_counter() - start
+    ready, load = page.evaluate(READY)
+    rows = page.locator("tr.finding").count()
+    filt = page.evaluate(FILTER)
+    search = page.evaluate(SEARCH, "cfg-42")
+    shown = page.locator("#shown").inner_text()
+    page.close()
+    return {
+        "tti": ready if ready is not None else load,
+        "wall": wall,
+        "rows": rows,
+        "filter": filt,
+        "search": search,
+        "shown": shown,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", type=int, default=10_000)
+    parser.add_argument("--findings", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--baseline", default=BASELINE, help="git revision whose HTML renderer to compare against")
+    parser.add_argument("--no-browser", action="store_true", help="sizes and write times only")
+    parser.add_argument("--keep", type=Path, help="copy the pages written to this directory, to open them yourself")
+    parser.add_argument("--no-baseline-browser", action="store_true", help="skip opening the baseline's pages")
     args = parser.parse_args()
-    exe = str(EXE) if EXE.exists() else shutil.which("ib-audit")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp, "configs")
-        data.mkdir()
-        generate(data, args.configs, 100)
-        timings = {}
-        for fmt in ("json", "html"):
-            out = Path(tmp, f"report.{fmt}")
-            start = time.perf_counter()
-            subprocess.run([exe, "scan", str(data), "-f", f"{fmt}={out}", "--fail-on", "never"], check=True)
-            timings[fmt] = (time.perf_counter() - start, out.stat().st_size)
-        for fmt, (wall, size) in timings.items():
-            print(f"scan + {fmt} report: {wall:.2f} s, {size / 1e6:.1f} MB")
-        print(
-            f"HTML costs {timings['html'][0] / timings['json'][0]:.2f}x the JSON run's time, "
-            f"{timings['html'][1] / timings['json'][1]:.2f}x its size"
-        )
 
+    from auditor.reports import html
+    from auditor.reports.json_report import JSONReporter
+
+    json_write = JSONReporter().write
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        baseline = load_baseline(args.baseline, tmp / "baseline")
+        start = time.perf_counter()
+        full = scan(tmp, int(max(args.findings) * 1.25) + 100)  # about 0.9 findings a configuration
+        took = time.perf_counter() - start
+        print(f"scan of {len(full.targets)} generated configurations: {len(full.findings)} findings, {took:.1f} s")
+        pages = []
+        for n in args.findings:
+            if n > len(full.findings):
+                print(f"only {len(full.findings)} findings; skipping {n}")
+                continue
+            result = cut(full, n)
+            row = {"n": n, "configurations": len(result.targets)}
+            row["json"] = timed_write(json_write, result, tmp / f"{n}.json")
+            row["new"] = timed_write(html.write, result, tmp / f"{n}-new.html")
+            row["old"] = timed_write(baseline.write, result, tmp / f"{n}-old.html")
+            pages.append(row)
+            (json_s, json_b), (new_s, new_b), (old_s, old_b) = row["json"], row["new"], row["old"]
+            print(f"{n:>7} findings on {row['configurations']} configurations:")
+            print(f"    JSON report         {json_b / 1e6:7.1f} MB  {json_s:6.2f} s")
+            print(f"    HTML now            {new_b / 1e6:7.1f} MB  {new_s:6.2f} s")
+            print(f"    HTML at {args.baseline:<11} {old_b / 1e6:7.1f} MB  {old_s:6.2f} s")
+            print(
+                f"    now {old_b / new_b:.1f}x smaller and written {old_s / new_s:.1f}x faster; "
+                f"{new_b / json_b:.2f}x the JSON report's size, {new_s / json_s:.2f}x its time"
+            )
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for row in pages:
+                for which in ("new", "old"):
+                    shutil.copy(tmp / f"{row['n']}-{which}.html", args.keep)
+        if args.no_browser:
+            return 0
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page()
-            start = time.perf_counter()
-            page.goto(Path(tmp, "report.html").as_uri(), wait_until="load")
-            load = time.perf_counter() - start
-            rows = page.locator("tr.finding").count()
-            filt = page.evaluate(
-                """() => { const t = performance.now();
-                   const box = document.querySelector("input[value=medium]"); box.click();
-                   return performance.now() - t; }"""
-            )
-            search = page.evaluate(
-                """() => { const t = performance.now(); const s = document.getElementById("text-filter");
-                   s.value = "cfg-42"; s.dispatchEvent(new Event("input", {bubbles: true}));
-                   return performance.now() - t; }"""
-            )
-            shown = page.locator("#shown").inner_text()
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            for row in pages:
+                for which in ("new", "old"):
+                    if which == "old" and args.no_baseline_browser:
+                        continue
+                    m = in_browser(browser, tmp / f"{row['n']}-{which}.html")
+                    label = "now" if which == "new" else f"at {args.baseline}"
+                    print(
+                        f"{row['n']:>7} findings, HTML {label}: interactive {m['tti'] / 1000:.2f} s "
+                        f"(goto returned after {m['wall']:.2f} s), {m['rows']} rows in the DOM, "
+                        f"severity filter {m['filter'][0]:.0f} ms (+ next frame {m['filter'][1]:.0f} ms), "
+                        f"search {m['search'][0]:.0f} ms (+ next frame {m['search'][1]:.0f} ms): {m['shown']}"
+                    )
             browser.close()
-        print(
-            f"Chromium: {rows} rows, load {load:.2f} s, severity filter {filt:.0f} ms, "
-            f"text search {search:.0f} ms ({shown})"
-        )
     return 0
 
 
