@@ -453,17 +453,28 @@
   var ruleIndex = {};
   RULES.forEach(function (r, k) { ruleIndex[r.id] = k; });
 
-  var haystack = null; // per finding: the searchable text, lower case
-  function searchable() {
-    if (!haystack) {
-      haystack = new Array(N);
-      for (var k = 0; k < active.length; k++) {
-        var i = active[k];
-        haystack[i] = [severity(i), ruleId(i), RULES[F.rule[i]].slug, resource(i), where(i), S[F.path[i]], S[F.msg[i]]]
-          .join("\n").toLowerCase();
-      }
+  /* Per active finding, the searchable text in lower case. Built in idle time after the
+     page is ready, a slice at a time, so that the first search does not pay for it; a
+     search that comes earlier builds what is left at once. */
+  var haystack = new Array(N), built = 0;
+  function buildHaystack(until) {
+    var stop = Math.min(active.length, until);
+    for (; built < stop; built++) {
+      var i = active[built];
+      haystack[i] = [severity(i), ruleId(i), RULES[F.rule[i]].slug, resource(i), where(i), S[F.path[i]], S[F.msg[i]]]
+        .join("\n").toLowerCase();
     }
+  }
+  function searchable() {
+    buildHaystack(active.length);
     return haystack;
+  }
+  function buildInIdleTime() {
+    var later = window.requestIdleCallback || function (f) { return setTimeout(f, 1); };
+    later(function step() {
+      buildHaystack(built + 5000);
+      if (built < active.length) { later(step); }
+    });
   }
 
   function apply() {
@@ -685,6 +696,8 @@
   if (unverifiedList) { unverifiedList.setItems(range(D.unverified.length)); }
   document.documentElement.classList.add("js");
   follow();
-  window.__ib = {findings: findings, follow: follow}; marks.mark("ib-audit-ready");
+  window.__ib = {findings: findings, follow: follow, indexed: function () { return built >= active.length; }};
+  marks.mark("ib-audit-ready");
   document.documentElement.setAttribute("data-ready", "");
+  buildInIdleTime();
 }());
