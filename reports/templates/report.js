@@ -214,6 +214,7 @@
     this.from = 0;
     this.to = 0;
     this.printing = false;
+    this.pin = null; // an item whose row keeps its place on screen while rows around it are built
     this.top = options.spacer();
     this.bottom = options.spacer();
     host.insertBefore(this.top, options.before || null);
@@ -225,6 +226,7 @@
     this.nodes.forEach(function (n) { n.remove(); });
     this.nodes.clear();
     this.items = items;
+    this.pin = null;
     this.offsets = null;
     this.from = this.to = 0;
     this.update();
@@ -270,7 +272,10 @@
     }
     if (a === this.from && b === this.to && nodes.size === b - a) { return false; }
     var anchor = null, anchorTop = 0;
-    for (p = Math.max(a, this.from); p < Math.min(b, this.to); p++) {
+    // The row a link asked for stays where follow() put it; else the first row in view does.
+    var pinned = this.pin === null ? null : nodes.get(this.pin);
+    if (pinned) { anchor = pinned; anchorTop = pinned.getBoundingClientRect().top; }
+    for (p = Math.max(a, this.from); !anchor && p < Math.min(b, this.to); p++) {
       var rect = nodes.get(items[p]).getBoundingClientRect();
       if (rect.bottom > 0) { anchor = nodes.get(items[p]); anchorTop = rect.top; break; }
     }
@@ -601,9 +606,20 @@
         apply();
       }
       openRows.add(item);
+      findings.pin = null;
       row = findings.reveal(item);
       var details = row && row.querySelector("details");
       if (details && !details.open) { fillDetails(details, item); details.open = true; }
+      // An expanded row is often taller than the window: show its start, below the sticky
+      // filters. Rows built above it by the scroll can move it again: align until it stays.
+      for (var attempt = 0; row && row.isConnected && attempt < 4; attempt++) {
+        findings.measure();
+        var off = row.getBoundingClientRect().top - (controls ? controls.getBoundingClientRect().bottom : 0) - 8;
+        if (Math.abs(off) < 1) { break; }
+        window.scrollBy(0, off);
+        findings.update();
+      }
+      findings.pin = row ? item : null;
     }
     if (targeted) { targeted.classList.remove("targeted"); }
     targeted = row;
@@ -674,8 +690,12 @@
   }
   window.addEventListener("hashchange", follow);
 
+  function filtersHeight() {
+    document.documentElement.style.setProperty("--filters-height", controls.offsetHeight + "px");
+  }
   if (controls && table) {
     controls.hidden = false;
+    window.addEventListener("resize", filtersHeight);
     controls.addEventListener("input", apply);
     controls.addEventListener("change", apply);
     table.tHead.addEventListener("click", function (event) {
@@ -690,7 +710,7 @@
   [document.getElementById("findings"), suppressedTable && suppressedTable.parentNode,
     resourcesTable && resourcesTable.parentNode, unverifiedNode]
     .forEach(function (shownNow) { if (shownNow) { shownNow.hidden = false; } });
-  if (controls) { apply(); }
+  if (controls) { apply(); filtersHeight(); }
   if (suppressedList) { suppressedList.setItems(Int32Array.from(suppressedItems)); }
   if (resourceList) { resourceList.setItems(range(LISTED)); }
   if (unverifiedList) { unverifiedList.setItems(range(D.unverified.length)); }
