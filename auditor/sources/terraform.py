@@ -41,6 +41,7 @@ from auditor.model import (
 )
 from auditor.sources import LoadResult, checked_config, display_path, read_text
 from auditor.sources.tf_eval import (
+    NOT_PLAIN,
     Evaluator,
     ModuleValues,
     NodeSpans,
@@ -50,9 +51,10 @@ from auditor.sources.tf_eval import (
     block_parts,
     named,
     parse_hcl,
+    plain_literal,
     short,
 )
-from auditor.suppress import comment_suppressions
+from auditor.suppress import DIRECTIVE, comment_suppressions
 
 RESOURCE_TYPE = "aws_imagebuilder_distribution_configuration"
 # Terraform block or attribute name -> (API member, is a repeated block / list).
@@ -123,7 +125,7 @@ ZERO_MEANS_UNSET = frozenset({"maxParallelLaunches", "targetResourceCount"})
 def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> dict[str, Any]:
     """The configuration as the provider sends it to Image Builder (see the module docstring)."""
 
-    def walk(value: Any, shape_name: str, pointer: str) -> Any:
+    def walk(value: Any, shape_name: str) -> Any:
         spec = SHAPES[shape_name]
         if spec["type"] == "structure" and isinstance(value, dict):
             out = {}
@@ -138,13 +140,14 @@ def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> di
                 unset = item is None or (isinstance(item, (list, dict, str)) and not item and key != "region")
                 if unset or (key in ZERO_MEANS_UNSET and type(item) is int and item == 0):
                     continue  # a variable's note stays: it explains why the object lacks the member
-                out[key] = walk(item, member, join_pointer(pointer, key))
+                out[key] = walk(item, member)
             return out
         if spec["type"] == "list" and isinstance(value, list):
-            return [walk(item, spec["member"], join_pointer(pointer, i)) for i, item in enumerate(value)]
+            member = spec["member"]
+            return [walk(item, member) for item in value]
         return value
 
-    return walk(config, "DistributionConfiguration", "")
+    return walk(config, "DistributionConfiguration")
 
 
 # -- HCL resource bodies -------------------------------------------------------------------------
@@ -158,6 +161,9 @@ class _Converter:
         self.provenance: dict[str, str] = {}
 
     def _value(self, node, pointer: str, scope: Scope) -> Any:
+        plain = plain_literal(self.pos.data[node.start_byte : node.end_byte])
+        if plain is not NOT_PLAIN:
+            return plain  # a literal: no evaluator, no variable to note
         evaluator = Evaluator(self.pos, scope)
         value = evaluator.value(node)
         if evaluator.notes:
@@ -168,21 +174,23 @@ class _Converter:
         out: dict[str, Any] = {}
         if body is None:
             return out
-        for item in named(body):
-            if item.type == "attribute":
-                ident = item.named_children[0]
-                expr = next((c for c in item.named_children if c.type == "expression"), None)
-                name = self.pos.source(ident)
+        source, mark = self.pos.source, self.spans.mark
+        for item in body.named_children:  # comments are skipped by their type
+            kind = item.type
+            if kind == "attribute":
+                children = item.named_children
+                expr = next((c for c in children if c.type == "expression"), None)
+                name = source(children[0])
                 if (top and name in META) or expr is None:
                     continue
                 key = api_name(name)
                 path = join_pointer(pointer, key)
-                out[key] = self._value(expr, path, scope)
-                self.spans.mark(path, item)
-                if isinstance(out[key], list):
-                    for index in range(len(out[key])):
-                        self.spans.mark(join_pointer(path, index), item)
-            elif item.type == "block":
+                value = out[key] = self._value(expr, path, scope)
+                mark(path, item)
+                if isinstance(value, list):
+                    for index in range(len(value)):
+                        mark(f"{path}/{index}", item)
+            elif kind == "block":
                 name, labels, inner = block_parts(item, self.pos)
                 if name == "dynamic" and labels:
                     self._dynamic(item, labels[0], inner, out, pointer, top, scope)
@@ -327,7 +335,8 @@ class TerraformSource:
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
         body, pos = parse_hcl(text)
-        lines = text.splitlines()
+        # Only a line holding the directive can suppress: a file without it has none to find.
+        lines = text.splitlines() if DIRECTIVE in text else None
         result = LoadResult()
         scope = self.modules.scope(path)
         for block in (c for c in named(body) if c.type == "block") if body is not None else ():
@@ -349,7 +358,7 @@ class TerraformSource:
                 Origin(kind="terraform", file=display, resource=address),
                 SourceMap(file=display, spans=converter.spans),
                 result,
-                _comment_suppressions(lines, span.start_line, span.end_line),
+                _comment_suppressions(lines, span.start_line, span.end_line) if lines is not None else (),
                 converter.provenance,
             )
             result.targets.append(target)

@@ -138,10 +138,31 @@ class NodeSpans(Mapping[str, Span]):
         return len(self.offsets)
 
 
+# An expression that is only a literal, read off its bytes without walking its syntax
+# nodes (most values in a configuration are; each node visited from Python costs more
+# than the whole match): a quoted string with nothing to unescape or interpolate, a
+# decimal integer, true, false, null. Anything else is read from the tree.
+_PLAIN_STRING = re.compile(rb'"[^"\\$%\n]*"')
+_PLAIN_INTEGER = re.compile(rb"[0-9]+")
+_PLAIN_KEYWORDS = {b"true": True, b"false": False, b"null": None}
+NOT_PLAIN = _MISSING  # what ``plain_literal`` returns for anything else
+
+
+def plain_literal(text: bytes) -> Any:
+    """The value of an expression's source bytes when it is a plain literal, else ``_MISSING``."""
+    if _PLAIN_STRING.fullmatch(text):
+        return text[1:-1].decode("utf-8", "replace")
+    if _PLAIN_INTEGER.fullmatch(text):
+        return int(text)
+    return _PLAIN_KEYWORDS.get(text, _MISSING)
+
+
 def named(node) -> list:
+    """The named children of a node, comments left out."""
     children = node.named_children
-    if any(c.type == "comment" for c in children):
-        return [c for c in children if c.type != "comment"]
+    for child in children:
+        if child.type == "comment":
+            return [c for c in children if c.type != "comment"]
     return children
 
 
@@ -230,6 +251,10 @@ class Evaluator:
         kind = node.type
         if kind in ("string_lit", "quoted_template"):  # the common case first
             return self._template(node)
+        if kind == "expression":
+            plain = plain_literal(self.pos.data[node.start_byte : node.end_byte])
+            if plain is not _MISSING:
+                return plain
         children = named(node)
         if kind == "expression":
             if len(children) == 1 and children[0].type in (
@@ -276,11 +301,13 @@ class Evaluator:
         out = {}
         for elem in (c for c in children if c.type == "object_elem"):
             key_node, value_node = [c for c in named(elem) if c.type == "expression"][:2]
-            key_children = named(key_node)
-            if len(key_children) == 1 and key_children[0].type == "variable_expr":
-                key: Any = self.pos.source(key_children[0])  # a bare name is a literal key
-            else:
-                key = self.value(key_node)
+            key: Any = plain_literal(self.pos.data[key_node.start_byte : key_node.end_byte])
+            if key is _MISSING:
+                key_children = named(key_node)
+                if len(key_children) == 1 and key_children[0].type == "variable_expr":
+                    key = self.pos.source(key_children[0])  # a bare name is a literal key
+                else:
+                    key = self.value(key_node)
             out[str(key)] = self.value(value_node)
         return out
 
