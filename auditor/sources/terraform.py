@@ -51,7 +51,7 @@ from auditor.sources.tf_eval import (
     block_parts,
     named,
     parse_hcl,
-    plain_literal,
+    plain_value,
     short,
 )
 from auditor.suppress import DIRECTIVE, comment_suppressions
@@ -161,7 +161,7 @@ class _Converter:
         self.provenance: dict[str, str] = {}
 
     def _value(self, node, pointer: str, scope: Scope) -> Any:
-        plain = plain_literal(self.pos.data[node.start_byte : node.end_byte])
+        plain = plain_value(self.pos.data[node.start_byte : node.end_byte])
         if plain is not NOT_PLAIN:
             return plain  # a literal: no evaluator, no variable to note
         evaluator = Evaluator(self.pos, scope)

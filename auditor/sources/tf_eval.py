@@ -141,20 +141,51 @@ class NodeSpans(Mapping[str, Span]):
 # An expression that is only a literal, read off its bytes without walking its syntax
 # nodes (most values in a configuration are; each node visited from Python costs more
 # than the whole match): a quoted string with nothing to unescape or interpolate, a
-# decimal integer, true, false, null. Anything else is read from the tree.
-_PLAIN_STRING = re.compile(rb'"[^"\\$%\n]*"')
+# decimal integer, true, false, null; a tuple of such strings, an object of such
+# strings under quoted or plain-name keys. Anything else is read from the tree. The
+# tree has parsed without error by then, so only the shapes need telling apart.
+_STRING = rb'"[^"\\$%\n]*"'
+_PLAIN_STRING = re.compile(_STRING)
 _PLAIN_INTEGER = re.compile(rb"[0-9]+")
 _PLAIN_KEYWORDS = {b"true": True, b"false": False, b"null": None}
-NOT_PLAIN = _MISSING  # what ``plain_literal`` returns for anything else
+_PLAIN_TUPLE = re.compile(rb"\[\s*(?:" + _STRING + rb"\s*,\s*)*(?:" + _STRING + rb"\s*)?\]")
+_STRINGS = re.compile(rb'"([^"\\$%\n]*)"')
+# A plain-name key: no hyphen (a-b could be read as a subtraction) and no keyword.
+_ELEMENT = rb"(" + _STRING + rb"|[A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(" + _STRING + rb")"
+# (Each gap is matched one way only, so a long run of spaces cannot make the match backtrack.)
+_PLAIN_OBJECT = re.compile(rb"\{\s*(?:" + _ELEMENT.replace(b"(", b"(?:") + rb"\s*(?:,\s*)?)*\}")
+_ELEMENTS = re.compile(_ELEMENT)
+_KEYWORDS = frozenset({b"true", b"false", b"null", b"for", b"in", b"if"})
+NOT_PLAIN = _MISSING  # what ``plain_literal`` and ``plain_value`` return for anything else
 
 
 def plain_literal(text: bytes) -> Any:
-    """The value of an expression's source bytes when it is a plain literal, else ``_MISSING``."""
+    """The value of an expression's source bytes when it is a plain scalar literal, else ``NOT_PLAIN``."""
     if _PLAIN_STRING.fullmatch(text):
         return text[1:-1].decode("utf-8", "replace")
     if _PLAIN_INTEGER.fullmatch(text):
         return int(text)
     return _PLAIN_KEYWORDS.get(text, _MISSING)
+
+
+def plain_value(text: bytes) -> Any:
+    """``plain_literal``, or a tuple or object of plain strings; else ``NOT_PLAIN``."""
+    first = text[:1]
+    if first == b"[":
+        if _PLAIN_TUPLE.fullmatch(text):
+            return [item.decode("utf-8", "replace") for item in _STRINGS.findall(text)]
+        return _MISSING
+    if first == b"{":
+        if not _PLAIN_OBJECT.fullmatch(text):
+            return _MISSING
+        out = {}
+        for key, value in _ELEMENTS.findall(text):
+            if key in _KEYWORDS:
+                return _MISSING
+            name = key[1:-1] if key[:1] == b'"' else key
+            out[name.decode("utf-8", "replace")] = value[1:-1].decode("utf-8", "replace")
+        return out
+    return plain_literal(text)
 
 
 def named(node) -> list:
@@ -252,7 +283,7 @@ class Evaluator:
         if kind in ("string_lit", "quoted_template"):  # the common case first
             return self._template(node)
         if kind == "expression":
-            plain = plain_literal(self.pos.data[node.start_byte : node.end_byte])
+            plain = plain_value(self.pos.data[node.start_byte : node.end_byte])
             if plain is not _MISSING:
                 return plain
         children = named(node)
