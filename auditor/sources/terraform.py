@@ -24,6 +24,7 @@ Plans (``terraform show -json``) and state are read by ``auditor.sources.terrafo
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,11 @@ def provider_semantics(config: dict[str, Any], provenance: dict[str, str]) -> di
 
 
 # -- HCL resource bodies -------------------------------------------------------------------------
+# An attribute is ``identifier = expression``; with a plain identifier and no comment
+# the text after the ``=`` is the expression's.
+_SIMPLE_ATTRIBUTE = re.compile(rb"([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=[ \t]*(.+)", re.DOTALL)
+
+
 class _Converter:
     """A resource body -> API-shaped dict, with canonical pointer -> span and provenance."""
 
@@ -174,18 +180,30 @@ class _Converter:
         out: dict[str, Any] = {}
         if body is None:
             return out
-        source, mark = self.pos.source, self.spans.mark
+        data, source, mark = self.pos.data, self.pos.source, self.spans.mark
         for item in body.named_children:  # comments are skipped by their type
             kind = item.type
             if kind == "attribute":
-                children = item.named_children
-                expr = next((c for c in children if c.type == "expression"), None)
-                name = source(children[0])
-                if (top and name in META) or expr is None:
-                    continue
-                key = api_name(name)
-                path = join_pointer(pointer, key)
-                value = out[key] = self._value(expr, path, scope)
+                # ``name = literal`` read off the attribute's bytes (see plain_value),
+                # else through its identifier and expression nodes.
+                simple = _SIMPLE_ATTRIBUTE.fullmatch(data, item.start_byte, item.end_byte)
+                value = plain_value(simple.group(2)) if simple is not None else NOT_PLAIN
+                if value is not NOT_PLAIN:
+                    name = simple.group(1).decode()
+                    if top and name in META:
+                        continue
+                    key = api_name(name)
+                    path = join_pointer(pointer, key)
+                    out[key] = value
+                else:
+                    children = item.named_children
+                    expr = next((c for c in children if c.type == "expression"), None)
+                    name = source(children[0])
+                    if (top and name in META) or expr is None:
+                        continue
+                    key = api_name(name)
+                    path = join_pointer(pointer, key)
+                    value = out[key] = self._value(expr, path, scope)
                 mark(path, item)
                 if isinstance(value, list):
                     for index in range(len(value)):
