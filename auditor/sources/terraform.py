@@ -165,6 +165,9 @@ class _Converter:
         self.scope = scope
         self.spans = NodeSpans(pos)
         self.provenance: dict[str, str] = {}
+        # No value read so far holds an Unresolved (plain literals cannot): the engine
+        # then need not look for unresolved objects.
+        self.literal = True
 
     def _value(self, node, pointer: str, scope: Scope) -> Any:
         plain = plain_value(self.pos.data[node.start_byte : node.end_byte])
@@ -174,6 +177,8 @@ class _Converter:
         value = evaluator.value(node)
         if evaluator.notes:
             self.provenance[pointer] = "; ".join(evaluator.notes)
+        if self.literal and _holds_unresolved(value):
+            self.literal = False
         return value
 
     def body(self, body, pointer: str, top: bool, scope: Scope) -> dict[str, Any]:
@@ -263,6 +268,16 @@ class _Converter:
             self._block(item, name, body, out, pointer, scope.with_iterator(iterator, key, value), note)
 
 
+def _holds_unresolved(value: Any) -> bool:
+    if isinstance(value, Unresolved):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_unresolved(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_unresolved(v) for v in value)
+    return False
+
+
 def _comment_suppressions(lines: list[str], start_line: int, end_line: int) -> tuple[InlineSuppression, ...]:
     """``# ib-audit:ignore`` comments in or directly above the resource (``auditor.suppress``)."""
     return comment_suppressions(lines, start_line, end_line)
@@ -277,10 +292,16 @@ def finish(
     result: LoadResult,
     suppressions=(),
     provenance: dict[str, str] | None = None,
+    literal: bool = False,
 ) -> Target:
-    """A Terraform resource as a target: provider semantics applied, types checked."""
+    """A Terraform resource as a target: provider semantics applied, types checked.
+
+    ``literal``: the source knows ``config`` holds no ``Unresolved`` value; the target
+    says so when the type check replaced none either (``Target.literal``).
+    """
     provenance = dict(provenance or {})
     config = provider_semantics(config, provenance)
+    errors_before = len(result.errors)
     checked = checked_config(config, source_map, display, result, address)
     name = checked.get("name") if isinstance(checked.get("name"), str) else address
     return Target(
@@ -292,6 +313,7 @@ def finish(
         suppressions=suppressions,
         spell=tf_spelling,
         scenarios=(Scenario(checked, source_map, provenance=provenance),) if provenance else (),
+        literal=literal and len(result.errors) == errors_before,
     )
 
 
@@ -378,6 +400,7 @@ class TerraformSource:
                 result,
                 _comment_suppressions(lines, span.start_line, span.end_line) if lines is not None else (),
                 converter.provenance,
+                literal=converter.literal,
             )
             result.targets.append(target)
         result.errors.extend(self.modules.errors(path))
