@@ -229,8 +229,9 @@ class _Converter:
             items = out.setdefault(key, [])
             if not isinstance(items, list):
                 return
-            path = join_pointer(pointer, key, len(items))
-            self.spans.mark(join_pointer(pointer, key), item, first=True)
+            list_path = join_pointer(pointer, key)
+            path = f"{list_path}/{len(items)}"  # an index needs no escaping
+            self.spans.mark(list_path, item, first=True)
             self.spans.mark(path, item)
             items.append(self.body(inner, path, False, scope))
         else:

@@ -225,11 +225,12 @@ def parse_hcl(text: str) -> tuple[Any, Positions]:
 def block_parts(block, pos: Positions) -> tuple[str, list[str], Any]:
     name, labels, body = "", [], None
     for child in block.named_children:
-        if child.type == "identifier" and not name:
+        kind = child.type
+        if kind == "identifier" and not name:
             name = pos.source(child)
-        elif child.type in ("string_lit", "identifier"):
-            labels.append(str(pos.source(child).strip('"')) if child.type == "string_lit" else pos.source(child))
-        elif child.type == "body":
+        elif kind in ("string_lit", "identifier"):
+            labels.append(str(pos.source(child).strip('"')) if kind == "string_lit" else pos.source(child))
+        elif kind == "body":
             body = child
     return name, labels, body
 
