@@ -24,6 +24,7 @@ so a finding that relied on one can say so.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -146,7 +147,7 @@ class NodeSpans(Mapping[str, Span]):
 # tree has parsed without error by then, so only the shapes need telling apart.
 _STRING = rb'"[^"\\$%\n]*"'
 _PLAIN_STRING = re.compile(_STRING)
-_PLAIN_INTEGER = re.compile(rb"[0-9]+")
+_PLAIN_INTEGER = re.compile(rb"[0-9]{1,18}")  # longer numbers take the tree path, which bounds them
 _PLAIN_KEYWORDS = {b"true": True, b"false": False, b"null": None}
 _PLAIN_TUPLE = re.compile(rb"\[\s*(?:" + _STRING + rb"\s*,\s*)*(?:" + _STRING + rb"\s*)?\]")
 _STRINGS = re.compile(rb'"([^"\\$%\n]*)"')
@@ -349,7 +350,10 @@ class Evaluator:
         ``"${var.x}"`` alone is the value itself, not its text (Terraform unwraps it).
         """
         pieces = node.named_children
-        if len(pieces) == 3:  # start, one piece, end: the common cases first
+        # tree-sitter-hcl leaves spaces at either end of a quoted string's literal, and
+        # between its pieces, out of every node: they are read back from the gaps.
+        gaps = not heredoc and any(a.end_byte != b.start_byte for a, b in itertools.pairwise(pieces))
+        if len(pieces) == 3 and not gaps:  # start, one piece, end: the common cases first
             middle = pieces[1]
             if middle.type == "template_literal" and not heredoc:
                 return _unescape(self.pos.source(middle))
@@ -357,10 +361,14 @@ class Evaluator:
                 inner = next((c for c in middle.named_children if c.type == "expression"), None)
                 if inner is not None:
                     return self.value(inner)
-        elif len(pieces) == 2 and not heredoc:
+        elif len(pieces) == 2 and not heredoc and not gaps:
             return ""  # ""
         parts = []
-        for child in node.named_children:
+        previous = None
+        for child in pieces:
+            if gaps and previous is not None and previous.end_byte != child.start_byte:
+                parts.append(self.pos.data[previous.end_byte : child.start_byte].decode("utf-8", "replace"))
+            previous = child
             if child.type == "template_directive":
                 return unresolved_expression(self.pos.source(node), self.scope)
             if child.type == "template_interpolation":
