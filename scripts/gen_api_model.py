@@ -20,6 +20,7 @@ from pathlib import Path
 
 import botocore
 import botocore.session
+from _generated import write_or_check
 
 OUT = Path(__file__).resolve().parent.parent / "auditor" / "_api_model.py"
 
@@ -97,18 +98,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
-        # The botocore version line may differ; the shapes must not.
-        strip = lambda s: [ln for ln in s.splitlines() if not ln.startswith("BOTOCORE_VERSION")]  # noqa: E731
-        if strip(current) != strip(text):
-            print(f"{OUT} is stale: run python scripts/gen_api_model.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, render(), argv, "gen_api_model.py", volatile=("BOTOCORE_VERSION",))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 
+from _generated import write_or_check
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "auditor" / "_cfn_schema.py"
 sys.path.insert(0, str(REPO))
@@ -118,19 +120,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
-        # The cfn-lint version and schema date may move; the table must not.
-        volatile = ("CFNLINT_VERSION", "SCHEMA_DATE")
-        strip = lambda s: [ln for ln in s.splitlines() if not ln.startswith(volatile)]  # noqa: E731
-        if strip(current) != strip(text):
-            print(f"{OUT} is stale: run python scripts/gen_cfn_schema.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
+    return write_or_check(OUT, render(), argv, "gen_cfn_schema.py", volatile=("CFNLINT_VERSION", "SCHEMA_DATE"))
 
 
 if __name__ == "__main__":
