@@ -309,6 +309,20 @@ def read_text(path: Path, max_bytes: int) -> tuple[str | None, str | None]:
         return None, f"not UTF-8 text (invalid byte at offset {exc.start})"
 
 
+def read_option_file(raw: str, option: str, max_bytes: int) -> tuple[Path, str, str] | InputError:
+    """A file named by a command-line option (``--parameters``, ``--var-file``): its path,
+    display name and text, or one error naming the file and the option."""
+    path = Path(raw)
+    display = display_path(path)
+    if not path.is_file():
+        problem = "not a regular file" if path.exists() else "no such file"
+        return InputError(display, f"{option}: {problem}")
+    text, problem = read_text(path, max_bytes)
+    if problem is not None:
+        return InputError(display, f"{option}: {problem}")
+    return path, display, text or ""
+
+
 # -- JSON decoded once per file -----------------------------------------------------------------
 NOT_JSON: Any = object()
 # The last text decoded, its value, where the elements of a top-level list start, and

@@ -36,7 +36,14 @@ from auditor.model import (
     Unresolved,
     join_pointer,
 )
-from auditor.sources import NOT_JSON, LoadResult, SourceError, checked_config, display_path, json_document, read_text
+from auditor.sources import (
+    NOT_JSON,
+    LoadResult,
+    SourceError,
+    checked_config,
+    json_document,
+    read_option_file,
+)
 from auditor.sources.cfn_template import (
     NO_VALUE,
     Resolver,
@@ -152,18 +159,13 @@ class CloudFormationSource:
         """Read ``--parameters`` files (later files win); each bad file is one error."""
         errors = []
         for raw in getattr(settings, "parameter_files", ()):
-            path = Path(raw)
-            display = display_path(path)
-            if not path.is_file():
-                problem = "not a regular file" if path.exists() else "no such file"
-                errors.append(InputError(display, f"--parameters: {problem}"))
+            read = read_option_file(raw, "--parameters", settings.max_file_size_mb * 1_000_000)
+            if isinstance(read, InputError):
+                errors.append(read)
                 continue
-            text, problem = read_text(path, settings.max_file_size_mb * 1_000_000)
-            if problem is not None:
-                errors.append(InputError(display, f"--parameters: {problem}"))
-                continue
+            _, display, text = read
             try:
-                values = parse_parameter_file(text or "")
+                values = parse_parameter_file(text)
             except ValueError as exc:
                 errors.append(InputError(display, f"--parameters: {exc}"))
                 continue

@@ -40,7 +40,7 @@ from auditor.model import (
     Unresolved,
     join_pointer,
 )
-from auditor.sources import LoadResult, checked_config, display_path, read_text
+from auditor.sources import LoadResult, checked_config, read_option_file
 from auditor.sources.tf_eval import (
     NOT_PLAIN,
     Evaluator,
@@ -322,7 +322,7 @@ class ModuleReader:
     """Variables and locals per module directory, shared by the HCL and JSON sources."""
 
     def __init__(self) -> None:
-        self.var_files: list[tuple[Path, str]] = []
+        self.var_files: list[tuple[Path, str, str]] = []  # (path, display name, text), read once
         self.max_bytes = 20_000_000
         self._modules: dict[Path, ModuleValues] = {}
         self._reported: set[Path] = set()
@@ -331,17 +331,11 @@ class ModuleReader:
         self.max_bytes = settings.max_file_size_mb * 1_000_000
         errors = []
         for raw in getattr(settings, "var_files", ()):
-            path = Path(raw)
-            display = display_path(path)
-            if not path.is_file():
-                problem = "not a regular file" if path.exists() else "no such file"
-                errors.append(InputError(display, f"--var-file: {problem}"))
+            read = read_option_file(raw, "--var-file", self.max_bytes)
+            if isinstance(read, InputError):
+                errors.append(read)
                 continue
-            _, problem = read_text(path, self.max_bytes)
-            if problem is not None:
-                errors.append(InputError(display, f"--var-file: {problem}"))
-                continue
-            self.var_files.append((path, display))
+            self.var_files.append(read)
         return errors
 
     def scope(self, path: Path) -> Scope:

@@ -487,7 +487,7 @@ def template_string(text: str, evaluator: Evaluator) -> Any:
 class ModuleValues:
     """The variables and locals of one module directory, read on first use."""
 
-    def __init__(self, directory: Path, var_files: list[tuple[Path, str]], max_bytes: int) -> None:
+    def __init__(self, directory: Path, var_files: list[tuple[Path, str, str]], max_bytes: int) -> None:
         self.directory = directory
         self.var_files = var_files
         self.max_bytes = max_bytes
@@ -568,8 +568,8 @@ class ModuleValues:
         for path in auto:
             if path.is_file():
                 self._read_tfvars(path, path.name)
-        for path, display in self.var_files:
-            self._read_tfvars(path, display)
+        for path, display, text in self.var_files:  # read when the options were checked
+            self._read_tfvars(path, display, text)
 
     def _text(self, path: Path, display: str) -> str | None:
         text, problem = read_text(path, self.max_bytes)
@@ -625,10 +625,11 @@ class ModuleValues:
                 if name != "//":
                     self.local_nodes[name] = (value, None)
 
-    def _read_tfvars(self, path: Path, display: str) -> None:
-        text = self._text(path, display)
+    def _read_tfvars(self, path: Path, display: str, text: str | None = None) -> None:
         if text is None:
-            return
+            text = self._text(path, display)
+            if text is None:
+                return
         if path.name.endswith(".json"):
             try:
                 document = json.loads(text)
