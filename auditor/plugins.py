@@ -219,32 +219,26 @@ class PluginHost:
         return sorted(sources, key=lambda s: s.priority)
 
     def reporters(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for plugin, reporter in self._collect("auditor_add_reporters", "reporters", lambda r: r.name):
-            if reporter.name in out:
-                self._error(plugin, f"report format {reporter.name!r} is already defined")
-                continue
-            out[reporter.name] = reporter
-        return out
+        return self._by_key("auditor_add_reporters", "reporters", "name", "report format {!r} is already defined")
 
     def fact_providers(self) -> dict[str, Any]:
         """Account-context fact providers by kind; a kind claimed twice is an error naming the plugin."""
-        out: dict[str, Any] = {}
-        for plugin, provider in self._collect("auditor_add_fact_providers", "facts", lambda p: p.kind):
-            if provider.kind in out:
-                self._error(plugin, f"fact kind {provider.kind!r} is already provided")
-                continue
-            out[provider.kind] = provider
-        return out
+        return self._by_key("auditor_add_fact_providers", "facts", "kind", "fact kind {!r} is already provided")
 
     def sinks(self) -> dict[str, Any]:
         """Sinks by name; a name claimed twice is an error naming the second plugin."""
+        return self._by_key("auditor_add_sinks", "sinks", "name", "sink {!r} is already defined")
+
+    def _by_key(self, hook: str, what: str, key: str, clash: str) -> dict[str, Any]:
+        """What a hook adds, by its ``key`` attribute; the first plugin to claim a key keeps it,
+        and each later claim is an error naming that plugin (``clash`` formats the key)."""
         out: dict[str, Any] = {}
-        for plugin, sink in self._collect("auditor_add_sinks", "sinks", lambda s: s.name):
-            if sink.name in out:
-                self._error(plugin, f"sink {sink.name!r} is already defined")
+        for plugin, item in self._collect(hook, what, lambda i: getattr(i, key)):
+            value = getattr(item, key)
+            if value in out:
+                self._error(plugin, clash.format(value))
                 continue
-            out[sink.name] = sink
+            out[value] = item
         return out
 
     def configure(self, settings: Any) -> None:
