@@ -25,6 +25,7 @@ from auditor.model import (
     Unverified,
     fingerprint,
     parent_pointer,
+    value_at,
 )
 from auditor.plugins import PluginHost
 from auditor.rule import Rule, RuleContext, make_options
@@ -447,34 +448,18 @@ def _provenance(scenarios: Sequence[Scenario], where: Sequence[int], path: str, 
     for index in where:
         config = scenarios[index].config
         for pointer, note in scenarios[index].provenance.items():
-            value = _value_at(config, pointer)
+            value, present = value_at(config, pointer)
             related = (
                 pointer == path
                 or path.startswith(pointer + "/")
-                or (isinstance(value, str) and len(value) > 2 and value in message)
-                or (value is _ABSENT and parent_pointer(pointer) == path)
+                or (present and isinstance(value, str) and len(value) > 2 and value in message)
+                or (not present and parent_pointer(pointer) == path)
             )
             if related and note not in notes:
                 notes.append(note)
     if len(notes) > MAX_NOTES:
         notes[MAX_NOTES:] = [f"and {len(notes) - MAX_NOTES} more resolved value(s)"]
     return notes
-
-
-_ABSENT = object()
-
-
-def _value_at(config, pointer: str):
-    value = config
-    for token in pointer.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and token in value:
-            value = value[token]
-        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-            value = value[int(token)]
-        else:
-            return _ABSENT
-    return value
 
 
 def condition_qualifier(scenarios: Sequence[Scenario], where: Sequence[int]) -> str | None:

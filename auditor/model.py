@@ -110,6 +110,21 @@ def parent_pointer(pointer: str) -> str:
     return pointer.rsplit("/", 1)[0] if pointer else pointer
 
 
+def value_at(document: Any, pointer: str) -> tuple[Any, bool]:
+    """The value at an RFC 6901 JSON Pointer and True, or the deepest value on the way
+    to it and False (a member or index that is not there)."""
+    value = document
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, Mapping) and token in value:
+            value = value[token]
+        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
+            value = value[int(token)]
+        else:
+            return value, False
+    return value, True
+
+
 @dataclass(frozen=True)
 class SourceMap:
     """Maps canonical JSON Pointers back to regions of one file.

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from auditor import __version__, controls
-from auditor.model import AuditResult, Finding, Severity, Target
+from auditor.model import AuditResult, Finding, Severity, Target, value_at
 from auditor.reporting import ReportError
 
 SCHEMA_VERSION = "2018-10-08"
@@ -123,19 +123,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _value_at(config: Any, pointer: str) -> Any:
-    value = config
-    for token in pointer.split("/")[1:] if pointer else []:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, Mapping) and token in value:
-            value = value[token]
-        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-            value = value[int(token)]
-        else:
-            break
-    return value
-
-
 def _compact(value: Any) -> str:
     return _clip(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), MAX_OTHER_VALUE)
 
@@ -154,7 +141,7 @@ def _details(finding: Finding, target: Target | None) -> dict[str, str]:
             regions = [str(d.get("region")) for d in distributions if isinstance(d, Mapping) and "region" in d]
             other["DistributionRegions"] = _clip(",".join(regions), MAX_OTHER_VALUE)
             other["Distributions"] = _compact(distributions)
-        other["Value"] = _compact(_value_at(config, finding.path))
+        other["Value"] = _compact(value_at(config, finding.path)[0])
     return other
 
 

@@ -31,7 +31,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from auditor import __version__, controls
-from auditor.model import AuditResult, Finding, Severity, Target, Unresolved
+from auditor.model import AuditResult, Finding, Severity, Target, Unresolved, value_at
 from auditor.reporting import UnverifiedGroup, unverified_groups
 from auditor.snippets import SNIPPET_MAX_LINES, clip, snippet_lines
 
@@ -68,27 +68,13 @@ def _reflow(text: str) -> str:
     return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
 
 
-def _value_at(config: Any, pointer: str) -> tuple[Any, bool]:
-    """The value at a pointer, or the deepest enclosing value and False."""
-    value = config
-    for token in pointer.split("/")[1:] if pointer else []:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and token in value:
-            value = value[token]
-        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-            value = value[int(token)]
-        else:
-            return value, False
-    return value, True
-
-
 def _snippet(finding: Finding, target: Target | None) -> dict[str, Any]:
     """The lines around a finding: carried with it (never read here: a merged report
     names files this machine must not open), else its value in the configuration."""
     if finding.snippet is not None:
         return {"kind": "source", "lines": snippet_lines(finding)}
     if target is not None and target.config is not None:
-        value, exact = _value_at(target.config, finding.path)
+        value, exact = value_at(target.config, finding.path)
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
         lines = text.splitlines()[:SNIPPET_MAX_LINES]
         return {
