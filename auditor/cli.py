@@ -175,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip named files that are not distribution configurations (for pre-commit file lists)",
     )
+    scan.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="audit files in N processes (default: one per core for scans of 4 MB or more, else 1)",
+    )
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     scan.add_argument(
         "--config",
@@ -460,15 +468,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         def on_file(targets, display, text):
             return run.add_file(targets, display, text, snippets=snippets, keep_configs=keep)
 
-    loaded = load_paths(
-        paths,
-        sources,
-        max_bytes,
-        strict=not args.ignore_unrecognized,
-        exclude=_excluder(settings, walking=True),
-        force_exclude=_excluder(settings, walking=False) if settings.force_exclude else None,
-        on_file=on_file,
-    )
+    loaded = _load_files(args, paths, sources, max_bytes, settings, run, on_file)
+    if loaded is None:
+        return 2
     loaded.errors[:0] = source_errors  # problems with --parameters / --var-file come first
     scanned = list(paths)
     if live:
@@ -553,6 +555,43 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.write_baseline and code == 1:
         return 0  # the baseline was the point of the run; it is written
     return code
+
+
+def _load_files(args, paths, sources, max_bytes: int, settings, run, on_file):
+    """Every file under ``paths`` read, loaded and (with ``run``) audited: in one process,
+    or shared among forked workers when ``--jobs`` asks or the scan is big enough."""
+    exclude = _excluder(settings, walking=True)
+    force_exclude = _excluder(settings, walking=False) if settings.force_exclude else None
+    strict = not args.ignore_unrecognized
+    if run is not None and args.jobs != 1:
+        from auditor import parallel
+
+        items = parallel.plan(paths, exclude=exclude, force_exclude=force_exclude, strict=strict)
+        jobs = parallel.worth_forking(items, args.jobs)
+        if jobs == 1:
+            return parallel.load_serially(items, sources, max_bytes, on_file)
+        collector = parallel.Collector(run.take, run.put)
+        try:
+            return parallel.load_in_workers(items, sources, max_bytes, jobs=jobs, on_file=on_file, collector=collector)
+        except parallel.WorkerDied as exc:
+            _error(f"scan: {exc}")
+            return None
+    return load_paths(
+        paths, sources, max_bytes, strict=strict, exclude=exclude, force_exclude=force_exclude, on_file=on_file
+    )
+
+
+def _jobs(raw: str) -> int | None:
+    """``--jobs``: a number of processes, or ``auto``."""
+    if raw == "auto":
+        return None
+    try:
+        jobs = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes or 'auto'") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return jobs
 
 
 def _keep_configs(host: PluginHost, outputs, reporters: dict, sinks: list) -> bool:

@@ -179,6 +179,27 @@ class Audit:
             self.findings[first:] = snippets.attach(self.findings[first:], file, text, lines)
         return [t.slim(keep_configs) for t in targets]
 
+    def take(self) -> tuple:
+        """What the audit recorded since the last ``take``, removed from it: a worker
+        process of a parallel scan sends this to the parent after each file."""
+        recorded = (self.findings, self.unverified, self.tool_errors, self.warnings, self.notes, self.host.errors)
+        self.findings, self.unverified, self.tool_errors, self.warnings, self.notes = [], [], [], [], {}
+        self.host.errors = []
+        return recorded
+
+    def put(self, recorded: tuple) -> None:
+        """Add what a worker's ``take`` returned, as if this audit had recorded it."""
+        findings, unverified, tool_errors, warnings, notes, host_errors = recorded
+        self.findings.extend(findings)
+        self.unverified.extend(unverified)
+        self.tool_errors.extend(tool_errors)
+        self.warnings.extend(warnings)
+        for target, pointers in notes.items():
+            into = self.notes.setdefault(target, {})
+            for pointer, labels in pointers.items():
+                into.setdefault(pointer, {}).update(labels)
+        self.host.errors.extend(host_errors)
+
     def _audit_target(self, target: Target) -> None:
         scenarios = target.variants()
         if not scenarios:

@@ -1,0 +1,135 @@
+"""``--jobs``: files audited in forked worker processes give the scan's own result.
+
+Run through the installed command (a fresh process, as users run it): the parent merges
+what each worker sends back in file order, so every report must be byte-for-byte the
+report of a single-process scan, whatever order the workers finish in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditor import parallel
+from auditor.sources import error_target
+
+from conftest import CORPUS, EXAMPLES, REPO, skip_or_fail
+
+_local = Path(sys.executable).with_name("ib-audit")
+EXE = str(_local) if _local.exists() else shutil.which("ib-audit")
+
+pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="workers are forked; this platform cannot")
+
+
+def _scan(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, bytes]]:
+    out = tmp_path / name
+    out.mkdir()
+    formats = {"json": out / "r.json", "sarif": out / "r.sarif", "html": out / "r.html"}
+    flags = [f"--format={kind}={path}" for kind, path in formats.items()]
+    proc = subprocess.run(
+        [EXE, "scan", *args, *flags, "--format=text"], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    reports = {kind: path.read_bytes() for kind, path in formats.items() if path.exists()}
+    return proc, reports
+
+
+def _undated(report: bytes) -> bytes:
+    """The report without the minute the HTML says it was generated in."""
+    return re.sub(rb"<dt>Generated</dt><dd>[^<]*</dd>", b"", report)
+
+
+def _same_scan(tmp_path: Path, *args: str) -> dict:
+    serial, serial_reports = _scan(tmp_path, "serial", *args, "--jobs", "1")
+    forked, forked_reports = _scan(tmp_path, "forked", *args, "--jobs", "3")
+    assert forked.returncode == serial.returncode
+    assert forked.stdout == serial.stdout
+    assert forked.stderr == serial.stderr
+    assert set(forked_reports) == {"json", "sarif", "html"}
+    for kind, content in serial_reports.items():
+        assert _undated(forked_reports[kind]) == _undated(content), kind
+    return json.loads(serial_reports["json"])
+
+
+def test_examples_in_three_processes_are_the_single_process_scan(tmp_path):
+    report = _same_scan(tmp_path, str(EXAMPLES), "--config", str(EXAMPLES / "ib-audit.toml"))
+    # Not an empty comparison: the examples fire rules, suppress some and cannot verify others.
+    assert report["findings"] and report["unverified"]
+    assert any(f["suppressed"] for f in report["findings"]) or report["summary"].get("suppressed")
+
+
+def test_errors_and_missing_paths_keep_their_place(tmp_path):
+    """Bad files, a missing path and good files in one scan: every error and finding
+    appears where the serial scan puts it, and every good file is still audited."""
+    data = tmp_path / "in"
+    data.mkdir()
+    shutil.copy(EXAMPLES / "public-ami.json", data / "a-public.json")
+    (data / "b-broken.json").write_text('{"distributionConfiguration": {"distributions": [}')
+    (data / "c-empty.json").write_text("[]")
+    shutil.copy(EXAMPLES / "unencrypted-multi-region.json", data / "d-unencrypted.json")
+    report = _same_scan(tmp_path, str(data / "a-public.json"), str(data / "nowhere.json"), str(data))
+    # An empty list in a directory walk is skipped quietly, as in a serial scan.
+    assert report["errors"] == [
+        {"input": str(data / "nowhere.json"), "message": "no such file or directory"},
+        {"input": str(data / "b-broken.json"), "message": "line 1, column 50: invalid JSON: Expecting value"},
+    ]
+    audited = {f["location"]["file"] for f in report["findings"]}
+    assert audited == {str(data / "a-public.json"), str(data / "d-unencrypted.json")}
+
+
+def test_corpus_in_parallel_is_the_single_process_scan(tmp_path):
+    if not CORPUS.is_dir():
+        skip_or_fail(f"the shared corpus is not at {CORPUS}")
+    report = _same_scan(tmp_path, str(CORPUS), "--fail-on", "never")
+    assert len({f["location"]["file"] for f in report["findings"]}) > 10
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_jobs_must_be_a_positive_number_or_auto(value):
+    proc = subprocess.run([EXE, "scan", str(EXAMPLES), "--jobs", value], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "--jobs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_auto_forks_only_for_scans_worth_it(tmp_path):
+    small = [(tmp_path / f"{i}.json", False) for i in range(10)]
+    for path, _ in small:
+        path.write_text("{}")
+    assert parallel.worth_forking(small, None) == 1  # 20 bytes: not worth a process
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * parallel.AUTO_MIN_BYTES)
+    items = [*small, (big, False)]
+    assert parallel.worth_forking(items, None) == min(parallel.auto_jobs(), len(items))
+    assert parallel.worth_forking(items[:2], 8) == 2  # never more processes than files
+    assert parallel.worth_forking([error_target("gone.json", "no such file"), (big, False)], None) == 1
+
+
+def test_a_worker_that_dies_ends_the_scan_with_one_clear_error(tmp_path):
+    """A worker killed mid-file (as by the kernel's out-of-memory killer) must not leave
+    the scan waiting forever for a file that will never come back."""
+    files = []
+    for name in ("a", "b", "c"):
+        path = tmp_path / f"{name}.json"
+        shutil.copy(EXAMPLES / "public-ami.json", path)
+        files.append((path, False))
+
+    def on_file(targets, display, text):
+        if display.endswith("b.json"):
+            os._exit(9)
+        return targets
+
+    def take():
+        return ()
+
+    collector = parallel.Collector(take, lambda recorded: None)
+    from auditor.plugins import PluginHost
+
+    sources = PluginHost().file_sources()
+    with pytest.raises(parallel.WorkerDied, match="rerun with --jobs 1"):
+        parallel.load_in_workers(files, sources, 10_000_000, jobs=2, on_file=on_file, collector=collector)
