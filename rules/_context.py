@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from auditor.context import FactKey
+from auditor.facts import FactKey
 from auditor.model import OWN_ACCOUNT, OWN_REGION, Unresolved, join_pointer
 from auditor.rule import RuleContext, Source
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from auditor.model import Severity, join_pointer
@@ -27,11 +26,14 @@ def bucket_problem(name: str) -> str | None:
         return "must be 3-63 lowercase letters, digits, dots or hyphens, starting and ending alphanumeric"
     if ".." in name or ".-" in name or "-." in name:
         return "must not contain '..', '.-' or '-.'"
-    try:
-        ipaddress.IPv4Address(name)
-        return "must not be formatted as an IP address"
-    except ValueError:
-        pass
+    if name.count(".") == 3 and name.replace(".", "").isdigit():  # only then is ipaddress worth importing
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(name)
+            return "must not be formatted as an IP address"
+        except ValueError:
+            pass
     if name.startswith(BAD_PREFIXES) or name.endswith(BAD_SUFFIXES):
         return "uses a prefix or suffix reserved by S3"
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.context import FactKey
+from auditor.facts import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, RuleContext, Violation, model_doc
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from auditor.context import FactKey
-from auditor.context.policy import (
-    Decision,
-    Principal,
-    RequestFacts,
-    evaluate_all,
-    grants_from,
-    uses_condition_key,
-)
+from typing import TYPE_CHECKING
+
+from auditor.facts import FactKey
 from auditor.model import Severity
 from auditor.rule import Rule, Source, Violation
 
@@ -27,6 +21,9 @@ from ._context import (
 from ._walk import KMS_ARN_RE
 from .ibd020_kms_key_unusable import key_subjects
 
+if TYPE_CHECKING:
+    from auditor.context.policy import Principal
+
 # What EBS asks KMS for when it copies, shares or launches an encrypted AMI on the
 # caller's behalf ("Requirements for Amazon EBS encryption", Amazon EBS User Guide:
 # kms:CreateGrant, kms:Decrypt, kms:DescribeKey, kms:GenerateDataKeyWithoutPlainText,
@@ -39,7 +36,6 @@ REQUIRED_ACTIONS = (
     "kms:CreateGrant",
     "kms:DescribeKey",
 )
-FAILING = (Decision.DENIED, Decision.NOT_ALLOWED)
 
 
 class KmsKeyNotShared(Rule):
@@ -111,6 +107,9 @@ class KmsKeyNotShared(Rule):
 
     @one_entry_per_reason
     def check(self, config, ctx):
+        # Imported here: the offline path loads every rule but never evaluates a policy.
+        from auditor.context.policy import Principal, RequestFacts, uses_condition_key
+
         for _path, dist_pointer, key, _region, fact_key, ami in key_subjects(config, ctx, "kms-key"):
             pointer = f"{dist_pointer}/amiDistributionConfiguration"
             principals = list(self._principals(ami, pointer, fact_key, ctx))
@@ -144,6 +143,8 @@ class KmsKeyNotShared(Rule):
 
     @staticmethod
     def _principals(ami, pointer, fact_key, ctx):
+        from auditor.context.policy import Principal
+
         for path, how, value in recipients(ami, pointer):
             if how in ("copy", "launch"):
                 account = account_of(value, ctx)
@@ -181,6 +182,8 @@ class KmsKeyNotShared(Rule):
     @staticmethod
     def _verdict(ctx, policy, who, facts, fact_key, key) -> tuple[str, str]:
         """("yes" | "no" | "could not verify", why)."""
+        from auditor.context.policy import Decision, evaluate_all, grants_from
+
         answers = evaluate_all(policy, who, REQUIRED_ACTIONS, facts)
         denied = [action for action, a in answers.items() if a.decision is Decision.DENIED]
         if denied:
@@ -191,7 +194,7 @@ class KmsKeyNotShared(Rule):
             if not listed.known:
                 return "could not verify", listed.error or ""
             answers = evaluate_all(policy, who, REQUIRED_ACTIONS, facts, grants_from(listed.value or []))
-            failing = [action for action, a in answers.items() if a.decision in FAILING]
+            failing = [action for action, a in answers.items() if a.decision in (Decision.DENIED, Decision.NOT_ALLOWED)]
             if failing:
                 return "no", f"{', '.join(failing)} ({answers[failing[0]].reason})"
         unknown = [a.reason for a in answers.values() if a.decision is Decision.UNKNOWN]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.context import FactKey
-from auditor.context.policy import Decision, Principal, RequestFacts, evaluate, uses_condition_key
+from auditor.facts import FactKey
 from auditor.model import Severity, Unresolved
 from auditor.rule import Rule, Source, Violation, model_doc
 
@@ -93,6 +92,9 @@ class TargetAccountNotReady(Rule):
 
     @one_entry_per_reason
     def check(self, config, ctx):
+        # Imported here: the offline path loads every rule but never evaluates a policy.
+        from auditor.context.policy import Decision, Principal, RequestFacts, evaluate, uses_condition_key
+
         for path, account, part in _targets(config, ctx):
             about = f"role {DISTRIBUTION_ROLE} in account {account}"
             ok, role = known(ctx, path, FactKey("iam-role", account, "", DISTRIBUTION_ROLE), about)

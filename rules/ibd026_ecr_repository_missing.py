@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.context import FactKey
+from auditor.facts import FactKey
 from auditor.model import Severity, Unresolved, join_pointer
 from auditor.rule import Rule, Violation, model_doc
 

@@ -20,37 +20,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from auditor.facts import Fact, FactKey
 
 log = logging.getLogger("ib_audit.context")
 
-
-@dataclass(frozen=True, order=True)
-class FactKey:
-    """One fact: its kind, the account that owns it, the region ("" when global) and an id."""
-
-    kind: str
-    account: str  # "" for the scanning credentials themselves (their organization)
-    region: str
-    id: str = ""
-
-    def display(self) -> str:
-        where = "/".join(p for p in (self.account, self.region) if p)
-        return f"{self.kind} {self.id} ({where})" if where else f"{self.kind} {self.id}"
-
-
-@dataclass(frozen=True)
-class Fact:
-    """A fetched fact: its value (None can mean "does not exist"), or why it is unknown."""
-
-    key: FactKey
-    value: Any = None
-    error: str | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.error is None
+__all__ = ["Fact", "FactKey"]
 
 
 class Unavailable(Exception):
