@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from auditor.model import (
     Suppression,
     Target,
     Unverified,
+    evolve,
     fingerprint,
     parent_pointer,
     value_at,
@@ -227,7 +228,7 @@ class Audit:
                 suppression = path_ignores.suppression(ignored, rule)  # type: ignore[union-attr]
             if suppression is None and plugin_suppress:
                 suppression = host.suppress(finding, target)
-            return finding if suppression is None else replace(finding, suppressed=suppression)
+            return finding if suppression is None else evolve(finding, suppressed=suppression)
 
         self.unverified.extend(Unverified(target.id, ALL_RULES, path, reason) for path, reason in target.unverified)
         if not target.literal:
@@ -287,7 +288,7 @@ class Audit:
         self.findings = []
         unique = disambiguate([(f.fingerprint, f.target, f.message) for f in ordered])
         ordered = [
-            f if fp == f.fingerprint else replace(f, fingerprint=fp) for f, fp in zip(ordered, unique, strict=True)
+            f if fp == f.fingerprint else evolve(f, fingerprint=fp) for f, fp in zip(ordered, unique, strict=True)
         ]
         result = AuditResult(
             targets=tuple(targets),

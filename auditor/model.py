@@ -362,6 +362,17 @@ class Finding:
         return (loc.file or loc.arn or "", *where, self.rule_id, self.target, self.path, self.message)
 
 
+def evolve(finding: Finding, **changes: Any) -> Finding:
+    """``dataclasses.replace`` for a Finding, a tenth of its cost: a copy of its fields
+    with ``changes`` (a Finding has no ``__post_init__`` to rerun). A scan calls this once
+    or twice per finding (its snippet, its suppression)."""
+    new = object.__new__(type(finding))
+    fields = new.__dict__
+    fields.update(finding.__dict__)
+    fields.update(changes)
+    return new
+
+
 def fingerprint(rule_id: str, identity: str, key: str) -> str:
     """A finding's stable identity: its rule, its resource and the meaning of its path."""
     digest = hashlib.sha256(f"{rule_id}\0{identity}\0{key}".encode()).hexdigest()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from auditor.model import AuditResult, Finding, Snippet, Span
+from auditor.model import AuditResult, Finding, Snippet, Span, evolve
 from auditor.sources import read_text
 from auditor.textlines import TextLines
 
@@ -80,7 +80,22 @@ class FileLines:
         last = min(self.count, span.end_line + SNIPPET_CONTEXT, first + SNIPPET_MAX_LINES - 1)
         if first > last:
             return None
-        return Snippet(first, tuple(clip(self.line(n)) for n in range(first, last + 1)))
+        if self._split is not None:
+            return Snippet(first, tuple(clip(line) for line in self._split[first - 1 : last]))
+        # The block of lines at once: one lookup of its first line, then plain newlines.
+        text = self._lines.text
+        start = self._lines.line_start(first)
+        if start is None:
+            return None
+        lines = []
+        for _ in range(last - first + 1):
+            end = text.find("\n", start)
+            if end < 0:
+                lines.append(clip(text[start:]))
+                break
+            lines.append(clip(text[start:end]))
+            start = end + 1
+        return Snippet(first, tuple(lines))
 
 
 class SnippetMaker:
@@ -108,7 +123,7 @@ class SnippetMaker:
                     source = self._other(loc.file)
                 snippet = source.snippet(loc.span) if source is not None else None
                 if snippet is not None:
-                    f = replace(f, snippet=snippet)
+                    f = evolve(f, snippet=snippet)
             out.append(f)
         return out
 
