@@ -9,8 +9,10 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+_R = TypeVar("_R")
 
 
 class Severity(enum.IntEnum):
@@ -307,7 +309,7 @@ class Target:
         """What is left to report once the target is audited: its id, name, origin, error
         and identity, without the file's positions, scenarios and suppression entries
         (and without the configuration unless ``keep_config``)."""
-        return replace(
+        return evolve(
             self,
             config=self.config if keep_config else None,
             source_map=None,
@@ -362,13 +364,14 @@ class Finding:
         return (loc.file or loc.arn or "", *where, self.rule_id, self.target, self.path, self.message)
 
 
-def evolve(finding: Finding, **changes: Any) -> Finding:
-    """``dataclasses.replace`` for a Finding, a tenth of its cost: a copy of its fields
-    with ``changes`` (a Finding has no ``__post_init__`` to rerun). A scan calls this once
-    or twice per finding (its snippet, its suppression)."""
-    new = object.__new__(type(finding))
+def evolve(record: _R, **changes: Any) -> _R:
+    """``dataclasses.replace`` for the records here, at a tenth of its cost: a copy of
+    their fields with ``changes``. Only for classes without ``__post_init__`` (nothing
+    to rerun) whose ``changes`` name fields. A scan calls it for each target (``slim``)
+    and once or twice per finding (its snippet, its suppression)."""
+    new = object.__new__(type(record))
     fields = new.__dict__
-    fields.update(finding.__dict__)
+    fields.update(record.__dict__)
     fields.update(changes)
     return new
 

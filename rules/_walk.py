@@ -93,6 +93,8 @@ def is_unresolved(value: Any) -> bool:
 
 def is_aws_managed_key(key: str) -> bool:
     """``alias/aws/ebs`` or its ARN form: keys whose policy the account cannot edit."""
+    if "alias/aws/" not in key:  # most keys: no need to parse the ARN
+        return False
     if key.startswith("alias/aws/"):
         return True
     match = KMS_ARN_RE.match(key)
