@@ -69,7 +69,7 @@ class UnapprovedAccount(Rule):
 
     def check(self, config, ctx):
         allowed = set(self.options.allowed_accounts)
-        for pointer, member, account, where in _accounts(config):
+        for pointer, member, account, where in _accounts(config, allowed):
             # The common case first, without a pointer: a well-formed account the allowlist accepts.
             if type(account) is str and ACCOUNT_RE.match(account) and (not allowed or account in allowed):
                 continue
@@ -87,9 +87,12 @@ class UnapprovedAccount(Rule):
 def _copy_owners(config, ctx):
     """SSM-parameter and fast-launch accounts must own a copy: the owner, or a target account."""
     for pointer, dist in distributions(config):
-        ami = dist.get("amiDistributionConfiguration")
-        targets = ami.get("targetAccountIds") if isinstance(ami, dict) else None
         for key, member, where in COPY_OWNERS:
+            listed_entries = dist.get(key)
+            if not isinstance(listed_entries, list) or not listed_entries:
+                continue  # nothing to check (a whole unresolved list has no entry to read)
+            ami = dist.get("amiDistributionConfiguration")
+            targets = ami.get("targetAccountIds") if isinstance(ami, dict) else None
             for entry_pointer, entry in items(dist, key, pointer):
                 if not isinstance(entry, dict) or member not in entry:
                     continue
@@ -119,15 +122,17 @@ ACCOUNT_ENTRIES = (
 )
 
 
-def _accounts(config):
-    """``(pointer, member path below it, account, what)`` for every account the AMI reaches;
-    the pointer is joined only for what is reported (API member names need no escaping)."""
+def _accounts(config, allowed: set[str]):
+    """``(pointer, member path below it, account, what)`` for every account the AMI reaches
+    that may need reporting (a list of well-formed, allowed literals is passed over
+    whole); the pointer is joined only for what is reported (API member names need no
+    escaping)."""
     for pointer, ami, _dist in ami_configs(config):
-        yield from _listed(ami.get("targetAccountIds"), pointer, "targetAccountIds", "target account")
+        yield from _listed(ami.get("targetAccountIds"), pointer, "targetAccountIds", "target account", allowed)
         perm = launch_permission(ami)
         if perm:
             yield from _listed(
-                perm.get("userIds"), f"{pointer}/launchPermission", "userIds", "launch permission account"
+                perm.get("userIds"), f"{pointer}/launchPermission", "userIds", "launch permission account", allowed
             )
     for pointer, dist in distributions(config):
         for key, field, where in ACCOUNT_ENTRIES:
@@ -138,9 +143,12 @@ def _accounts(config):
                         yield pointer, f"{key}/{index}/{field}", entry[field], where
 
 
-def _listed(values, pointer: str, key: str, where: str):
+def _listed(values, pointer: str, key: str, where: str, allowed: set[str]):
     """Each entry of an account list; a whole unresolved list once, at the list."""
     if isinstance(values, list):
+        match = ACCOUNT_RE.match
+        if all(type(v) is str and (not allowed or v in allowed) and match(v) for v in values):
+            return
         for index, value in enumerate(values):
             yield pointer, f"{key}/{index}", value, where
     elif isinstance(values, Unresolved):
