@@ -26,7 +26,7 @@ import botocore.exceptions
 
 from auditor.context import Caller, CallFailed, Fact, FactKey, NoAccess
 from auditor.model import InputError
-from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session, make_client
+from auditor.sources.aws import AwsOptions, FatalAwsError, FetchError, LiveScanner, base_session
 
 DEFAULT_REGION = "us-east-1"  # for global services (IAM, Organizations, STS) when nothing else says
 
@@ -46,30 +46,6 @@ def _error_code(exc: FetchError) -> str:
             return "AccessDenied"
         return code
     return str(exc)  # throttled or failing past the retries: the message says how
-
-
-class _SharedClientScanner(LiveScanner):
-    """A LiveScanner whose clients are shared by all threads, one per (service, region).
-
-    botocore clients are thread-safe; only creating them from a session is not, so that
-    happens under the access's lock. The live scan keeps a client per thread because
-    its calls are many and alike; context facts are few and spread over many services
-    and regions, where building a client per thread would cost more than the calls.
-    Clients come from ``make_client``: retries off (``call_api`` retries) and bodies checked.
-    """
-
-    def __init__(self, *args: Any, client_lock: threading.Lock, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._client_lock = client_lock
-        self._clients: dict[tuple[str, str], Any] = {}
-
-    def service_client(self, service: str, region: str):
-        with self._client_lock:
-            if (service, region) not in self._clients:
-                self._clients[(service, region)] = make_client(
-                    self.session, service, region, max_pool_connections=self.options.max_workers
-                )
-            return self._clients[(service, region)]
 
 
 class AwsAccess:
@@ -100,7 +76,6 @@ class AwsAccess:
         self._per_account = per_account
         self._scanners: dict[tuple[str, str], LiveScanner] = {}
         self._lock = threading.Lock()
-        self._client_lock = threading.Lock()  # sessions are not thread-safe: one client built at a time
         self._assume_locks: dict[str, threading.Lock] = {}
 
     def _session(self, account: str) -> boto3.session.Session:
@@ -136,12 +111,9 @@ class AwsAccess:
             scanner = self._scanners.get((account, service))
             if scanner is None:
                 # One scanner (pacer, bound) per account and service: AWS limits are per both.
-                scanner = self._scanners[(account, service)] = _SharedClientScanner(
-                    self.options,
-                    session=session,
-                    account=account or None,
-                    max_in_flight=self._per_account,
-                    client_lock=self._client_lock,
+                # Its clients are shared by all threads and built under the live scan's lock.
+                scanner = self._scanners[(account, service)] = LiveScanner(
+                    self.options, session=session, account=account or None, max_in_flight=self._per_account
                 )
             return scanner
 
