@@ -457,9 +457,10 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-# Clients are built under one lock for the whole process: a session is not thread-safe,
-# and the sessions of an organization scan share one model loader.
-_CLIENT_LOCK = threading.Lock()
+# Clients and sessions are built under one lock for the whole process: a session is not
+# thread-safe, and the sessions of an organization scan share one model loader. Reentrant,
+# so that building something under it may build something else.
+CLIENT_LOCK = threading.RLock()
 
 
 def base_session(profile: str | None) -> boto3.session.Session:
@@ -506,7 +507,7 @@ class LiveScanner:
         key = (service, region)
         client = self._clients.get(key)
         if client is None:
-            with _CLIENT_LOCK:
+            with CLIENT_LOCK:
                 client = self._clients.get(key)
                 if client is None:
                     endpoint = self.options.endpoint_url if service == "imagebuilder" else None

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from auditor.merge import parse_shard  # noqa: F401  (the CLI's --shard parser, 
 from auditor.model import InputError, Origin, Target
 from auditor.sources import LoadResult
 from auditor.sources.aws import (
+    CLIENT_LOCK,
     AwsOptions,
     FatalAwsError,
     FetchError,
@@ -132,22 +135,47 @@ def resolve_accounts(
     return good, errors
 
 
+# One STS client per base session serves every AssumeRole of the run, refreshes included.
+_STS_CLIENTS: weakref.WeakKeyDictionary[boto3.session.Session, object] = weakref.WeakKeyDictionary()
+
+
+def _sts_client_creator(base: boto3.session.Session):
+    """A ``client_creator`` for botocore's AssumeRoleCredentialFetcher that hands back one
+    STS client, built once from ``base``.
+
+    The fetcher asks for a client on every fetch, with the source credentials frozen
+    into it; that built an STS client (and opened a connection) per account and per
+    refresh. The shared client signs with ``base``'s own credentials, the very source the
+    fetcher would have frozen, and refreshes them if they refresh themselves.
+    """
+
+    def create(service_name: str, **_source_credentials: object):
+        with CLIENT_LOCK:  # sessions are not thread-safe; roles are assumed in parallel
+            client = _STS_CLIENTS.get(base)
+            if client is None:
+                client = _STS_CLIENTS[base] = base._session.create_client(service_name)
+        return client
+
+    return create
+
+
 def assumed_session(base: boto3.session.Session, account: str, opts: OrgOptions) -> boto3.session.Session:
     """A session in ``account`` whose credentials refresh before they expire.
 
     The first set of credentials is fetched here, so a role that cannot be assumed
-    fails now, for this account only.
+    fails now, for this account only. Safe to call from several threads at once.
     """
-    partition = base.get_partition_for_region(base.region_name or "us-east-1")
+    with CLIENT_LOCK:  # the base session is shared, and finds its credentials on first use
+        partition = base.get_partition_for_region(base.region_name or "us-east-1")
+        source = base.get_credentials()
     role_arn = f"arn:{partition}:iam::{account}:role/{opts.role_name}"
     extra = {"RoleSessionName": opts.session_name, "DurationSeconds": opts.duration}
     if opts.external_id:
         extra["ExternalId"] = opts.external_id
-    source = base.get_credentials()
     if source is None:
         raise FatalAwsError("AWS credentials not found; configure a profile, environment variables or a role")
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
-        client_creator=base._session.create_client,
+        client_creator=_sts_client_creator(base),
         source_credentials=source,
         role_arn=role_arn,
         extra_args=extra,
@@ -156,13 +184,19 @@ def assumed_session(base: boto3.session.Session, account: str, opts: OrgOptions)
     credentials = botocore.credentials.DeferredRefreshableCredentials(
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
-    inner = botocore.session.Session()
-    # Every account reads the same service models, endpoint rules and partitions: share the
-    # base session's loader, which keeps what it parsed. A fresh one parsed them again for
-    # each account (about 90 ms of CPU per account, most of a 50-account scan's start).
-    inner.register_component("data_loader", base._session.get_component("data_loader"))
-    inner._credentials = credentials
-    return boto3.session.Session(botocore_session=inner, region_name=base.region_name)
+    # A session per account: credentials belong to the session its clients are built
+    # from, and a client given plain keys could not refresh them on a long scan.
+    with CLIENT_LOCK:
+        inner = botocore.session.Session()
+        inner._credentials = credentials
+        session = boto3.session.Session(botocore_session=inner, region_name=base.region_name)
+        # Every account reads the same service models, endpoint rules and partitions: share
+        # the base session's loader, which keeps what it parsed. A fresh one parsed them
+        # again for each account (about 90 ms of CPU per account). Registered after boto3
+        # has set the session up, which adds boto3's data directory to the session's
+        # loader: the shared one has it already, and would get it again per account.
+        inner.register_component("data_loader", base._session.get_component("data_loader"))
+    return session
 
 
 def fetch_organization(
@@ -191,35 +225,44 @@ def fetch_organization(
         else:
             regions, region_errors, _ = probe.regions()
         result.errors.extend(region_errors)
-        pairs = []
-        for account in accounts:
-            wanted = [r for r in regions if in_shard(account, r, opts.shard)]
-            if not wanted:
-                continue
-            coverage["pairs"].extend(f"{account}/{r}" for r in wanted)
+        sliced = {account: [r for r in regions if in_shard(account, r, opts.shard)] for account in accounts}
+        accounts = [account for account in accounts if sliced[account]]
+        wanted = dict(sliced)  # less, for --region all, the regions an account has not enabled
+
+        def enter(account: str) -> tuple[LiveScanner | None, str | None, list[InputError]]:
+            """Assume the role in ``account`` (and, for ``--region all``, ask which regions
+            it has enabled): the scanner for its pairs, or why there is none."""
             try:
                 session = assumed_session(base, account, opts)
-            except FatalAwsError:
-                raise
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                message = f"cannot assume role {opts.role_name}: {exc}"
+                return None, f"cannot assume role {opts.role_name}: {exc}", []
+            scanner = LiveScanner(
+                aws, session=session, progress=progress, account=account, max_in_flight=opts.per_account
+            )
+            problems = []
+            if all_regions:  # opt-in regions differ per account: ask each one
+                enabled, problems = scanner.enabled_regions()
+                if enabled is not None:
+                    wanted[account] = [r for r in wanted[account] if r in enabled]
+            return scanner, None, problems
+
+        # AssumeRole is a round trip to STS per account: in parallel, not one after another.
+        with ThreadPoolExecutor(max(1, min(aws.max_workers, len(accounts)))) as pool:
+            entered = list(pool.map(enter, accounts))  # a FatalAwsError ends the scan here
+        pairs = []
+        for account, (scanner, refusal, problems) in zip(accounts, entered, strict=True):
+            coverage["pairs"].extend(f"{account}/{r}" for r in sliced[account])
+            if scanner is None:
                 result.targets.append(
                     Target(
-                        id=f"account {account}", name=account, origin=Origin(kind="aws", account=account), error=message
+                        id=f"account {account}", name=account, origin=Origin(kind="aws", account=account), error=refusal
                     )
                 )
                 continue
             if sessions is not None:
-                sessions[account] = session
-            scanner = LiveScanner(
-                aws, session=session, progress=progress, account=account, max_in_flight=opts.per_account
-            )
-            if all_regions:  # opt-in regions differ per account: ask each one
-                enabled, problems = scanner.enabled_regions()
-                result.errors.extend(InputError(f"account {account}", e.message) for e in problems)
-                if enabled is not None:
-                    wanted = [r for r in wanted if r in enabled]
-            pairs.extend((scanner, region) for region in wanted)
+                sessions[account] = scanner.session
+            result.errors.extend(InputError(f"account {account}", e.message) for e in problems)
+            pairs.extend((scanner, region) for region in wanted[account])
         scan_pairs(pairs, aws.max_workers, result, progress, skip_not_enabled=all_regions)
     except FatalAwsError as exc:
         result.errors.append(InputError("aws", str(exc)))
