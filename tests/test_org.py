@@ -118,6 +118,37 @@ def test_organization_scan_covers_every_account_once(organization, tmp_path, cap
     }
 
 
+def test_one_client_per_account_and_region_and_one_sts_client_while_throttled(
+    organization, tmp_path, capsys, monkeypatch
+):
+    """Clients are shared by the scan's threads: an Image Builder client per (account,
+    region) and one STS client for every AssumeRole, never one per thread or per account;
+    throttling (429 CallRateLimitExceededException) is still retried on the shared clients."""
+    import botocore.session
+
+    built = []
+    create_client = botocore.session.Session.create_client
+
+    def counting(session, service_name, *args, **kwargs):
+        client = create_client(session, service_name, *args, **kwargs)
+        built.append((id(session), service_name, client.meta.region_name))
+        return client
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+    server, no_role = organization["server"], organization["no_role"]
+    server.faults.throttle_every = 4
+    code, report = _scan(tmp_path, capsys, "org", "--organization", "--role-name", "ib-audit", "--max-workers", "16")
+    expected = sorted(arn for (account, _), configs in server.configs.items() if account != no_role for arn in configs)
+    assert sorted(t["id"] for t in report["targets"] if t["status"] == "audited") == expected
+    assert [t["id"] for t in report["targets"] if t["status"] == "error"] == [f"account {no_role}"]
+    assert code == 2
+    assert server.status_counts[429] > 0
+    imagebuilder = [(session, region) for session, service, region in built if service == "imagebuilder"]
+    assert len(imagebuilder) == len(set(imagebuilder)) == (len(organization["accounts"]) - 1) * len(REGIONS)
+    sts = [session for session, service, _ in built if service == "sts"]
+    assert len(sts) == len(set(sts))  # every role of a session assumed through one client
+
+
 def test_accounts_from_flags_and_file(organization, tmp_path, capsys):
     members = organization["members"]
     accounts_file = tmp_path / "accounts.txt"
