@@ -2,7 +2,7 @@
 
 sarif-om's usual serialiser (jschema_to_python) drops every value equal to its schema
 default, so a result's ``level: "warning"`` vanishes and GitHub shows it with the
-rule's level instead. ``to_sarif_json`` below drops only ``None`` and the numeric
+rule's level instead. ``_json_fields`` below drops only ``None`` and the numeric
 ``-1`` / factory sentinels sarif-om uses for "not set".
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import secrets
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -54,52 +55,38 @@ SECURITY_SEVERITY = {
 SUPPRESSION_KINDS = {"tag": "inSource", "inline": "inSource", "config": "external", "baseline": "external"}
 
 
-def to_sarif_json(obj: Any, memo: dict[int, tuple[Any, Any]] | None = None) -> Any:
-    """Serialise sarif-om objects to plain JSON values, keeping meaningful defaults.
+def _json_fields(obj: Any) -> dict[str, Any]:
+    """orjson's ``default``: the JSON fields of a sarif-om object.
 
-    ``memo`` maps ``id()`` of objects already serialised (results measured for GitHub's
-    size limit, then written) to the object and its JSON value, which is reused. The memo
-    holds the object so that its ``id()`` cannot be reused by another while it lives.
+    A field is left out when it is ``None``, or equal to what sarif-om uses for "not
+    set": an untouched list default (its factory's value, such as ``newlineSequences``)
+    or the ``-1`` index sentinel. Every other default is written. Nested objects, lists
+    and dicts stay as they are: the encoder walks them (orjson in C) and calls back here
+    for each sarif-om object it meets.
     """
     kind = type(obj)
-    if kind in _PLAIN or obj is None:
-        return obj
-    if kind is list or kind is tuple:
-        return [to_sarif_json(v, memo) for v in obj]
-    if kind is dict:
-        return {k: v if v.__class__ in _PLAIN else to_sarif_json(v, memo) for k, v in obj.items()}
-    serialise = _SERIALISERS.get(kind)
-    if serialise is None:
+    fields = _FIELDS.get(kind)
+    if fields is None:
         if not attr.has(kind):
-            if isinstance(obj, (list, tuple)):
-                return [to_sarif_json(v, memo) for v in obj]
-            if isinstance(obj, dict):
-                return {k: to_sarif_json(v, memo) for k, v in obj.items()}
-            return obj
-        serialise = _SERIALISERS[kind] = _serialiser(kind)
-    if memo is not None:
-        done = memo.get(id(obj))
-        if done is not None:
-            return done[1]
-    return serialise(obj, memo)
+            raise TypeError(f"{kind.__name__} is not JSON serialisable")
+        fields = _FIELDS[kind] = _fields_function(kind)
+    return fields(obj)
 
 
-_PLAIN = (str, int, bool, float)
-_SERIALISERS: dict[type, Any] = {}
+_FIELDS: dict[type, Any] = {}
+# Properties of the final 2.1.0 schema that sarif-om 1.0.4 lacks: it predates
+# suppression.status (its draft-era "state" is rejected by the final schema).
+_ADDED: dict[type, dict[str, str]] = {om.Suppression: {"status": "accepted"}}
 
 
-def _serialiser(kind: type):
-    """A function writing one sarif-om class's fields as a dict, generated once per class.
+def _fields_function(kind: type):
+    """A function returning one sarif-om class's set fields as a dict, generated once.
 
-    A field is left out when it is ``None``, or equal to what sarif-om uses for "not set":
-    an untouched list default (its factory's value, such as ``newlineSequences``) or the
-    ``-1`` index sentinel. Every other default is written. Generated rather than looped
-    over ``attr.fields``: a result has 30 fields, and 16,000 results made that loop most
-    of the SARIF report's time. Values are converted inline for the common kinds (text
-    and numbers, nested sarif-om objects, lists, dicts of plain values).
+    Generated rather than looped over ``attr.fields``: a result has 30 fields, and
+    16,000 results made that loop most of the SARIF report's time.
     """
-    names: dict[str, Any] = {"_convert": to_sarif_json, "_plain": _PLAIN, "_classes": _SERIALISERS}
-    lines = ["def serialise(obj, memo):", "    out = {}"]
+    names: dict[str, Any] = {}
+    lines = ["def fields(obj):", "    out = {}"]
     for index, field in enumerate(attr.fields(kind)):
         default = field.default
         test = "value is not None"
@@ -109,25 +96,25 @@ def _serialiser(kind: type):
         elif isinstance(default, (int, float)) and not isinstance(default, bool) and default == -1:
             test += " and value != -1"
         key = repr(field.metadata["schema_property_name"])
-        lines += [
-            f"    value = obj.{field.name}",
-            f"    if {test}:",
-            "        kind = value.__class__",
-            "        if kind in _plain:",
-            f"            out[{key}] = value",
-            "        elif kind is list:",
-            f"            out[{key}] = [_convert(item, memo) for item in value]",
-            "        elif kind is dict:",
-            f"            out[{key}] = {{k: v if v.__class__ in _plain else _convert(v, memo)"
-            " for k, v in value.items()}",
-            "        elif (nested := _classes.get(kind)) is not None:",
-            f"            out[{key}] = nested(value, memo)",
-            "        else:",
-            f"            out[{key}] = _convert(value, memo)",
-        ]
+        lines += [f"    value = obj.{field.name}", f"    if {test}:", f"        out[{key}] = value"]
+    lines += [f"    out[{key!r}] = {value!r}" for key, value in _ADDED.get(kind, {}).items()]
     lines.append("    return out")
     exec("\n".join(lines), names)  # the source above holds attrs field names and schema keys only
-    return names["serialise"]
+    return names["fields"]
+
+
+def dumps(value: Any, *, indent: bool = False) -> bytes:
+    """``value`` (holding sarif-om objects) as UTF-8 JSON: compact, or indented as
+    ``json.dumps(indent=2, ensure_ascii=False)`` writes it, which orjson does in C.
+
+    orjson refuses a lone surrogate (from a merged report) and an integer past 64 bits:
+    those take the standard library's way.
+    """
+    try:
+        return orjson.dumps(value, default=_json_fields, option=orjson.OPT_INDENT_2 if indent else 0)
+    except TypeError:
+        layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
+        return json.dumps(value, default=_json_fields, ensure_ascii=False, **layout).encode(errors="backslashreplace")
 
 
 def artifact_uri(path: str) -> tuple[str, str | None]:
@@ -187,13 +174,23 @@ def _one_paragraph(text: str) -> str:
     return " ".join(text.split())
 
 
-class _SharedLocations:
-    """The artifact of each file and the logical location of each resource, built once:
-    thousands of results share them (and serialise to one shared JSON value)."""
+class _Results:
+    """The sarif-om results of findings, with what results share built once.
 
-    def __init__(self) -> None:
+    Thousands of results share a file's artifact, a resource's logical location, a
+    configuration's name and a message's text, so those are made once and the same
+    sarif-om object is used by each; a result's own objects are its message, its
+    region and its property's logical location.
+    """
+
+    def __init__(self, result: AuditResult, rule_index: dict[str, int]) -> None:
+        self.rule_index = rule_index
+        self.targets = {t.id: t for t in result.targets}
         self.artifacts: dict[str, om.ArtifactLocation] = {}
-        self.resources: dict[tuple[str, str], om.LogicalLocation] = {}
+        # Finding.target -> (its resource's logical location, the resource's name, the
+        # message's "(configuration NAME)" ending).
+        self.resources: dict[str, tuple[om.LogicalLocation, str, str]] = {}
+        self.messages: dict[str, str] = {}  # Finding.message -> its whitespace normalised
 
     def artifact(self, file: str) -> om.ArtifactLocation:
         found = self.artifacts.get(file)
@@ -202,76 +199,113 @@ class _SharedLocations:
             found = self.artifacts[file] = om.ArtifactLocation(uri=uri, uri_base_id=base)
         return found
 
-    def resource(self, name: str, qualified: str) -> om.LogicalLocation:
-        found = self.resources.get((name, qualified))
-        if found is None:
-            found = self.resources[(name, qualified)] = om.LogicalLocation(
-                name=name, fully_qualified_name=qualified, kind="resource"
-            )
+    def _resource(self, key: str) -> tuple[om.LogicalLocation, str, str]:
+        target = self.targets.get(key)
+        name = qualified = key
+        if target is not None:
+            name = target.name
+            qualified = target.origin.arn or target.origin.resource or target.id
+        found = self.resources[key] = (
+            om.LogicalLocation(name=name, fully_qualified_name=qualified, kind="resource"),
+            qualified,
+            _one_paragraph(f" (configuration {name})"),
+        )
         return found
 
+    def _file(self, finding: Finding) -> str:
+        """The file of a finding without one: a live target's stand-in path."""
+        target = self.targets.get(finding.target)
+        return pseudo_path(target) if target is not None else "unknown.json"
 
-def _location(finding: Finding, target, shared: _SharedLocations) -> om.Location:
-    loc = finding.location
-    file = loc.file or (pseudo_path(target) if target is not None else "unknown.json")
-    span = loc.span
-    region = (
-        om.Region(
-            start_line=span.start_line,
-            start_column=span.start_column,
-            end_line=span.end_line,
-            end_column=span.end_column,
-        )
-        if span
-        else om.Region(start_line=1)
-    )
-    resource = target.origin.arn or target.origin.resource or target.id if target is not None else finding.target
-    return om.Location(
-        physical_location=om.PhysicalLocation(artifact_location=shared.artifact(file), region=region),
-        logical_locations=[
-            shared.resource(target.name if target is not None else finding.target, resource),
-            om.LogicalLocation(
-                name=finding.path or "/", fully_qualified_name=f"{resource}#{finding.path}", kind="property"
-            ),
-        ],
-    )
-
-
-def _result(finding: Finding, rule_index: dict[str, int], target, shared: _SharedLocations) -> om.Result:
-    name = target.name if target is not None else finding.target
-    result = om.Result(
-        rule_id=finding.rule_id,
-        rule_index=rule_index[finding.rule_id],
-        level=LEVELS[finding.severity],
-        kind="fail",
-        message=om.Message(text=_sentence(f"{finding.message} (configuration {name})")),
-        locations=[_location(finding, target, shared)],
-        partial_fingerprints={FINGERPRINT_KEY: finding.fingerprint},
-        properties={"severity": finding.severity.label, "path": finding.path, "target": finding.target},
-    )
-    if finding.suppressed is not None:
-        result.suppressions = [
-            om.Suppression(
-                kind=SUPPRESSION_KINDS.get(finding.suppressed.kind, "external"),
-                justification=finding.suppressed.reason,
+    def __call__(self, findings: list[Finding]) -> list[om.Result]:
+        # One loop with its names local: this is most of a large report's time.
+        resources, messages, artifacts, rule_index = self.resources, self.messages, self.artifacts, self.rule_index
+        region_of, location_of, physical_of = om.Region, om.Location, om.PhysicalLocation
+        logical_of, message_of, result_of = om.LogicalLocation, om.Message, om.Result
+        levels, labels = LEVELS, LABELS
+        results = []
+        for finding in findings:
+            target = finding.target
+            resource, qualified, ending = resources.get(target) or self._resource(target)
+            text = messages.get(finding.message)
+            if text is None:
+                text = messages[finding.message] = _one_paragraph(finding.message)
+            loc = finding.location
+            span = loc.span
+            region = (
+                region_of(
+                    start_line=span.start_line,
+                    start_column=span.start_column,
+                    end_line=span.end_line,
+                    end_column=span.end_column,
+                )
+                if span
+                else region_of(start_line=1)
             )
-        ]
-    if finding.baseline_state:
-        result.baseline_state = finding.baseline_state
-    return result
+            file = loc.file or self._file(finding)
+            path = finding.path
+            severity = finding.severity
+            result = result_of(
+                rule_id=finding.rule_id,
+                rule_index=rule_index[finding.rule_id],
+                level=levels[severity],
+                kind="fail",
+                # What _sentence(f"{message} (configuration {name})") gives, from the two
+                # parts normalised once each: the ending starts with a space, ends with ")".
+                message=message_of(text=f"{text} {ending}." if text else f"{ending}."),
+                locations=[
+                    location_of(
+                        physical_location=physical_of(
+                            artifact_location=artifacts.get(file) or self.artifact(file), region=region
+                        ),
+                        logical_locations=[
+                            resource,
+                            logical_of(name=path or "/", fully_qualified_name=f"{qualified}#{path}", kind="property"),
+                        ],
+                    )
+                ],
+                partial_fingerprints={FINGERPRINT_KEY: finding.fingerprint},
+                properties={"severity": labels[severity], "path": path, "target": target},
+            )
+            if finding.suppressed is not None:
+                result.suppressions = [
+                    om.Suppression(
+                        kind=SUPPRESSION_KINDS.get(finding.suppressed.kind, "external"),
+                        justification=finding.suppressed.reason,
+                    )
+                ]
+            if finding.baseline_state:
+                result.baseline_state = finding.baseline_state
+            results.append(result)
+        return results
 
 
-def build_log(result: AuditResult) -> dict[str, Any]:
-    """The SARIF log as JSON values, within GitHub's upload limits.
+LABELS = {severity: severity.label for severity in Severity}
+RANKS = {"error": 0, "warning": 1, "note": 2}
+# Results are built and encoded this many at a time: their sarif-om objects are freed
+# while still in the processor's cache (which made encoding them cheaper than building
+# them all first), and a large report is never held whole as objects.
+BATCH = 1024
+# runs[i].results is nested four arrays deep in the log; results encoded inside four
+# arrays are indented as in the log, between these (orjson's and json's layout).
+_NESTED_OPEN = b"[\n  [\n    [\n      [\n"
+_NESTED_CLOSE = b"\n      ]\n    ]\n  ]\n]"
+_RESULTS_CLOSE = b"\n      ]"
 
-    With the report option ``sarif_split == "account-region"`` there is one run per
-    account and region, each with its own category (``<base>/<account>/<region>/``), so
-    code scanning tracks them apart; otherwise one run.
+
+def build_log(result: AuditResult) -> tuple[om.SarifLog, dict[str, bytes]]:
+    """The SARIF log as sarif-om objects, within GitHub's upload limits, and its results.
+
+    Each run's results are encoded as they are built (see ``BATCH``): the run holds a
+    placeholder string, mapped to the JSON array of its results, indented for its place
+    in the log (``write`` puts it there). With the report option ``sarif_split == "account-region"`` there is
+    one run per account and region, each with its own category
+    (``<base>/<account>/<region>/``), so code scanning tracks them apart; otherwise one.
     """
     base = (result.report_options.get("sarif_category") or "").rstrip("/")
-    memo: dict[int, tuple[Any, Any]] = {}  # results serialised once, for the size check and the log
+    results: dict[str, bytes] = {}
     if result.report_options.get("sarif_split") != "account-region":
-        runs = [_build_run(result, base or None, memo)]
+        runs = [_build_run(result, base or None, results)]
     else:
         groups: dict[tuple[str, str], list] = {}
         for t in result.targets:
@@ -287,26 +321,20 @@ def build_log(result: AuditResult) -> dict[str, Any]:
                 # Errors about no particular target (config, plugins) go with the first run.
                 errors=tuple(e for e in result.errors if e.input in ids or (index == 0 and e.input not in known)),
             )
-            runs.append(_build_run(sub, f"{base or 'ib-audit'}/{account}/{region}", memo))
-    log = to_sarif_json(om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=runs), memo)
-    # sarif-om 1.0.4 predates suppression.status (it has a draft-era "state" that the
-    # final 2.1.0 schema rejects), so the status is added to the serialised form.
-    for run in log["runs"]:
-        for res in run.get("results", []):
-            for suppression in res.get("suppressions", []):
-                suppression["status"] = "accepted"
-    return log
+            runs.append(_build_run(sub, f"{base or 'ib-audit'}/{account}/{region}", results))
+    return om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=runs), results
 
 
-def _build_run(result: AuditResult, category: str | None, memo: dict[int, tuple[Any, Any]]) -> om.Run:
+def _build_run(result: AuditResult, category: str | None, results: dict[str, bytes]) -> om.Run:
     rules = [_rule_descriptor(spec) for spec in result.rules]
     rule_index = {spec.id: i for i, spec in enumerate(result.rules)}
+    to_results = _Results(result, rule_index)
+    targets = to_results.targets
     # A rule contributed by a plugin that was later disabled still needs a descriptor.
-    targets = {t.id: t for t in result.targets}
-    shared = _SharedLocations()
-    results = [
-        _result(f, rule_index, targets.get(f.target), shared) for f in result.findings if f.rule_id in rule_index
-    ]
+    findings = [f for f in result.findings if f.rule_id in rule_index]
+    kept, encoded = _within_limits(findings, to_results)
+    placeholder = f"ib-audit-results-{secrets.token_hex(16)}"
+    results[placeholder] = encoded
 
     notifications = []
     for error in result.errors:
@@ -335,14 +363,13 @@ def _build_run(result: AuditResult, category: str | None, memo: dict[int, tuple[
             note.locations = [om.Location(physical_location=physical)]
         notifications.append(note)
 
-    kept = _within_limits(results, memo)
-    omitted = len(results) - len(kept)
+    omitted = len(findings) - len(kept)
     if omitted:
         notifications.append(
             om.Notification(
                 level="warning",
                 message=om.Message(
-                    text=f"{omitted} of {len(results)} results were left out to stay within GitHub's upload limits; "
+                    text=f"{omitted} of {len(findings)} results were left out to stay within GitHub's upload limits; "
                     "the most severe were kept. Use the JSON report for all of them."
                 ),
             )
@@ -358,7 +385,7 @@ def _build_run(result: AuditResult, category: str | None, memo: dict[int, tuple[
                 rules=rules,
             )
         ),
-        results=kept,
+        results=placeholder,
         invocations=[
             om.Invocation(
                 execution_successful=not result.errors,
@@ -373,57 +400,102 @@ def _build_run(result: AuditResult, category: str | None, memo: dict[int, tuple[
     return run
 
 
-def _within_limits(results: list[om.Result], memo: dict[int, tuple[Any, Any]]) -> list[om.Result]:
-    order = {"error": 0, "warning": 1, "note": 2}
-    ranked = sorted(results, key=lambda r: (order[r.level], r.properties["severity"] != "critical"))
-    kept = ranked[:MAX_RESULTS]
-    for r in kept:  # serialised once: measured here, written with the log
-        memo[id(r)] = (r, to_sarif_json(r))
-    while kept and not _fits([memo[id(r)][1] for r in kept]):
-        kept = kept[: int(len(kept) * 0.8)]
-    if len(kept) == len(results):
-        return results  # keep report order when nothing is cut
-    return kept
+def _results_json(findings: list[Finding], to_results: _Results) -> bytes:
+    """The JSON array of the findings' sarif-om results, indented for its place in the
+    log (``runs[i].results``), built and encoded ``BATCH`` at a time.
 
-
-def _fits(results: list[dict]) -> bool:
-    """Whether the results, gzipped, stay under GitHub's upload limit.
-
-    Measured on their compact JSON (what an uploader sends). Compressing 15 MB at gzip's
-    level 9 took longer than writing the whole report, so cheaper answers come first:
-    text that small cannot grow past the limit, and what fits at zlib's fastest level
-    fits at any slower, tighter one.
+    Each batch is encoded nested in as many arrays as the results are deep in the log,
+    so that orjson indents them as the log does; the nesting is cut off again.
     """
-    data = _compact(results)
-    if len(data) <= MAX_GZIP_BYTES * 0.99:
-        return True
-    if len(zlib.compress(data, 1)) <= MAX_GZIP_BYTES:
-        return True
-    return len(gzip.compress(data)) <= MAX_GZIP_BYTES
+    parts = [
+        dumps([[[to_results(findings[start : start + BATCH])]]], indent=True)[len(_NESTED_OPEN) : -len(_NESTED_CLOSE)]
+        for start in range(0, len(findings), BATCH)
+    ]
+    return b"[\n" + b",\n".join(parts) + _RESULTS_CLOSE if parts else b"[]"
 
 
-def _compact(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # a lone surrogate from a merged report
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(errors="backslashreplace")
+def _within_limits(findings: list[Finding], to_results: _Results) -> tuple[list[Finding], bytes]:
+    """The findings whose results are written, and those results encoded: all of them, in
+    report order, or the most severe that stay within GitHub's limits."""
+    encoded = _results_json(findings, to_results)
+    if len(findings) <= MAX_RESULTS and _fits(encoded, findings, to_results):
+        return findings, encoded
+    ranked = sorted(findings, key=lambda f: (RANKS[LEVELS[f.severity]], f.severity is not Severity.CRITICAL))
+    kept = ranked[:MAX_RESULTS]
+    while kept:
+        encoded = _results_json(kept, to_results)
+        if _fits(encoded, kept, to_results):
+            return kept, encoded
+        kept = kept[: int(len(kept) * 0.8)]
+    return kept, b"[]"
+
+
+def _fits(indented: bytes, findings: list[Finding], to_results: _Results) -> bool:
+    """Whether the results, as an uploader sends them (compact JSON, gzipped), stay under
+    GitHub's upload limit.
+
+    Compressing 15 MB at gzip's level 9 took longer than writing the whole report, and
+    encoding the results a second time, compactly, about as long, so cheaper answers
+    come first. The indented text already encoded is the compact text plus whitespace;
+    what it compresses to at zlib's fastest level is taken as a ceiling for what a
+    slower, tighter level makes of the compact text (the whitespace only adds, and level
+    1 gives up about a third against gzip's default on these logs). Under the limit,
+    that answers; only results near the limit are encoded compactly and measured as
+    gzip compresses them.
+    """
+    if _compresses_under_limit(indented):
+        return True
+    compact = dumps(to_results(findings))
+    return _compresses_under_limit(compact) or len(gzip.compress(compact)) <= MAX_GZIP_BYTES
+
+
+# Compressed this much at a time while measuring, with a ceiling checked in between.
+_CHUNK = 1 << 20
+
+
+def _compresses_under_limit(data: bytes) -> bool:
+    """Whether ``data`` gzips under the limit at zlib's fastest level.
+
+    It is compressed a chunk at a time, each chunk flushed, so that what is compressed
+    so far plus the most deflate can make of the rest (a stored block is never much
+    bigger than its input) is a ceiling: once that ceiling is under the limit the
+    answer is known without compressing the rest. Text small enough to begin with is
+    never compressed at all.
+    """
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: with gzip's header and trailer
+    view = memoryview(data)
+    compressed = 0
+    for start in range(0, len(data), _CHUNK):
+        if compressed + _deflate_ceiling(len(data) - start) <= MAX_GZIP_BYTES:
+            return True
+        compressed += len(compressor.compress(view[start : start + _CHUNK]))
+        compressed += len(compressor.flush(zlib.Z_SYNC_FLUSH))
+    return compressed + len(compressor.flush()) <= MAX_GZIP_BYTES
+
+
+def _deflate_ceiling(size: int) -> int:
+    """The most a gzip stream can grow by for ``size`` more bytes: zlib's deflateBound
+    (size + size/4096 + size/16384 + 13) rounded up, with room for gzip's trailer."""
+    return size + size // 1000 + 64
 
 
 def write(result: AuditResult, stream: TextIO) -> None:
     """Write the SARIF log of ``result`` to ``stream``, indented as ``json.dump(indent=2)`` would."""
-    # Building the log allocates a dozen containers per result and frees none of them, so
-    # the collector's passes over the whole scan (hundreds of thousands of objects) find
-    # nothing to collect; with 16,000 results they took longer than building the log.
+    # Building the log allocates a dozen objects per result, which trigger the
+    # collector's passes over the whole scan (hundreds of thousands of objects); they
+    # find nothing to collect (a batch's objects are freed by reference counting) and
+    # with 16,000 results took longer than building the log.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        log = build_log(result)
+        log, results = build_log(result)
+        text = dumps(log, indent=True)
     finally:
         if collecting:
             gc.enable()
-    try:
-        # orjson writes what json.dump(indent=2, ensure_ascii=False) writes, in C.
-        stream.write(orjson.dumps(log, option=orjson.OPT_INDENT_2).decode())
-    except TypeError:
-        json.dump(log, stream, indent=2, ensure_ascii=False)
+    for placeholder, encoded in results.items():  # in the order of the runs
+        before, _, text = text.partition(dumps(placeholder))
+        stream.write(before.decode())
+        stream.write(encoded.decode())
+    stream.write(text.decode())
     stream.write("\n")

@@ -7,6 +7,8 @@ import os
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sarif_checks import multitool_problems, schema_errors
 
 from auditor.cli import main
@@ -175,3 +177,37 @@ def test_snapshot_of_the_examples(sarif):
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(json.dumps(masked, indent=2, sort_keys=True) + "\n")
     assert masked == json.loads(SNAPSHOT.read_text())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    message=st.text(alphabet=st.sampled_from("ab .!?\n\t\u00a0\u2028"), max_size=12),
+    name=st.text(alphabet=st.sampled_from("cd .)\n\t\u00a0"), max_size=8),
+)
+def test_result_message_is_the_sentence_of_message_and_configuration(message, name):
+    """The writer normalises a message and a configuration's name once each and joins
+    them; that must be what normalising the joined text would give."""
+    from types import SimpleNamespace
+
+    from auditor.model import Finding, Location, Severity
+    from auditor.reports import sarif as sarif_module
+
+    finding = Finding("IBD001", "slug", Severity.HIGH, message, name, "/a", Location(file="f.json"), "0" * 32)
+    results = sarif_module._Results(SimpleNamespace(targets=()), {"IBD001": 0})
+    (result,) = results([finding])
+    assert result.message.text == sarif_module._sentence(f"{message} (configuration {name})")
+
+
+def test_size_check_says_fits_only_when_the_gzipped_text_does(monkeypatch):
+    """The check stops compressing once the rest cannot push it past the limit; it must
+    still never say "fits" for text that gzips past the limit at the level it uses
+    (give or take the few bytes its flushes change)."""
+    import gzip
+
+    from auditor.reports import sarif as sarif_module
+
+    data = os.urandom(3 << 20) + bytes(3 << 20)  # 3 MiB that does not compress, 3 MiB that does
+    gzipped = len(gzip.compress(data, compresslevel=1))
+    for limit, fits in ((gzipped * 99 // 100, False), (gzipped * 101 // 100, True), (len(data) - (1 << 20), True)):
+        monkeypatch.setattr(sarif_module, "MAX_GZIP_BYTES", limit)
+        assert sarif_module._compresses_under_limit(data) is fits, limit
