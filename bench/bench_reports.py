@@ -6,6 +6,7 @@ Generates configurations (bench_scan's generator) until the scan has about --fin
 findings, scans them once in this process, then writes the JSON and the SARIF report of
 that one result to files, alternating, --repeat times each. Prints wall and CPU time per
 report (best and median), SARIF's ratio to JSON measured in the same run, and the sizes.
+With --profile N, also the N functions the SARIF writer spends most time in (cProfile).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--findings", type=int, default=16_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile one SARIF write")
     args = parser.parse_args()
     # bench_scan's configurations carry about 0.96 findings each.
     configs = max(100, round(args.findings / 0.96 / 100) * 100)
@@ -84,6 +86,13 @@ def main() -> int:
             cpu_ratio = min(c for _, c in times["sarif"]) / min(c for _, c in times["json"])
             verdict = "met" if ratio <= 1.3 else "MISSED"
             print(f"SARIF / JSON: wall {ratio:.2f}x, cpu {cpu_ratio:.2f}x (target at most 1.3x: {verdict})")
+            if args.profile:
+                import cProfile
+                import pstats
+
+                profile = cProfile.Profile()
+                profile.runcall(timed_write, reporters["sarif"], result, Path(tmp, "out.sarif"))
+                pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
         finally:
             os.chdir(cwd)
     return 0
