@@ -94,13 +94,23 @@ class Page:
     """A page with every request, console error and page error recorded."""
 
     def __init__(
-        self, browser, path: Path, *, javascript: bool = True, viewport=(1280, 1400), fragment: str = "", **options
+        self,
+        browser,
+        path: Path,
+        *,
+        javascript: bool = True,
+        viewport=(1280, 1400),
+        fragment: str = "",
+        init_script: str = "",
+        **options,
     ):
         width, height = viewport
         self.context = browser.new_context(
             java_script_enabled=javascript, viewport={"width": width, "height": height}, **options
         )
         self.page = self.context.new_page()
+        if init_script:
+            self.page.add_init_script(init_script)
         self.javascript = javascript
         self.requests, self.errors = [], []
         self.page.on("request", lambda r: self.requests.append(r.url))
@@ -566,12 +576,7 @@ def test_estate_filters_search_and_sorts(browser, estate):
         page.ready()
         search = page.page.get_by_label("Search", exact=True)
         search.fill("CFG-17")  # resource cfg-17 and cfg-170...cfg-179, in names, messages and locations
-
-        def matches(f, needle):
-            fields = [f["severity"], f["rule_id"], f["rule"], _resource(data, f), _display(f["location"])]
-            return any(needle in x.lower() for x in [*fields, f["path"], f["message"]])
-
-        expected = [f for f in active if matches(f, "cfg-17")]
+        expected = [f for f in active if _search_matches(data, f, "cfg-17")]
         assert len(expected) > 5
         assert page.ids() == _anchors(expected)
         assert page.page.locator("#shown").inner_text() == f"Showing {len(expected)} of {len(active)} findings"
@@ -605,6 +610,114 @@ def test_estate_filters_search_and_sorts(browser, estate):
 
 def _resource(data, finding):
     return next(t["name"] for t in data["targets"] if t["id"] == finding["target"])
+
+
+def _search_matches(data, finding, needle):
+    """What the search box promises: the needle, case ignored, in any cell of the row."""
+    f = finding
+    cells = [
+        f["severity"],
+        f["rule_id"],
+        f["rule"],
+        _resource(data, f),
+        _display(f["location"]),
+        f["path"],
+        f["message"],
+    ]
+    return any(needle.lower() in cell.lower() for cell in cells)
+
+
+# Types into the search box the moment the page is ready, in the same task as the page's
+# script: before anything the page could have left for idle time has run.
+TYPE_AT_READY = """window.__idleRan = false;
+window.__idleBeforeSearch = null;
+const idle = window.requestIdleCallback;
+window.requestIdleCallback = (f, o) => idle.call(window, (d) => { window.__idleRan = true; f(d); }, o);
+const early = setTimeout;
+window.setTimeout = (f, ...rest) => early((...a) => { window.__idleRan = true; f(...a); }, ...rest);
+new MutationObserver((_, observer) => {
+  if (!document.documentElement.hasAttribute("data-ready")) { return; }
+  observer.disconnect();
+  const box = document.getElementById("text-filter");
+  box.value = NEEDLE;
+  box.dispatchEvent(new Event("input", {bubbles: true}));
+  window.__idleBeforeSearch = window.__idleRan;
+}).observe(document, {attributes: true, subtree: true, attributeFilter: ["data-ready"]});"""
+
+
+def test_estate_search_shows_the_same_findings_from_the_first_keystroke(browser, estate):
+    """A search typed the moment the page is ready, and searches for each kind of cell
+    after it, show exactly the findings whose row holds the text, case ignored."""
+    html, data, _ = estate
+    active = _in_page_order(_active(data))
+    page = Page(browser, html, viewport=(1280, 900), init_script=TYPE_AT_READY.replace("NEEDLE", '"CFG-17"'))
+    try:
+        page.ready()
+        assert page.page.evaluate("window.__idleBeforeSearch") is False  # typed before any deferred work ran
+        expected = [f for f in active if _search_matches(data, f, "cfg-17")]
+        assert len(expected) > 5
+        assert page.page.get_by_label("Search", exact=True).input_value() == "CFG-17"
+        assert page.ids() == _anchors(expected)
+        assert page.page.locator("#shown").inner_text() == f"Showing {len(expected)} of {len(active)} findings"
+        search = page.page.get_by_label("Search", exact=True)
+        needles = [
+            "Critical",  # a severity
+            "ibd013",  # a rule id
+            "public-launch",  # part of a rule's slug
+            "cfg-590",  # a resource name
+            "estate-2.json:1",  # a location across its file and line
+            ":106:",  # a location's line alone, between its colons
+            "2.json:106:4",  # file, line and the start of the column
+            "6:4",  # the end of a line and the start of a column
+            ":",  # every location with a line
+            "17",  # digits: in names, messages, lines and columns
+            "/distributions/1",  # a path
+            "NO KMSKEYID",  # part of a message, case ignored
+            "no such text anywhere",
+        ]
+        for needle in needles:
+            search.fill(needle)
+            expected = [f for f in active if _search_matches(data, f, needle)]
+            assert expected or needle == "no such text anywhere", needle  # each needle finds something
+            assert page.ids() == _anchors(expected), needle
+            assert page.page.locator("#shown").inner_text() == f"Showing {len(expected)} of {len(active)} findings"
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+def test_search_ignores_case_beyond_ascii(browser, report, tmp_path):
+    """Lower case can be longer than the text (U+0130 becomes two code units) or depend
+    on what follows (a final sigma): the search still shows exactly the findings whose row
+    holds the needle, for every configuration, including those whose text sorts after."""
+    docs = []
+    # Ten U+0130 lengthen the lower-case text by ten: more than the name sorted after them.
+    for n, name in enumerate(["plain-cfg", "\u0130" * 10 + "-cfg", "\u039f\u0394\u039f\u03a3-cfg", "zulu-cfg"]):
+        ami = {"name": f"golden-{n}", "launchPermission": {"userGroups": ["all"]}}
+        docs.append(
+            {
+                "distributionConfiguration": {
+                    "arn": f"arn:aws:imagebuilder:us-east-1:111122223333:distribution-configuration/c-{n}",
+                    "name": name,
+                    "distributions": [{"region": "us-east-1", "amiDistributionConfiguration": ami}],
+                }
+            }
+        )
+    (tmp_path / "names.json").write_text(json.dumps(docs, indent=2, ensure_ascii=False), encoding="utf-8")
+    html, data = report(str(tmp_path / "names.json"))
+    active = _in_page_order(_active(data))
+    page = Page(browser, html)
+    try:
+        page.ready()
+        search = page.page.get_by_label("Search", exact=True)
+        for needle in ["\u0130\u0130-", "\u039f\u0394\u039f\u03a3-cfg", "\u03bf\u03b4\u03bf\u03c2-", "zulu", "-cfg"]:
+            search.fill(needle)
+            expected = [f for f in active if _search_matches(data, f, needle)]
+            assert expected, needle
+            assert page.ids() == _anchors(expected), needle
+        assert page.errors == []
+    finally:
+        page.close()
 
 
 def test_estate_links_open_their_row(browser, estate):
