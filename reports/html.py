@@ -261,8 +261,14 @@ class StringTable:
     def add_all(self, texts: Iterable[str]) -> None:
         self._seen.update(dict.fromkeys(texts))
 
-    def freeze(self) -> list[str]:
-        ordered = sorted(self._seen)
+    def freeze(self, *runs: set[str]) -> list[str]:
+        """The strings in id order: each run's sorted, then those of no run sorted. A
+        string in two runs is in the first."""
+        ordered: list[str] = []
+        placed: set[str] = set()
+        for run in (*runs, self._seen.keys()):
+            ordered.extend(sorted(text for text in run if text not in placed))
+            placed.update(run)
         self.ids = {text: index for index, text in enumerate(ordered)}
         return ordered
 
@@ -432,8 +438,16 @@ class _PageData:
         return None
 
     def encode(self) -> dict[str, Any]:
-        ordered = self.strings.freeze()
+        # What the page's search reads is one run of the table, so that a search reads
+        # that run, not every snippet's source lines too. Those lines, the most often
+        # referred to, come first: small ids are short numbers in the page.
+        searchable = {text for column in self._text_columns.values() for text in column}
+        searchable.update(name for name, *_ in self._targets)
+        searchable.update(self.extra)
+        lines = {line for s in self._snippets if s is not None for line in s[3] if line not in searchable}
+        ordered = self.strings.freeze(lines, searchable)
         ids = self.strings.ids
+        first_searchable = len(lines)
         findings = dict(self.findings)
         for name, column in self._text_columns.items():
             findings[name] = [ids[s] for s in column]
@@ -455,6 +469,8 @@ class _PageData:
             sharing.append([x for shape, key in shares for x in (shape, ids[key])])
         return {
             "strings": self.strings.encoded(ordered),
+            # Strings [from, to): what a search looks in.
+            "searchable": [first_searchable, first_searchable + len(searchable)],
             "rules": self.rules,
             "findings": findings,
             "suppressions": [[ids[kind], ids[reason]] for kind, reason in self._suppressions],

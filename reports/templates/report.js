@@ -458,28 +458,107 @@
   var ruleIndex = {};
   RULES.forEach(function (r, k) { ruleIndex[r.id] = k; });
 
-  /* Per active finding, the searchable text in lower case. Built in idle time after the
-     page is ready, a slice at a time, so that the first search does not pay for it; a
-     search that comes earlier builds what is left at once. */
-  var haystack = new Array(N), built = 0;
-  function buildHaystack(until) {
-    var stop = Math.min(active.length, until);
-    for (; built < stop; built++) {
-      var i = active[built];
-      haystack[i] = [severity(i), ruleId(i), RULES[F.rule[i]].slug, resource(i), where(i), S[F.path[i]], S[F.msg[i]]]
-        .join("\n").toLowerCase();
+  /* Search. A finding's searchable text is its severity, rule id and slug, resource,
+     location, path and message; a needle comes from a one-line input, so it never spans
+     two of them. Most of those strings repeat (rule ids, files, messages, resource names),
+     so a search looks for the needle in the string table, each distinct string once, and
+     then tests each finding by the string ids it holds: no text is built per finding.
+     The strings those fields hold are one run of the table (D.searchable: from, to), and
+     are searched as one lower-case text, a line per string, made on the first search:
+     one join and one toLowerCase, which costs less than lowering each string. */
+  var FIRST = D.searchable[0], lowerText = null, starts = null; // string FIRST + k starts at starts[k]
+  function searchText() {
+    if (lowerText !== null) { return; }
+    var own = S.slice(FIRST, D.searchable[1]), text = own.join("\n"), lower = text.toLowerCase(), pieces = own;
+    var k, at = 0;
+    // Lowering keeps every string's length but for one letter (U+0130 becomes two code
+    // units): if the text grew, lower the strings one by one so that the offsets hold.
+    if (lower.length !== text.length) {
+      pieces = own.map(function (x) { return x.toLowerCase(); });
+      lower = pieces.join("\n");
     }
+    starts = new Int32Array(pieces.length + 1);
+    for (k = 0; k < pieces.length; k++) { starts[k] = at; at += pieces[k].length + 1; }
+    starts[pieces.length] = at;
+    lowerText = lower;
   }
-  function searchable() {
-    buildHaystack(active.length);
-    return haystack;
-  }
-  function buildInIdleTime() {
-    var later = window.requestIdleCallback || function (f) { return setTimeout(f, 1); };
-    later(function step() {
-      buildHaystack(built + 5000);
-      if (built < active.length) { later(step); }
+
+  /* Whether the lower-case needle is in finding i's searchable text, as a function of i. */
+  function matcher(needle) {
+    searchText();
+    var hit = new Uint8Array(S.length), ranks = new Uint8Array(5), rules = new Uint8Array(RULES.length), k = 0, at;
+    for (at = lowerText.indexOf(needle); at !== -1; at = lowerText.indexOf(needle, starts[k + 1])) {
+      while (starts[k + 1] <= at) { k++; }
+      hit[FIRST + k] = 1; // and on to the next string: one match per string is enough
+    }
+    for (k = 0; k < 5; k++) { ranks[k] = SEVERITY[k].toLowerCase().indexOf(needle) !== -1 ? 1 : 0; }
+    RULES.forEach(function (r, k) {
+      rules[k] = r.id.toLowerCase().indexOf(needle) !== -1 || r.slug.toLowerCase().indexOf(needle) !== -1 ? 1 : 0;
     });
+    var located = locationMatcher(needle);
+    var file = F.file, path = F.path, msg = F.msg, name = T.name, tgt = F.tgt, sev = F.sev, rule = F.rule;
+    return function (i) {
+      if (ranks[sev[i]] || rules[rule[i]] || hit[file[i]] || hit[msg[i]] || hit[path[i]] || hit[name[tgt[i]]]) {
+        return true;
+      }
+      return located !== null && located[i] === 1;
+    };
+  }
+
+  /* A location with a line reads "file:L:C". A needle found there but not in the file
+     either covers the colon after the file (the needle's part before that colon ends the
+     file, the part from it starts ":L:C") or lies within "L:C". The numbers' part is a
+     search of one text that holds every finding's "L:C", a line each, made on the first
+     search that needs it; the file's part is decided once per file. Returns, per finding,
+     1 where the needle is in its location but not its file (when there is such a needle). */
+  var numbersText = null, numbersStart = null; // "\nL:C" per finding; where finding i's starts
+  function locationMatcher(needle) {
+    var digitsOnly = /^[0-9]*$/, whole = needle.split(":"), ends = [], wanted = [], j, k;
+    for (j = needle.indexOf(":"); j !== -1; j = needle.indexOf(":", j + 1)) {
+      var rest = needle.slice(j + 1).split(":"); // ":L" or ":L:C" after the file: at most two such colons
+      if (rest.length <= 2 && rest.every(function (part) { return digitsOnly.test(part); })) {
+        ends.push(needle.slice(0, j));
+        wanted.push("\n" + rest.join(":")); // what "L:C" starts with
+      }
+    }
+    var inNumbers = whole.length <= 2 && whole.every(function (part) { return digitsOnly.test(part); });
+    if (!ends.length && !inNumbers) { return null; }
+    if (numbersText === null) {
+      var parts = new Array(N), at = 0;
+      numbersStart = new Int32Array(N + 1);
+      for (k = 0; k < N; k++) {
+        parts[k] = F.line[k] ? F.line[k] + ":" + F.col[k] : "";
+        numbersStart[k] = at;
+        at += parts[k].length + 1;
+      }
+      numbersStart[N] = at;
+      numbersText = "\n" + parts.join("\n");
+    }
+    // Bits per finding: 1 << k, its "L:C" starts as the needle's k-th way to cover the
+    // colon after the file needs (k < 2); 4, its "L:C" holds the needle.
+    var rows = new Uint8Array(N), files = new Uint8Array(S.length), i;
+    function mark(text, bit) { // finding i's line starts at numbersStart[i] (its "\n") in numbersText
+      var row = 0, from = 0, found;
+      while ((found = numbersText.indexOf(text, from)) !== -1) {
+        while (numbersStart[row + 1] <= found) { row++; }
+        rows[row] |= bit;
+        from = numbersStart[row + 1];
+      }
+    }
+    wanted.forEach(function (text, k) { mark(text, 1 << k); });
+    if (inNumbers) { mark(needle, 4); }
+    for (i = 0; i < N; i++) {
+      if (!rows[i]) { continue; }
+      var file = F.file[i], bits = files[file];
+      if (!bits) {
+        var name = lowerText.slice(starts[file - FIRST], starts[file - FIRST + 1] - 1);
+        bits = 8 | (inNumbers ? 4 : 0);
+        ends.forEach(function (end, k) { if (name.endsWith(end)) { bits |= 1 << k; } });
+        files[file] = bits;
+      }
+      rows[i] = F.line[i] && (bits & rows[i] & 7) ? 1 : 0;
+    }
+    return rows;
   }
 
   function apply() {
@@ -494,11 +573,11 @@
         if (id in ruleIndex) { inControl[ruleIndex[id]] = 1; }
       });
     }
-    var text = needle ? searchable() : null, per = [0, 0, 0, 0, 0];
+    var matches = needle ? matcher(needle) : null, per = [0, 0, 0, 0, 0];
     var out = new Int32Array(base.length), count = 0;
     for (var k = 0; k < base.length; k++) {
       var i = base[k], r = F.rule[i];
-      if ((rule !== -1 && r !== rule) || (inControl && !inControl[r]) || (text && text[i].indexOf(needle) === -1)) {
+      if ((rule !== -1 && r !== rule) || (inControl && !inControl[r]) || (matches && !matches(i))) {
         continue;
       }
       per[F.sev[i]] += 1;
@@ -716,8 +795,7 @@
   if (unverifiedList) { unverifiedList.setItems(range(D.unverified.length)); }
   document.documentElement.classList.add("js");
   follow();
-  window.__ib = {findings: findings, follow: follow, indexed: function () { return built >= active.length; }};
+  window.__ib = {findings: findings, follow: follow};
   marks.mark("ib-audit-ready");
   document.documentElement.setAttribute("data-ready", "");
-  buildInIdleTime();
 }());
