@@ -15,10 +15,18 @@ the configurations that hold them, and for each N writes, in this process:
 
 Then it opens each page in Debian's headless Chromium and prints time to interactive
 (navigation start to the page's "ready" mark, or to the load event for a page without
-one), a severity filter and a text search right after that (each from the event to the
-layout done, and to the next frame), a second search once the page's idle-time search
-index is built, and the finding rows in the DOM. Times are wall clock on this machine: compare the
-columns of one run, not runs on different machines.
+one), the finding rows in the DOM, and, each from the event to the layout done and to the
+next frame, against issue 17's target of 100 ms:
+
+- the first search right after load: typed the moment the page is ready, in the same
+  task as its script, so that nothing the page might leave for idle time has run yet
+  (a page without the mark gets it after its load event);
+- a severity filter;
+- a search again, and two that every finding's location (file, line and column) is
+  tested against.
+
+``--baseline main`` compares the page as main writes it, in the same run. Times are wall
+clock on this machine: compare the columns of one run, not runs on different machines.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import io
+import json
 import shutil
 import subprocess
 import sys
@@ -70,6 +80,23 @@ READY = """() => {
   const nav = performance.getEntriesByType("navigation")[0];
   return [mark ? mark.startTime : null, nav.loadEventEnd];
 }"""
+# The first search, typed the moment the page is ready: in the same task as the page's
+# script, before any idle-time work the page may schedule could run. A page without a
+# ready mark (the baseline) gets it after its load event instead.
+FIRST_SEARCH = """window.__firstSearch = null;
+new MutationObserver((_, observer) => {
+  if (!document.documentElement.hasAttribute("data-ready")) { return; }
+  observer.disconnect();
+  const s = document.getElementById("text-filter");
+  const t = performance.now();
+  s.value = NEEDLE;
+  s.dispatchEvent(new Event("input", {bubbles: true}));
+  void document.body.offsetHeight;
+  const sync = performance.now() - t;
+  requestAnimationFrame(() => setTimeout(() => { window.__firstSearch = [sync, performance.now() - t]; }, 0));
+}).observe(document, {attributes: true, subtree: true, attributeFilter: ["data-ready"]});"""
+FIRST_NEEDLE = "cfg-42"
+TARGET_MS = 100  # issue 17: filter and search under 100 ms at 100,000 findings
 
 
 def load_baseline(rev: str, where: Path):
@@ -146,29 +173,43 @@ def timed_write(write, result, path: Path) -> tuple[float, int]:
 
 def in_browser(browser, path: Path) -> dict:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script(FIRST_SEARCH.replace("NEEDLE", json.dumps(FIRST_NEEDLE)))
     start = time.perf_counter()
     page.goto(path.as_uri(), wait_until="load", timeout=600_000)
     wall = time.perf_counter() - start
     ready, load = page.evaluate(READY)
+    if ready is not None:
+        page.wait_for_function("() => window.__firstSearch !== null", timeout=60_000)
+        first = page.evaluate("() => window.__firstSearch")
+    else:
+        first = page.evaluate(SEARCH, FIRST_NEEDLE)
+    first_shown = page.locator("#shown").inner_text()
+    page.evaluate(SEARCH, "")
     rows = page.locator("tr.finding").count()
     filt = page.evaluate(FILTER)
-    search = page.evaluate(SEARCH, "cfg-42")  # right after the page is ready
+    again = page.evaluate(SEARCH, "cfg-77")  # the search strings are lowered by now
+    # Locations: every finding's reads "<file>.json:<line>:<column>", so both needles are
+    # tested against each finding's line and column, the worst case for a search.
+    located = page.evaluate(SEARCH, "json:17")
+    digits = page.evaluate(SEARCH, "42")
     shown = page.locator("#shown").inner_text()
-    steady = None
-    if page.evaluate("() => !!(window.__ib && window.__ib.indexed)"):  # once the search index is built
-        page.wait_for_function("() => window.__ib.indexed()", timeout=60_000)
-        page.evaluate(SEARCH, "")
-        steady = page.evaluate(SEARCH, "cfg-77")
     page.close()
     return {
         "tti": ready if ready is not None else load,
         "wall": wall,
         "rows": rows,
+        "first": first,
+        "first_shown": first_shown,
         "filter": filt,
-        "search": search,
-        "steady": steady,
+        "again": again,
+        "located": located,
+        "digits": digits,
         "shown": shown,
     }
+
+
+def _verdict(ms: float) -> str:
+    return "met" if ms < TARGET_MS else "MISSED"
 
 
 def main() -> int:
@@ -191,6 +232,10 @@ def main() -> int:
         full = scan(tmp, int(max(args.findings) * 1.25) + 100)  # about 0.9 findings a configuration
         took = time.perf_counter() - start
         print(f"scan of {len(full.targets)} generated configurations: {len(full.findings)} findings, {took:.1f} s")
+        # One small page from each writer first, so that neither pays for compiling its
+        # templates in the figures (the first writer timed used to look twice as slow).
+        for write in (json_write, html.write, baseline.write):
+            write(cut(full, 10), io.StringIO())
         pages = []
         for n in args.findings:
             if n > len(full.findings):
@@ -228,16 +273,27 @@ def main() -> int:
                         continue
                     m = in_browser(browser, tmp / f"{row['n']}-{which}.html")
                     label = "now" if which == "new" else f"at {args.baseline}"
+                    first, filt, again = m["first"], m["filter"], m["again"]
+                    located, digits = m["located"], m["digits"]
                     print(
                         f"{row['n']:>7} findings, HTML {label}: interactive {m['tti'] / 1000:.2f} s "
-                        f"(goto returned after {m['wall']:.2f} s), {m['rows']} rows in the DOM, "
-                        f"severity filter {m['filter'][0]:.0f} ms (+ next frame {m['filter'][1]:.0f} ms), "
-                        f"search {m['search'][0]:.0f} ms (+ next frame {m['search'][1]:.0f} ms): {m['shown']}"
-                        + (
-                            f"; once idle, search {m['steady'][0]:.0f} ms (+ next frame {m['steady'][1]:.0f} ms)"
-                            if m["steady"]
-                            else ""
-                        )
+                        f"(goto returned after {m['wall']:.2f} s), {m['rows']} rows in the DOM"
+                    )
+                    print(
+                        f"    first search right after load ({FIRST_NEEDLE!r}) {first[0]:.0f} ms "
+                        f"(+ next frame {first[1]:.0f} ms), target {TARGET_MS} ms {_verdict(first[1])}: "
+                        f"{m['first_shown']}"
+                    )
+                    print(
+                        f"    severity filter {filt[0]:.0f} ms (+ next frame {filt[1]:.0f} ms), "
+                        f"target {_verdict(filt[1])}"
+                    )
+                    print(
+                        f"    search again {again[0]:.0f} ms (+ next frame {again[1]:.0f} ms), "
+                        f"target {_verdict(again[1])}; for 'json:17' {located[0]:.0f} ms "
+                        f"(+ next frame {located[1]:.0f} ms), target {_verdict(located[1])}; "
+                        f"for '42' {digits[0]:.0f} ms (+ next frame {digits[1]:.0f} ms), "
+                        f"target {_verdict(digits[1])}: {m['shown']}"
                     )
             browser.close()
     return 0
