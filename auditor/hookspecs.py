@@ -91,7 +91,9 @@ class AuditorSpec:
         """Decide whether a finding is suppressed; the first non-None answer wins.
 
         Asked only for findings that the authors' inline suppressions and the
-        configuration's ``per-path-ignores`` left active.
+        configuration's ``per-path-ignores`` left active. Asked in the process that
+        audits the finding's file: with ``--jobs``, a worker process, so an answer must
+        not depend on what the hook saw of other files.
 
         :param finding: the finding, not yet suppressed.
         :param target: the configuration it was found in.
@@ -100,7 +102,10 @@ class AuditorSpec:
 
     @hookspec
     def auditor_session_finish(self, result: AuditResult) -> None:
-        """Called with the final result, before reports are written.
+        """Called with the final result, before reports are written, in the main process.
+
+        The place for checks across configurations: rules and ``auditor_suppress`` see
+        one file's configurations at a time (with ``--jobs``, in worker processes).
 
         :param result: every target, finding and error of the run.
         """

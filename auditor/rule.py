@@ -160,6 +160,12 @@ class Rule:
         self.options = options if options is not None else self.Options()
 
     def check(self, config: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+        """The violations in one configuration.
+
+        Judge ``config`` alone: a large scan audits its files in several processes
+        (``--jobs``), so what one call saw of another configuration may be in another
+        process. A check across configurations belongs in ``auditor_session_finish``.
+        """
         raise NotImplementedError
 
     def requests(self, config: Mapping[str, Any], ctx: RuleContext) -> Iterable[FactKey]:
