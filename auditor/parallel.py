@@ -4,9 +4,10 @@ A file scan is CPU-bound Python (parsing, rules, locating findings), so one proc
 uses one core however many the machine has. With ``--jobs N`` (default: one per core,
 up to ``MAX_AUTO_JOBS``, when the scan is big enough to repay starting them) the files
 are shared among N forked worker processes. Each worker reads, loads and audits whole
-files exactly as the single-process scan does (``sources._load_file`` and
-``Audit.add_file``) and sends back what the file became: its slim targets, its errors,
-and what the audit recorded (findings, could-not-verify entries, warnings, notes).
+files (a Terraform module's files together) exactly as the single-process scan does
+(``sources._load_file`` and ``Audit.add_file``) and sends back what the files became:
+their slim targets, their errors, and what the audit recorded (findings, could-not-verify
+entries, warnings, notes).
 The parent merges them in the order of the files, so the result, and every report,
 is the same as a single-process scan's.
 
@@ -84,9 +85,10 @@ def plan(
 def worth_forking(items: Sequence[_Item], jobs: int | None) -> int:
     """The number of processes to use: ``jobs`` when given, else by the size of the work."""
     files = [item for item in items if not isinstance(item, Target)]
+    units = sum(1 for task in _tasks(items) if not isinstance(task, Target))  # what workers share
     if jobs is not None:
-        return max(1, min(jobs, len(files)))
-    if len(files) < AUTO_MIN_FILES or not can_fork():
+        return max(1, min(jobs, units))
+    if len(files) < AUTO_MIN_FILES or units < 2 or not can_fork():
         return 1
     total = 0
     for path, _ in files:
@@ -95,7 +97,7 @@ def worth_forking(items: Sequence[_Item], jobs: int | None) -> int:
         except OSError:
             continue
         if total >= AUTO_MIN_BYTES:
-            return min(auto_jobs(), len(files))
+            return min(auto_jobs(), units)
     return 1
 
 
@@ -126,12 +128,40 @@ class Collector:
 _JOB: tuple[Sequence[Any], int, OnFile | None, Collector] | None = None
 
 
-def _work(item: tuple[Path, bool]) -> tuple[LoadResult, Any]:
+def _work(files: list[tuple[Path, bool]]) -> tuple[LoadResult, Any]:
     assert _JOB is not None
     sources, max_bytes, on_file, collector = _JOB
     into = LoadResult()
-    _load_file(item[0], sources, max_bytes, explicit=item[1], into=into, on_file=on_file)
+    for path, explicit in files:
+        _load_file(path, sources, max_bytes, explicit=explicit, into=into, on_file=on_file)
     return into, collector.take()
+
+
+def _module_file(path: Path) -> bool:
+    return path.name.endswith((".tf", ".tf.json"))
+
+
+def _tasks(items: Sequence[_Item]) -> list[Target | list[tuple[Path, bool]]]:
+    """``items`` with their files cut into the units a worker takes: one file, or every
+    file of a Terraform module (a directory's ``.tf`` and ``.tf.json`` files, next to
+    each other in the walk). A module's files read its variables and report problems in
+    its ``.tfvars`` once; spread over workers, each worker would report them again."""
+    tasks: list[Target | list[tuple[Path, bool]]] = []
+    for item in items:
+        if isinstance(item, Target):
+            tasks.append(item)
+            continue
+        last = tasks[-1] if tasks else None
+        if (
+            isinstance(last, list)
+            and _module_file(item[0])
+            and _module_file(last[-1][0])
+            and item[0].parent == last[-1][0].parent
+        ):
+            last.append(item)
+        else:
+            tasks.append([item])
+    return tasks
 
 
 def load_in_workers(
@@ -159,17 +189,17 @@ def load_in_workers(
     # back twice; the parent puts it back first, where a serial scan has it.
     before = collector.take()
     _JOB = (sources, max_bytes, on_file, collector)
-    files = [item for item in items if not isinstance(item, Target)]
+    tasks = _tasks(items)
     try:
         # With fork, the executor starts every worker at the first submission, before its
         # own manager thread: no process is forked while this one has other threads.
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            done = pool.map(_work, files)
+            done = pool.map(_work, [task for task in tasks if not isinstance(task, Target)])
             collector.put(before)
             before = None
-            for item in items:
-                if isinstance(item, Target):
-                    result.targets.append(item)
+            for task in tasks:
+                if isinstance(task, Target):
+                    result.targets.append(task)
                     continue
                 loaded, recorded = next(done)
                 result.targets.extend(loaded.targets)

@@ -83,6 +83,30 @@ def test_errors_and_missing_paths_keep_their_place(tmp_path):
     assert audited == {str(data / "a-public.json"), str(data / "d-unencrypted.json")}
 
 
+def test_a_terraform_module_is_one_unit_of_work(tmp_path):
+    """A module's files share its variables and its .tfvars: a broken .tfvars is one
+    error, as in a serial scan, not one per worker that read a file of the module."""
+    module = tmp_path / "module"
+    module.mkdir()
+    for index in range(4):
+        (module / f"image{index}.tf").write_text(
+            f'resource "aws_imagebuilder_distribution_configuration" "d{index}" {{\n'
+            f'  name = "d{index}"\n'
+            "  distribution {\n"
+            "    region = var.region\n"
+            '    ami_distribution_configuration { name = "golden-{{ imagebuilder:buildDate }}" }\n'
+            "  }\n"
+            "}\n"
+        )
+    (module / "variables.tf").write_text('variable "region" { default = "us-east-1" }\n')
+    (module / "terraform.tfvars").write_text("region = \n")
+    shutil.copy(EXAMPLES / "public-ami.json", tmp_path / "z-public.json")
+    report = _same_scan(tmp_path, str(module), str(tmp_path / "z-public.json"))
+    assert [e["message"] for e in report["errors"]] == ["line 2, column 1: invalid HCL: missing 'identifier'"]
+    assert [t["name"] for t in report["targets"]][:4] == [f"d{index}" for index in range(4)]
+    assert parallel.worth_forking(parallel.plan([str(module)], exclude=None, force_exclude=None, strict=True), 4) == 1
+
+
 def test_corpus_in_parallel_is_the_single_process_scan(tmp_path):
     if not CORPUS.is_dir():
         skip_or_fail(f"the shared corpus is not at {CORPUS}")
