@@ -573,6 +573,11 @@ def _load_files(args, paths, sources, max_bytes: int, settings, run, on_file):
         collector = parallel.Collector(run.take, run.put)
         try:
             return parallel.load_in_workers(items, sources, max_bytes, jobs=jobs, on_file=on_file, collector=collector)
+        except parallel.CannotFork as exc:
+            # Said when --jobs asked for workers; "auto" falls back quietly (-v says why).
+            say = log.warning if args.jobs is not None else log.info
+            say("cannot start worker processes (%s): scanning in one", exc)
+            return parallel.load_serially(items, sources, max_bytes, on_file)
         except parallel.WorkerDied as exc:
             _error(f"scan: {exc}")
             return None

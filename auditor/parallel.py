@@ -176,12 +176,19 @@ def load_in_workers(
     """``load_paths`` over ``plan``'s items in ``jobs`` forked processes; the same result.
 
     A worker that dies (killed for memory) ends the scan with ``WorkerDied`` rather
-    than leaving it waiting for a file that will never come back.
+    than leaving it waiting for a file that will never come back. Workers that cannot
+    be started at all (no ``/dev/shm`` for the pool's semaphores, as in AWS Lambda; a
+    fork refused for lack of memory) raise ``CannotFork`` before anything is merged:
+    the caller scans in this process instead.
     """
-    # Imported here: a scan that stays in one process does not pay for them.
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    # Imported here: a scan that stays in one process does not pay for them. (Where the
+    # platform lacks sem_open, importing multiprocessing itself fails.)
+    try:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+    except ImportError as exc:
+        raise CannotFork(str(exc)) from None
 
     global _JOB
     result = LoadResult()
@@ -190,11 +197,16 @@ def load_in_workers(
     before = collector.take()
     _JOB = (sources, max_bytes, on_file, collector)
     tasks = _tasks(items)
+    pool = None
     try:
-        # With fork, the executor starts every worker at the first submission, before its
-        # own manager thread: no process is forked while this one has other threads.
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
+            # With fork, the executor starts every worker at the first submission, before
+            # its own manager thread: no process is forked while this one has other threads.
+            pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
             done = pool.map(_work, [task for task in tasks if not isinstance(task, Target)])
+        except (OSError, ImportError, NotImplementedError) as exc:
+            raise CannotFork(str(exc)) from None
+        with pool:
             collector.put(before)
             before = None
             for task in tasks:
@@ -209,10 +221,16 @@ def load_in_workers(
         raise WorkerDied(f"a worker process of the scan died ({exc}); rerun with --jobs 1") from None
     finally:
         if before is not None:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
             collector.put(before)
         _JOB = None
         _forget_json()
     return result
+
+
+class CannotFork(RuntimeError):
+    """No worker process could be started here; nothing of the scan was merged yet."""
 
 
 class WorkerDied(RuntimeError):

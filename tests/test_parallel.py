@@ -134,6 +134,25 @@ def test_auto_forks_only_for_scans_worth_it(tmp_path):
     assert parallel.worth_forking([error_target("gone.json", "no such file"), (big, False)], None) == 1
 
 
+def test_without_working_semaphores_the_scan_runs_in_one_process(tmp_path):
+    """Where the pool cannot be made (no sem_open, as in AWS Lambda, which has no
+    /dev/shm), the scan says so once and audits everything in one process."""
+    out = tmp_path / "r.json"
+    code = (
+        "import sys\n"
+        "sys.modules['_multiprocessing'] = None  # what a platform without sem_open lacks\n"
+        "from auditor.cli import main\n"
+        f"sys.exit(main(['scan', {str(EXAMPLES)!r}, '--config', {str(EXAMPLES / 'ib-audit.toml')!r},"
+        f" '--jobs', '2', '-f', 'json={out}']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    serial, serial_reports = _scan(tmp_path, "serial", str(EXAMPLES), "--config", str(EXAMPLES / "ib-audit.toml"))
+    assert proc.returncode == serial.returncode == 1, proc.stderr
+    assert "cannot start worker processes" in proc.stderr and "scanning in one" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(out.read_text())["findings"] == json.loads(serial_reports["json"])["findings"]
+
+
 def test_a_worker_that_dies_ends_the_scan_with_one_clear_error(tmp_path):
     """A worker killed mid-file (as by the kernel's out-of-memory killer) must not leave
     the scan waiting forever for a file that will never come back."""
