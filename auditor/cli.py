@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_jobs,
         default=None,
         metavar="N",
-        help="audit files in N processes (default: one per core for scans of 4 MB or more, else 1)",
+        help="audit files in N processes, or 'auto' (the default: one per core for scans of 4 MB or more, else 1)",
     )
     scan.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings (errors still exit 2)")
     scan.add_argument(
