@@ -44,8 +44,11 @@ def test_offline_scan_never_imports_boto3_or_botocore():
         # What only the account context (threads, policy evaluation) or a parallel scan needs.
         "print(sorted(m for m in ('auditor.context', 'concurrent.futures', 'multiprocessing') if m in sys.modules))\n"
     )
-    proc = _run(sys.executable, "-c", code)
+    # -P: from the repository root, "-c" would import the source tree, whose rules and
+    # reporters only exist as packages once installed, and prove nothing.
+    proc = _run(sys.executable, "-P", "-c", code)
     assert proc.stdout.split("\n")[:2] == ["[]", "[]"], proc.stdout + proc.stderr
+    assert proc.stderr == "", proc.stderr  # every plugin loaded: the scan really ran the rules
 
 
 def test_tests_run_against_the_installed_package():

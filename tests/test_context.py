@@ -797,4 +797,4 @@ def test_offline_import_never_loads_boto3():
     import sys
 
     code = "import sys, auditor.cli, auditor.context, auditor.context.providers, auditor.context.policy; sys.exit('boto3' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], env={**os.environ}).returncode == 0
+    assert subprocess.run([sys.executable, "-P", "-c", code], env={**os.environ}).returncode == 0

@@ -145,7 +145,8 @@ def test_without_working_semaphores_the_scan_runs_in_one_process(tmp_path):
         f"sys.exit(main(['scan', {str(EXAMPLES)!r}, '--config', {str(EXAMPLES / 'ib-audit.toml')!r},"
         f" '--jobs', '2', '-f', 'json={out}']))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    # -P: from the repository root, "-c" would import the source tree, not the installed package.
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     serial, serial_reports = _scan(tmp_path, "serial", str(EXAMPLES), "--config", str(EXAMPLES / "ib-audit.toml"))
     assert proc.returncode == serial.returncode == 1, proc.stderr
     assert "cannot start worker processes" in proc.stderr and "scanning in one" in proc.stderr
