@@ -377,12 +377,28 @@ def test_bad_var_files_are_errors_and_the_scan_goes_on(scan, tmp_path):
     write(tmp_path, "variables.tf", VARIABLES)
     broken, _ = write(tmp_path, "broken.tfvars", "groups = [\n")
     run = scan(str(main), "--select", "IBD009", "--var-file", str(broken), "--var-file", str(tmp_path / "nope.tfvars"))
-    assert run.report["errors"] == [
+    assert run.report["errors"] == [  # in the order given
+        {"input": str(broken), "message": "--var-file: line 1, column 1: invalid HCL: unexpected input"},
         {"input": str(tmp_path / "nope.tfvars"), "message": "--var-file: no such file"},
-        {"input": str(broken), "message": "line 1, column 1: invalid HCL: unexpected input"},
     ]
     assert [f[0] for f in run.whole()] == []  # env is unset: the name stays unresolved
     assert run.code == 2
+
+
+def test_a_broken_var_file_is_one_error_however_many_modules_read_it(scan, tmp_path):
+    for module in ("network", "images"):
+        (tmp_path / module).mkdir()
+        write(tmp_path / module, "main.tf", MODULE)
+        write(tmp_path / module, "variables.tf", VARIABLES)
+    broken, _ = write(tmp_path, "broken.tfvars", "groups = [\n")
+    run = scan(str(tmp_path / "images"), str(tmp_path / "network"), "--var-file", str(broken))
+    assert run.report["errors"] == [
+        {"input": str(broken), "message": "--var-file: line 1, column 1: invalid HCL: unexpected input"}
+    ]
+    assert {t["id"].split("#")[0] for t in run.report["targets"]} == {
+        str(tmp_path / "images" / "main.tf"),
+        str(tmp_path / "network" / "main.tf"),
+    }
 
 
 # -- .tf.json -------------------------------------------------------------------------------------------------

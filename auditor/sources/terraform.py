@@ -335,6 +335,14 @@ class ModuleReader:
             if isinstance(read, InputError):
                 errors.append(read)
                 continue
+            # Parsed once here, so that a broken file is one error for the run, not one
+            # for every module that would read it (nor one per worker of a parallel scan).
+            path, display, text = read
+            probe = ModuleValues(path.parent, [], self.max_bytes)
+            probe.read_tfvars(path, display, text)
+            if probe.errors:
+                errors.extend(InputError(file, f"--var-file: {problem}") for file, problem in probe.errors)
+                continue
             self.var_files.append(read)
         return errors
 

@@ -567,9 +567,9 @@ class ModuleValues:
         auto += [p for p in files if p.name.endswith((".auto.tfvars", ".auto.tfvars.json"))]
         for path in auto:
             if path.is_file():
-                self._read_tfvars(path, path.name)
+                self.read_tfvars(path, path.name)
         for path, display, text in self.var_files:  # read when the options were checked
-            self._read_tfvars(path, display, text)
+            self.read_tfvars(path, display, text)
 
     def _text(self, path: Path, display: str) -> str | None:
         text, problem = read_text(path, self.max_bytes)
@@ -625,7 +625,9 @@ class ModuleValues:
                 if name != "//":
                     self.local_nodes[name] = (value, None)
 
-    def _read_tfvars(self, path: Path, display: str, text: str | None = None) -> None:
+    def read_tfvars(self, path: Path, display: str, text: str | None = None) -> None:
+        """Take the values a ``.tfvars`` (or ``.tfvars.json``) file sets; a problem is
+        added to ``errors`` naming ``display``."""
         if text is None:
             text = self._text(path, display)
             if text is None:
