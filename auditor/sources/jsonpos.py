@@ -181,24 +181,11 @@ class LazySpans(Mapping[str, Span]):
         if "~" in pointer:
             tokens = [_unescape(token) for token in tokens]
         path = [self._root]
-        # _member, inlined: a finding's lookup goes five or six levels down, and a scan
-        # makes one per finding.
-        children, text = self._children, self._text
-        start = self._root
         for token in tokens:
-            state = children.get(start)
-            if state is None:
-                if text[start] not in "{[":
-                    break  # a scalar has no children
-                state = children[start] = [{}, WHITESPACE.match(text, start + 1).end(), 0]
-            found = state[0].get(token)
-            if found is None and state[1] >= 0:
-                self._read_on(start, state, token)
-                found = state[0].get(token)
+            found = self._member(path[-1], token)
             if found is None:
                 break
             path.append(found)
-            start = found
         if len(path) > 1 and self._repeated_keys:
             # Read each container on the way to its end, innermost first (so the child a
             # lookup went into is skipped by its known end, never decoded): a member that
