@@ -28,7 +28,7 @@ from auditor.model import AuditResult, InputError, Severity
 from auditor.plugins import PluginHost
 from auditor.reporting import ReportError, log_line, log_safe
 from auditor.snippets import SnippetMaker, attach_snippets
-from auditor.sources import load_paths
+from auditor.sources import inputs, load_inputs
 
 log = logging.getLogger("ib_audit")
 
@@ -560,30 +560,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def _load_files(args, paths, sources, max_bytes: int, settings, run, on_file):
     """Every file under ``paths`` read, loaded and (with ``run``) audited: in one process,
     or shared among forked workers when ``--jobs`` asks or the scan is big enough."""
-    exclude = _excluder(settings, walking=True)
     force_exclude = _excluder(settings, walking=False) if settings.force_exclude else None
-    strict = not args.ignore_unrecognized
-    if run is not None and args.jobs != 1:
-        from auditor import parallel
-
-        items = parallel.plan(paths, exclude=exclude, force_exclude=force_exclude, strict=strict)
-        jobs = parallel.worth_forking(items, args.jobs)
-        if jobs == 1:
-            return parallel.load_serially(items, sources, max_bytes, on_file)
-        collector = parallel.Collector(run.take, run.put)
-        try:
-            return parallel.load_in_workers(items, sources, max_bytes, jobs=jobs, on_file=on_file, collector=collector)
-        except parallel.CannotFork as exc:
-            # Said when --jobs asked for workers; "auto" falls back quietly (-v says why).
-            say = log.warning if args.jobs is not None else log.info
-            say("cannot start worker processes (%s): scanning in one", exc)
-            return parallel.load_serially(items, sources, max_bytes, on_file)
-        except parallel.WorkerDied as exc:
-            _error(f"scan: {exc}")
-            return None
-    return load_paths(
-        paths, sources, max_bytes, strict=strict, exclude=exclude, force_exclude=force_exclude, on_file=on_file
+    found = inputs(
+        paths,
+        strict=not args.ignore_unrecognized,
+        exclude=_excluder(settings, walking=True),
+        force_exclude=force_exclude,
     )
+    if run is None or args.jobs == 1:
+        return load_inputs(found, sources, max_bytes, on_file)  # each file loaded as the walk finds it
+    from auditor import parallel
+
+    items = list(found)
+    jobs = parallel.worth_forking(items, args.jobs)
+    if jobs == 1:
+        return load_inputs(items, sources, max_bytes, on_file)
+    try:
+        return parallel.load_in_workers(items, sources, max_bytes, jobs=jobs, on_file=on_file, recorder=run)
+    except parallel.CannotFork as exc:
+        # Said when --jobs asked for workers; "auto" falls back quietly (-v says why).
+        say = log.warning if args.jobs is not None else log.info
+        say("cannot start worker processes (%s): scanning in one", exc)
+        return load_inputs(items, sources, max_bytes, on_file)
+    except parallel.WorkerDied as exc:
+        _error(f"scan: {exc}")
+        return None
 
 
 def _jobs(raw: str) -> int | None:

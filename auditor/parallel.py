@@ -5,7 +5,7 @@ uses one core however many the machine has. With ``--jobs N`` (default: one per 
 up to ``MAX_AUTO_JOBS``, when the scan is big enough to repay starting them) the files
 are shared among N forked worker processes. Each worker reads, loads and audits whole
 files (a Terraform module's files together) exactly as the single-process scan does
-(``sources._load_file`` and ``Audit.add_file``) and sends back what the files became:
+(``sources.load_inputs`` and ``Audit.add_file``) and sends back what the files became:
 their slim targets, their errors, and what the audit recorded (findings, could-not-verify
 entries, warnings, notes).
 The parent merges them in the order of the files, so the result, and every report,
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from auditor.model import Target
-from auditor.sources import LoadResult, OnFile, _excluded, _forget_json, _load_file, error_target, walk
+from auditor.sources import Input, LoadResult, OnFile, _forget_json, load_inputs
 
 # "auto" uses at most this many processes: past it the parent's merging dominates.
 MAX_AUTO_JOBS = 8
@@ -49,40 +49,7 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and sys.platform != "darwin"
 
 
-# Item of the ordered work list: a file to load (path, named explicitly) or a target the
-# walk already made (a directory that could not be read, a missing path).
-_Item = tuple[Path, bool] | Target
-
-
-def plan(
-    paths: Sequence[str],
-    *,
-    exclude: Callable[[Path], bool] | None,
-    force_exclude: Callable[[Path], bool] | None,
-    strict: bool,
-) -> list[_Item]:
-    """Every file ``load_paths`` would read, in its order, with the error targets the
-    walk makes in between (so a parallel scan lists them where a serial one does)."""
-    items: list[_Item] = []
-    for raw in paths:
-        path = Path(raw)
-        if force_exclude is not None and _excluded(path, force_exclude):
-            continue
-        if path.is_dir():
-            walk_errors: list[Target] = []
-            for file in walk(path, exclude, walk_errors):
-                items.extend(walk_errors)
-                walk_errors.clear()
-                items.append((file, False))
-            items.extend(walk_errors)
-        elif path.exists() or path.is_symlink():
-            items.append((path, strict))
-        else:
-            items.append(error_target(raw, "no such file or directory"))
-    return items
-
-
-def worth_forking(items: Sequence[_Item], jobs: int | None) -> int:
+def worth_forking(items: Sequence[Input], jobs: int | None) -> int:
     """The number of processes to use: ``jobs`` when given, else by the size of the work."""
     files = [item for item in items if not isinstance(item, Target)]
     units = sum(1 for task in _tasks(items) if not isinstance(task, Target))  # what workers share
@@ -101,47 +68,30 @@ def worth_forking(items: Sequence[_Item], jobs: int | None) -> int:
     return 1
 
 
-def load_serially(items: Sequence[_Item], sources: Sequence[Any], max_bytes: int, on_file: OnFile | None) -> LoadResult:
-    """``load_paths`` over ``plan``'s items in this process (the walk is not made twice)."""
-    result = LoadResult()
-    try:
-        for item in items:
-            if isinstance(item, Target):
-                result.targets.append(item)
-            else:
-                _load_file(item[0], sources, max_bytes, explicit=item[1], into=result, on_file=on_file)
-    finally:
-        _forget_json()
-    return result
+class Recorder(Protocol):
+    """What an audit records while it reads files (``engine.Audit``): taken out after each
+    file in a worker and put back, in file order, in the parent."""
 
+    def take(self) -> Any: ...
 
-class Collector:
-    """What an audit records while it reads files, taken out after each file in a worker
-    and put back, in file order, in the parent (see ``engine.Audit.take`` / ``put``)."""
-
-    def __init__(self, take: Callable[[], Any], put: Callable[[Any], None]) -> None:
-        self.take = take
-        self.put = put
+    def put(self, recorded: Any) -> None: ...
 
 
 # Set in the parent just before the workers are forked; the workers inherit it.
-_JOB: tuple[Sequence[Any], int, OnFile | None, Collector] | None = None
+_JOB: tuple[Sequence[Any], int, OnFile | None, Recorder] | None = None
 
 
 def _work(files: list[tuple[Path, bool]]) -> tuple[LoadResult, Any]:
     assert _JOB is not None
-    sources, max_bytes, on_file, collector = _JOB
-    into = LoadResult()
-    for path, explicit in files:
-        _load_file(path, sources, max_bytes, explicit=explicit, into=into, on_file=on_file)
-    return into, collector.take()
+    sources, max_bytes, on_file, recorder = _JOB
+    return load_inputs(files, sources, max_bytes, on_file), recorder.take()
 
 
 def _module_file(path: Path) -> bool:
     return path.name.endswith((".tf", ".tf.json"))
 
 
-def _tasks(items: Sequence[_Item]) -> list[Target | list[tuple[Path, bool]]]:
+def _tasks(items: Sequence[Input]) -> list[Target | list[tuple[Path, bool]]]:
     """``items`` with their files cut into the units a worker takes: one file, or every
     file of a Terraform module (a directory's ``.tf`` and ``.tf.json`` files, next to
     each other in the walk). A module's files read its variables and report problems in
@@ -165,15 +115,15 @@ def _tasks(items: Sequence[_Item]) -> list[Target | list[tuple[Path, bool]]]:
 
 
 def load_in_workers(
-    items: Sequence[_Item],
+    items: Sequence[Input],
     sources: Sequence[Any],
     max_bytes: int,
     *,
     jobs: int,
     on_file: OnFile | None,
-    collector: Collector,
+    recorder: Recorder,
 ) -> LoadResult:
-    """``load_paths`` over ``plan``'s items in ``jobs`` forked processes; the same result.
+    """``load_inputs`` in ``jobs`` forked processes; the same result.
 
     A worker that dies (killed for memory) ends the scan with ``WorkerDied`` rather
     than leaving it waiting for a file that will never come back. Workers that cannot
@@ -194,8 +144,8 @@ def load_in_workers(
     result = LoadResult()
     # Workers start with nothing recorded, so that nothing recorded before the fork comes
     # back twice; the parent puts it back first, where a serial scan has it.
-    before = collector.take()
-    _JOB = (sources, max_bytes, on_file, collector)
+    before = recorder.take()
+    _JOB = (sources, max_bytes, on_file, recorder)
     tasks = _tasks(items)
     pool = None
     try:
@@ -207,7 +157,7 @@ def load_in_workers(
         except (OSError, ImportError, NotImplementedError) as exc:
             raise CannotFork(str(exc)) from None
         with pool:
-            collector.put(before)
+            recorder.put(before)
             before = None
             for task in tasks:
                 if isinstance(task, Target):
@@ -216,14 +166,14 @@ def load_in_workers(
                 loaded, recorded = next(done)
                 result.targets.extend(loaded.targets)
                 result.errors.extend(loaded.errors)
-                collector.put(recorded)
+                recorder.put(recorded)
     except BrokenProcessPool as exc:
         raise WorkerDied(f"a worker process of the scan died ({exc}); rerun with --jobs 1") from None
     finally:
         if before is not None:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-            collector.put(before)
+            recorder.put(before)
         _JOB = None
         _forget_json()
     return result

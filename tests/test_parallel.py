@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from auditor import parallel
-from auditor.sources import error_target
+from auditor.sources import error_target, inputs
 
 from conftest import CORPUS, EXAMPLES, REPO, skip_or_fail
 
@@ -104,7 +104,7 @@ def test_a_terraform_module_is_one_unit_of_work(tmp_path):
     report = _same_scan(tmp_path, str(module), str(tmp_path / "z-public.json"))
     assert [e["message"] for e in report["errors"]] == ["line 2, column 1: invalid HCL: missing 'identifier'"]
     assert [t["name"] for t in report["targets"]][:4] == [f"d{index}" for index in range(4)]
-    assert parallel.worth_forking(parallel.plan([str(module)], exclude=None, force_exclude=None, strict=True), 4) == 1
+    assert parallel.worth_forking(list(inputs([str(module)])), 4) == 1
 
 
 def test_corpus_in_parallel_is_the_single_process_scan(tmp_path):
@@ -168,12 +168,15 @@ def test_a_worker_that_dies_ends_the_scan_with_one_clear_error(tmp_path):
             os._exit(9)
         return targets
 
-    def take():
-        return ()
+    class NothingRecorded:
+        def take(self):
+            return ()
 
-    collector = parallel.Collector(take, lambda recorded: None)
+        def put(self, recorded):
+            pass
+
     from auditor.plugins import PluginHost
 
     sources = PluginHost().file_sources()
     with pytest.raises(parallel.WorkerDied, match="rerun with --jobs 1"):
-        parallel.load_in_workers(files, sources, 10_000_000, jobs=2, on_file=on_file, collector=collector)
+        parallel.load_in_workers(files, sources, 10_000_000, jobs=2, on_file=on_file, recorder=NothingRecorded())

@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -184,19 +184,53 @@ def load_paths(
     with each file's targets while its text is read; the targets it returns are kept
     (a scan audits them there and keeps only what reports need).
     """
+    items = inputs(paths, strict=strict, exclude=exclude, force_exclude=force_exclude)
+    return load_inputs(items, sources, max_bytes, on_file)
+
+
+# One input of a scan, in order: a file to load (its path, and whether it was named
+# explicitly) or a target already made for a path that cannot be read.
+Input = tuple[Path, bool] | Target
+
+
+def inputs(
+    paths: Sequence[str],
+    *,
+    strict: bool = True,
+    exclude: Callable[[Path], bool] | None = None,
+    force_exclude: Callable[[Path], bool] | None = None,
+) -> Iterator[Input]:
+    """The files under ``paths`` in the order they are loaded, with an error target
+    where a directory cannot be read or a path does not exist, found as they are asked
+    for (``load_paths``), or listed first to be shared among processes (``--jobs``)."""
+    for raw in paths:
+        path = Path(raw)
+        if force_exclude is not None and _excluded(path, force_exclude):
+            continue
+        if path.is_dir():
+            walk_errors: list[Target] = []
+            for file in walk(path, exclude, walk_errors):
+                yield from walk_errors
+                walk_errors.clear()
+                yield file, False
+            yield from walk_errors
+        elif path.exists() or path.is_symlink():
+            yield path, strict
+        else:
+            yield error_target(raw, "no such file or directory")
+
+
+def load_inputs(
+    items: Iterable[Input], sources: Sequence[FileSource], max_bytes: int, on_file: OnFile | None = None
+) -> LoadResult:
+    """Load ``inputs``' files in order, keeping the error targets where they stand."""
     result = LoadResult()
     try:
-        for raw in paths:
-            path = Path(raw)
-            if force_exclude is not None and _excluded(path, force_exclude):
-                continue
-            if path.is_dir():
-                for file in walk(path, exclude, result.targets):
-                    _load_file(file, sources, max_bytes, explicit=False, into=result, on_file=on_file)
-            elif path.exists() or path.is_symlink():
-                _load_file(path, sources, max_bytes, explicit=strict, into=result, on_file=on_file)
+        for item in items:
+            if isinstance(item, Target):
+                result.targets.append(item)
             else:
-                result.targets.append(error_target(raw, "no such file or directory"))
+                _load_file(item[0], sources, max_bytes, explicit=item[1], into=result, on_file=on_file)
     finally:
         _forget_json()
     return result
