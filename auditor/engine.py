@@ -196,9 +196,7 @@ class Audit:
         self.tool_errors.extend(tool_errors)
         self.warnings.extend(warnings)
         for target, pointers in notes.items():
-            into = self.notes.setdefault(target, {})
-            for pointer, labels in pointers.items():
-                into.setdefault(pointer, {}).update(labels)
+            _add_notes(self.notes.setdefault(target, {}), pointers)
         self.host.errors.extend(host_errors)
 
     def _audit_target(self, target: Target) -> None:
@@ -259,9 +257,7 @@ class Audit:
                     spec, target, scenarios, keys, context, suppress, self.findings, self.unverified, self.tool_errors
                 )
             if notes:
-                target_notes = self.notes.setdefault(target.id, {})
-                for pointer, labels in notes.items():
-                    target_notes.setdefault(pointer, {}).update(labels)
+                _add_notes(self.notes.setdefault(target.id, {}), notes)
         if inline is not None:
             self.warnings.extend(inline.warnings)
             if settings.report_unused_suppressions:
@@ -352,8 +348,7 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
                 InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
             )
             return notes
-        for pointer, labels in ctx.notes.items():
-            notes.setdefault(pointer, {}).update(labels)
+        _add_notes(notes, ctx.notes)
         for v in violations:
             merged = (keys[index](v.path), v.message)
             paths.setdefault(merged, v.path)
@@ -442,6 +437,12 @@ def _unresolved_objects(target: Target, scenarios) -> list[Unverified]:
         Unverified(target.id, ALL_RULES, path, _annotate(reason, condition_qualifier(scenarios, where), ()))
         for (path, reason), where in seen.items()
     ]
+
+
+def _add_notes(into: dict[str, dict[str, str]], notes: dict[str, dict[str, str]]) -> None:
+    """Add a rule's notes (pointer -> label -> text) to ``into``; a later label wins."""
+    for pointer, labels in notes.items():
+        into.setdefault(pointer, {}).update(labels)
 
 
 def _note(into: dict, key, index: int) -> None:
