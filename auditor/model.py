@@ -406,12 +406,14 @@ class InputError:
 @dataclass(frozen=True)
 class Notice:
     """A warning about the run that is not a finding: a suppression that is malformed,
-    names an unknown rule, has expired or went unused; an old baseline format.
+    names an unknown rule, has expired or went unused; an old baseline format; a file a
+    directory walk would not read (a symbolic link out of the directory).
 
     Warnings never change the exit code (as in ruff); they name their place.
     """
 
-    # unknown-rule | malformed-suppression | expired-suppression | missing-reason | unused-suppression | baseline
+    # unknown-rule | malformed-suppression | expired-suppression | missing-reason | unused-suppression
+    # | baseline | retired-rule | skipped-link
     kind: str
     message: str
     location: Location | None = None

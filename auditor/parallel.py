@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from auditor.model import Target
+from auditor.model import Notice, Target
 from auditor.sources import Input, LoadResult, OnFile, _forget_json, load_inputs
 
 # "auto" uses at most this many processes: past it the parent's merging dominates.
@@ -51,8 +51,8 @@ def can_fork() -> bool:
 
 def worth_forking(items: Sequence[Input], jobs: int | None) -> int:
     """The number of processes to use: ``jobs`` when given, else by the size of the work."""
-    files = [item for item in items if not isinstance(item, Target)]
-    units = sum(1 for task in _tasks(items) if not isinstance(task, Target))  # what workers share
+    files = [item for item in items if isinstance(item, tuple)]
+    units = sum(1 for task in _tasks(items) if isinstance(task, list))  # what workers share
     if jobs is not None:
         return max(1, min(jobs, units))
     if len(files) < AUTO_MIN_FILES or units < 2 or not can_fork():
@@ -91,14 +91,14 @@ def _module_file(path: Path) -> bool:
     return path.name.endswith((".tf", ".tf.json"))
 
 
-def _tasks(items: Sequence[Input]) -> list[Target | list[tuple[Path, bool]]]:
+def _tasks(items: Sequence[Input]) -> list[Target | Notice | list[tuple[Path, bool]]]:
     """``items`` with their files cut into the units a worker takes: one file, or every
     file of a Terraform module (a directory's ``.tf`` and ``.tf.json`` files, next to
     each other in the walk). A module's files read its variables and report problems in
     its ``.tfvars`` once; spread over workers, each worker would report them again."""
-    tasks: list[Target | list[tuple[Path, bool]]] = []
+    tasks: list[Target | Notice | list[tuple[Path, bool]]] = []
     for item in items:
-        if isinstance(item, Target):
+        if not isinstance(item, tuple):  # made in the parent: kept there, in its place
             tasks.append(item)
             continue
         last = tasks[-1] if tasks else None
@@ -153,7 +153,7 @@ def load_in_workers(
             # With fork, the executor starts every worker at the first submission, before
             # its own manager thread: no process is forked while this one has other threads.
             pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
-            done = pool.map(_work, [task for task in tasks if not isinstance(task, Target)])
+            done = pool.map(_work, [task for task in tasks if isinstance(task, list)])
         except (OSError, ImportError, NotImplementedError) as exc:
             raise CannotFork(str(exc)) from None
         with pool:
@@ -162,6 +162,9 @@ def load_in_workers(
             for task in tasks:
                 if isinstance(task, Target):
                     result.targets.append(task)
+                    continue
+                if isinstance(task, Notice):
+                    result.notices.append(task)
                     continue
                 loaded, recorded = next(done)
                 result.targets.extend(loaded.targets)

@@ -150,7 +150,7 @@ def test_devices_sockets_and_links_to_them_are_never_read(repo):
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(repo / "socket.yaml"))
     try:
-        run_ = scan(".", "/dev/zero", cwd=repo, timeout=30, memory_mb=1024)
+        run_ = scan(".", "/dev/zero", "zero.json", cwd=repo, timeout=30, memory_mb=1024)
     finally:
         listener.close()
     assert run_.code == 2
@@ -160,6 +160,33 @@ def test_devices_sockets_and_links_to_them_are_never_read(repo):
         ("zero.json", "not a regular file (a character device); not read"),
     ]
     assert run_.findings() == public_findings("public-ami.json")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_walk_reads_links_to_files_only_inside_the_tree(repo, tmp_path, jobs):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(PUBLIC, outside / "secret.json")
+    os.symlink(outside / "secret.json", repo / "a-out.json")
+    os.symlink("/proc/self/environ", repo / "b-env.yaml")  # a regular file, full of secrets
+    (repo / "sub").mkdir()
+    os.symlink("../public-ami.json", repo / "sub" / "in.json")
+    run_ = scan(".", "--jobs", jobs, cwd=repo, timeout=30)
+    # Links out of the tree are warnings, not errors: the exit code is the findings'.
+    assert run_.code == 1
+    assert run_.errors() == []
+    assert run_.audited() == ["public-ami.json", "sub/in.json"]
+    assert run_.findings() == public_findings("public-ami.json") + public_findings("sub/in.json")
+    skipped = "skipped: a symbolic link to {}, outside the directory scanned (.); name the file on the command line to scan it"
+    assert run_.report["warnings"] == [
+        {"kind": "skipped-link", "message": skipped.format(outside / "secret.json"), "input": "a-out.json"},
+        {"kind": "skipped-link", "message": skipped.format("/proc/self/environ"), "input": "b-env.yaml"},
+    ]
+    assert f"ib-audit: warning: a-out.json: {skipped.format(outside / 'secret.json')}" in run_.err.splitlines()
+    # Named on the command line, the file is read: the user asked for it.
+    run_ = scan("a-out.json", cwd=repo, timeout=30)
+    assert run_.audited() == ["a-out.json"]
+    assert run_.report["warnings"] == []
 
 
 # -- 2. YAML alias expansion has a budget -------------------------------------------------------

@@ -11,8 +11,12 @@ an error.
 
 Only regular files are read, and never more than the size limit: FIFOs, devices and
 sockets (or links to them) are errors that are never opened. The walk does not follow
-symbolic links to directories (``-v`` lists them), so it cannot loop or leave the tree;
-a directory it cannot read is an error naming it.
+symbolic links to directories (``-v`` lists them), so it cannot loop or leave the tree,
+and it reads a symbolic link to a file only when the file is inside the directory walked:
+a link out of it (to ``/proc/self/environ``, to a CI runner's credentials) is skipped with
+a warning, so a pull request cannot make a scan read, and its reports quote, a file
+outside the checkout. A file named on the command line is read wherever it is. A
+directory the walk cannot read is an error naming it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from auditor.model import InputError, Origin, SourceMap, Target
+from auditor.model import InputError, Notice, Origin, SourceMap, Target
 
 log = logging.getLogger("ib_audit.sources")
 
@@ -53,6 +57,8 @@ class LoadResult:
 
     targets: list[Target] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    # Warnings about the inputs that are not errors (a walk skipped a link out of its tree).
+    notices: list[Notice] = field(default_factory=list)
     # Live scans: (account, region) -> every configuration ARN its listing returned, for each
     # listing that completed without an error or a skipped summary (the account is None
     # for the scan's own credentials). What is not listed there no longer exists.
@@ -116,14 +122,15 @@ def display_path(path: Path) -> str:
 
 
 def walk(
-    root: Path, exclude: Callable[[Path], bool] | None = None, errors: list[Target] | None = None
+    root: Path, exclude: Callable[[Path], bool] | None = None, errors: list[Target | Notice] | None = None
 ) -> Iterator[Path]:
     """Files under ``root`` with a known extension, in sorted order, directory by directory.
 
     ``exclude`` (else ``SKIP_DIRS``) prunes. Symbolic links to directories are listed
-    under ``-v`` and not followed; a directory that cannot be read is appended to
-    ``errors`` as an error target naming it.
+    under ``-v`` and not followed. Appended to ``errors``: an error target for a
+    directory that cannot be read, a warning for a link to a file outside ``root``.
     """
+    inside: str | None = None  # root with its links resolved, found at the first file link
     pending = [root]
     while pending:
         directory = pending.pop()
@@ -137,12 +144,14 @@ def walk(
         subdirectories = []
         for entry in entries:
             path = Path(entry.path)
+            link = False
             try:
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in SKIP_DIRS if exclude is None else not _excluded(path, exclude):
                         subdirectories.append(path)
                     continue
-                if entry.is_symlink() and entry.is_dir():
+                link = entry.is_symlink()
+                if link and entry.is_dir():
                     log.info("%s: skipped, a symbolic link to a directory (not followed)", display_path(path))
                     continue
             except OSError:
@@ -150,8 +159,29 @@ def walk(
             if any(entry.name.endswith(ext) for ext in WALK_EXTENSIONS):
                 if exclude is not None and _excluded(path, exclude):
                     continue
+                if link:
+                    if inside is None:
+                        inside = os.path.join(os.path.realpath(root), "")
+                    if not os.path.realpath(path).startswith(inside):
+                        _skip_link_out(path, root, errors)
+                        continue
                 yield path
         pending.extend(reversed(subdirectories))
+
+
+def _skip_link_out(path: Path, root: Path, errors: list[Target | Notice] | None) -> None:
+    display = display_path(path)
+    try:
+        to = os.readlink(path)  # as committed: what the link says, not what it resolves to now
+    except OSError:
+        to = os.path.realpath(path)
+    message = (
+        f"skipped: a symbolic link to {to}, outside the directory scanned "
+        f"({display_path(root)}); name the file on the command line to scan it"
+    )
+    log.info("%s: %s", display, message)
+    if errors is not None:
+        errors.append(Notice("skipped-link", message, input=display))
 
 
 def _excluded(path: Path, exclude: Callable[[Path], bool]) -> bool:
@@ -189,8 +219,9 @@ def load_paths(
 
 
 # One input of a scan, in order: a file to load (its path, and whether it was named
-# explicitly) or a target already made for a path that cannot be read.
-Input = tuple[Path, bool] | Target
+# explicitly), a target already made for a path that cannot be read, or a warning
+# about a path the walk skipped.
+Input = tuple[Path, bool] | Target | Notice
 
 
 def inputs(
@@ -208,7 +239,7 @@ def inputs(
         if force_exclude is not None and _excluded(path, force_exclude):
             continue
         if path.is_dir():
-            walk_errors: list[Target] = []
+            walk_errors: list[Target | Notice] = []
             for file in walk(path, exclude, walk_errors):
                 yield from walk_errors
                 walk_errors.clear()
@@ -229,6 +260,8 @@ def load_inputs(
         for item in items:
             if isinstance(item, Target):
                 result.targets.append(item)
+            elif isinstance(item, Notice):
+                result.notices.append(item)
             else:
                 _load_file(item[0], sources, max_bytes, explicit=item[1], into=result, on_file=on_file)
     finally:
