@@ -572,17 +572,19 @@ def _load_files(args, paths, sources, max_bytes: int, settings, run, on_file):
         return load_inputs(found, sources, max_bytes, on_file)  # each file loaded as the walk finds it
     from auditor import parallel
 
-    items = list(found)
+    items, logged = parallel.listed(found)  # the walk's -v lines kept for their place
     jobs = parallel.worth_forking(items, args.jobs)
     if jobs == 1:
-        return load_inputs(items, sources, max_bytes, on_file)
+        return load_inputs(parallel.replayed(items, logged), sources, max_bytes, on_file)
     try:
-        return parallel.load_in_workers(items, sources, max_bytes, jobs=jobs, on_file=on_file, recorder=run)
+        return parallel.load_in_workers(
+            items, sources, max_bytes, jobs=jobs, on_file=on_file, recorder=run, logged=logged
+        )
     except parallel.CannotFork as exc:
         # Said when --jobs asked for workers; "auto" falls back quietly (-v says why).
         say = log.warning if args.jobs is not None else log.info
         say("cannot start worker processes (%s): scanning in one", exc)
-        return load_inputs(items, sources, max_bytes, on_file)
+        return load_inputs(parallel.replayed(items, logged), sources, max_bytes, on_file)
     except parallel.WorkerDied as exc:
         _error(f"scan: {exc}")
         return None

@@ -18,9 +18,10 @@ unsafe) the scan stays in one process.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,10 +82,71 @@ class Recorder(Protocol):
 _JOB: tuple[Sequence[Any], int, OnFile | None, Recorder] | None = None
 
 
-def _work(files: list[tuple[Path, bool]]) -> tuple[LoadResult, Any]:
+def _work(files: list[tuple[Path, bool]]) -> tuple[LoadResult, Any, list[logging.LogRecord]]:
     assert _JOB is not None
     sources, max_bytes, on_file, recorder = _JOB
-    return load_inputs(files, sources, max_bytes, on_file), recorder.take()
+    with _Held() as held:  # written by the parent in file order, not as workers finish
+        loaded = load_inputs(files, sources, max_bytes, on_file)
+    return loaded, recorder.take(), held.records
+
+
+class _Held(logging.Handler):
+    """Holds what is logged (``-v``) while it is installed in place of the root logger's
+    handlers, to be written later, in order, by ``_write_held``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Made plain, so that it pickles: its arguments may be anything.
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        records, self.records = self.records, []
+        return records
+
+    def __enter__(self) -> _Held:
+        root = logging.getLogger()
+        self._saved = root.handlers
+        root.handlers = [self]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().handlers = self._saved
+
+
+def _write_held(records: Iterable[logging.LogRecord]) -> None:
+    for record in records:
+        logging.getLogger(record.name).handle(record)
+
+
+def listed(found: Iterable[Input]) -> tuple[list[Input], dict[int, list[logging.LogRecord]]]:
+    """Every input of ``found`` (a lazy walk), and what the walk logged before each (by
+    its index in the list): written back in place by ``replayed`` or by the workers'
+    merge, a scan's ``-v`` lines come in the order of a one-process scan's."""
+    items: list[Input] = []
+    logged: dict[int, list[logging.LogRecord]] = {}
+    with _Held() as held:
+        for item in found:
+            if held.records:
+                logged[len(items)] = held.take()
+            items.append(item)
+    if held.records:
+        logged[len(items)] = held.take()
+    return items, logged
+
+
+def replayed(items: Sequence[Input], logged: dict[int, list[logging.LogRecord]]) -> Iterator[Input]:
+    """``items`` again, writing what the walk logged before each as it is reached."""
+    for index, item in enumerate(items):
+        _write_held(logged.get(index, ()))
+        yield item
+    _write_held(logged.get(len(items), ()))
 
 
 def _module_file(path: Path) -> bool:
@@ -122,6 +184,7 @@ def load_in_workers(
     jobs: int,
     on_file: OnFile | None,
     recorder: Recorder,
+    logged: dict[int, list[logging.LogRecord]] | None = None,
 ) -> LoadResult:
     """``load_inputs`` in ``jobs`` forked processes; the same result.
 
@@ -156,20 +219,28 @@ def load_in_workers(
             done = pool.map(_work, [task for task in tasks if isinstance(task, list)])
         except (OSError, ImportError, NotImplementedError) as exc:
             raise CannotFork(str(exc)) from None
+        logged = logged or {}
         with pool:
             recorder.put(before)
             before = None
+            position = 0  # index in ``items`` of the task's first input
             for task in tasks:
+                count = len(task) if isinstance(task, list) else 1
+                for index in range(position, position + count):
+                    _write_held(logged.get(index, ()))
+                position += count
                 if isinstance(task, Target):
                     result.targets.append(task)
                     continue
                 if isinstance(task, Notice):
                     result.notices.append(task)
                     continue
-                loaded, recorded = next(done)
+                loaded, recorded, records = next(done)
+                _write_held(records)
                 result.targets.extend(loaded.targets)
                 result.errors.extend(loaded.errors)
                 recorder.put(recorded)
+            _write_held(logged.get(position, ()))
     except BrokenProcessPool as exc:
         raise WorkerDied(f"a worker process of the scan died ({exc}); rerun with --jobs 1") from None
     finally:

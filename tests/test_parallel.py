@@ -83,6 +83,35 @@ def test_errors_and_missing_paths_keep_their_place(tmp_path):
     assert audited == {str(data / "a-public.json"), str(data / "d-unencrypted.json")}
 
 
+def test_verbose_lines_come_in_the_order_of_a_single_process_scan(tmp_path):
+    """``-v`` lines, those the walk writes (a link, an empty file) and those the workers
+    write while reading (a file no source accepts), come where a serial scan writes
+    them, however the workers interleave."""
+    data = tmp_path / "in"
+    data.mkdir()
+    for index in range(6):
+        shutil.copy(EXAMPLES / "public-ami.json", data / f"{index}-public.json")
+        (data / f"{index}-other.json").write_text('{"not": "a configuration"}')
+    (data / "3-empty.json").write_text("")
+    os.symlink(tmp_path, data / "4-link")
+    report = _same_scan(tmp_path, str(data), "-v")
+    assert len(report["findings"]) == 12
+    serial = subprocess.run(
+        [EXE, "scan", str(data), "-v", "--jobs", "1", "--fail-on", "never"], capture_output=True, text=True
+    )
+    skipped = [line.removeprefix("ib-audit: ") for line in serial.stderr.splitlines() if "skipped" in line]
+    assert skipped == [
+        f"{data / '0-other.json'}: skipped, not a distribution configuration",
+        f"{data / '1-other.json'}: skipped, not a distribution configuration",
+        f"{data / '2-other.json'}: skipped, not a distribution configuration",
+        f"{data / '3-empty.json'}: skipped, empty file",
+        f"{data / '3-other.json'}: skipped, not a distribution configuration",
+        f"{data / '4-link'}: skipped, a symbolic link to a directory (not followed)",
+        f"{data / '4-other.json'}: skipped, not a distribution configuration",
+        f"{data / '5-other.json'}: skipped, not a distribution configuration",
+    ]
+
+
 def test_a_terraform_module_is_one_unit_of_work(tmp_path):
     """A module's files share its variables and its .tfvars: a broken .tfvars is one
     error, as in a serial scan, not one per worker that read a file of the module."""
