@@ -115,6 +115,63 @@ def _by_target(report):
     return out
 
 
+TERRAFORM_JSON = """\
+{
+  "resource": {
+    "aws_imagebuilder_distribution_configuration": {
+      "commented": {
+        "//": "ib-audit:ignore IBD009 names come from the pipeline",
+        "name": "commented",
+        "distribution": [
+          {
+            "region": "us-east-1",
+            "ami_distribution_configuration": {
+              "//": ["a note, not a suppression", "ib-audit:ignore IBD001 until=2000-01-01 it was temporary"],
+              "name": "fixed"
+            }
+          }
+        ]
+      },
+      "plain": {
+        "//": "a comment without the directive",
+        "name": "plain",
+        "distribution": {"region": "us-east-1", "ami_distribution_configuration": {"name": "fixed"}}
+      }
+    }
+  }
+}
+"""
+
+
+def test_terraform_json_comments(run, tmp_path):
+    """Terraform's JSON syntax has no comments but ignores a "//" property: an
+    ib-audit:ignore there suppresses for the resource, and is governed like a # comment."""
+    _built_elsewhere(tmp_path)
+    (tmp_path / "main.tf.json").write_text(TERRAFORM_JSON)
+    code, report, _, err = run("main.tf.json", "--select", "IBD001,IBD009")
+    assert _by_target(report) == {
+        "commented": [("IBD001", AMI0, None), ("IBD009", NAME, "names come from the pipeline")],
+        "plain": [("IBD001", AMI0, None), ("IBD009", NAME, None)],
+    }
+    line = line_of(TERRAFORM_JSON, "until=2000-01-01")
+    column = column_of(TERRAFORM_JSON, '"ib-audit:ignore IBD001') + 1
+    assert report["warnings"] == [
+        {
+            "kind": "expired-suppression",
+            "message": "suppression of IBD001 expired on 2000-01-01; its findings are active again",
+            "location": {
+                "file": "main.tf.json",
+                "start_line": line,
+                "start_column": column,
+                "end_line": line,
+                "end_column": column,
+            },
+        }
+    ]
+    assert f"ib-audit: warning: main.tf.json:{line}:{column}: suppression of IBD001 expired" in err
+    assert code == 1
+
+
 def test_terraform_comments(run, tmp_path):
     _built_elsewhere(tmp_path)
     (tmp_path / "main.tf").write_text(TERRAFORM)

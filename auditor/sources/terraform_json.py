@@ -2,6 +2,8 @@
 
 - ``.tf.json`` (Terraform's JSON syntax): read like ``.tf``, with the same variables,
   locals, dynamic blocks and provider semantics; strings are templates (``"${var.x}"``).
+  A ``"//"`` property is the syntax's comment: ``"//": "ib-audit:ignore IBD009 reason"``
+  anywhere in a resource suppresses for the whole resource, as a ``#`` comment in it does.
 - Plans (``terraform show -json plan.out``): ``planned_values`` (child modules
   included), else ``resource_changes[].change.after`` for plans that carry only those.
   A value listed in ``after_unknown`` is unknown until apply ("could not verify"), not
@@ -18,12 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor.model import Origin, SourceMap, Unresolved, join_pointer
+from auditor.model import InlineSuppression, Origin, SourceMap, Unresolved, join_pointer
 from auditor.sources import NOT_JSON, LoadResult, json_document
 from auditor.sources.jsonfile import ARN_RE
 from auditor.sources.jsonpos import LazySpans, loads_with_spans
 from auditor.sources.terraform import BLOCKS, META, RESOURCE_TYPE, ModuleReader, api_name, finish
 from auditor.sources.tf_eval import Evaluator, Positions, Scope, json_value
+from auditor.suppress import DIRECTIVE, parse_comment
 
 
 class _ParsedJSON:
@@ -73,6 +76,7 @@ class TerraformJSONSource(_ParsedJSON):
                     Origin(kind="terraform", file=display, resource=address),
                     SourceMap(file=display, spans=spans, renames=converter.renames),
                     result,
+                    suppressions=_comment_suppressions(body, pointer, spans),
                     provenance=converter.provenance,
                 )
             )
@@ -95,6 +99,38 @@ def _json_resources(document: Any):
                         yield join_pointer(pointer, i), name, item
             elif isinstance(body, dict):
                 yield pointer, name, body
+
+
+def _comment_suppressions(body: Any, pointer: str, spans: Any) -> tuple[InlineSuppression, ...]:
+    """``ib-audit:ignore`` entries in the ``"//"`` comments of a resource body and its blocks.
+
+    Terraform ignores a ``"//"`` property's value, a string or a list of strings. Each
+    entry is placed at its string's line and column, like a ``#`` comment, and covers the
+    whole resource (a JSON comment cannot trail a line).
+    """
+    out: list[InlineSuppression] = []
+    stack = [(body, pointer)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, list):
+            stack.extend((item, join_pointer(at, i)) for i, item in reversed(list(enumerate(value))))
+            continue
+        if not isinstance(value, dict):
+            continue
+        for name, item in value.items():
+            if name != "//":
+                stack.append((item, join_pointer(at, name)))
+                continue
+            comments = item if isinstance(item, list) else [item]
+            for index, text in enumerate(comments):
+                if not isinstance(text, str) or DIRECTIVE not in text:
+                    continue
+                where = join_pointer(at, "//", index) if isinstance(item, list) else join_pointer(at, "//")
+                span = spans.get(where)
+                line, column = (span.start_line, span.start_column + 1) if span is not None else (None, None)
+                rest = text.split(DIRECTIVE, 1)[1]
+                out.extend(parse_comment(rest, line, column, False))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 class _JSONConverter:
