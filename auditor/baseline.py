@@ -18,13 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from auditor import __version__
 from auditor.atomic import write_text_atomic
-from auditor.model import Finding, InputError, Notice, Suppression, Target
+from auditor.model import Finding, InputError, Notice, Suppression, Target, evolve
 from auditor.sources import read_text
 
 BASELINE_VERSION = 2
@@ -167,9 +166,9 @@ def apply_baseline(
     for index, f in enumerate(findings):
         if index in matched:
             suppressed = f.suppressed or Suppression("baseline", f"accepted in baseline {baseline.source}")
-            out.append(replace(f, baseline_state="unchanged", suppressed=suppressed))
+            out.append(evolve(f, baseline_state="unchanged", suppressed=suppressed))
         else:
-            out.append(replace(f, baseline_state="new"))
+            out.append(evolve(f, baseline_state="new"))
     identities = {t.identity for t in audited}
     ids = {t.id for t in audited}
     files = {t.origin.file for t in audited if t.origin.file}

@@ -47,7 +47,7 @@ def attach_snippets(result: AuditResult, max_bytes: int) -> AuditResult:
             first = max(1, loc.span.start_line - SNIPPET_CONTEXT)
             last = min(len(lines), loc.span.end_line + SNIPPET_CONTEXT, first + SNIPPET_MAX_LINES - 1)
             if first <= last:
-                f = replace(f, snippet=Snippet(first, tuple(clip(lines[n - 1]) for n in range(first, last + 1))))
+                f = evolve(f, snippet=Snippet(first, tuple(clip(lines[n - 1]) for n in range(first, last + 1))))
         findings.append(f)
     return replace(result, findings=tuple(findings))
 

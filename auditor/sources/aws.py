@@ -488,7 +488,6 @@ class LiveScanner:
         self._clients: dict[tuple[str, str], Any] = {}
         self.progress = progress or _Progress(options.progress)
         self.slots = threading.BoundedSemaphore(max_in_flight or options.max_workers)
-        self._config = client_config(options.max_workers)  # for subclasses that build their own clients
 
     # -- clients and calls -------------------------------------------------------------
     def client(self, region: str):
