@@ -390,6 +390,46 @@ def test_huge_integers_and_deep_nesting_name_line_and_column(repo):
     assert run_.findings() == public_findings("public-ami.json")
 
 
+# -- 6. one rule reports at most 1,000 problems per configuration -------------------------------------
+def test_a_flood_of_findings_is_bounded_and_fails_the_run_as_incomplete(repo):
+    """2 MB of malformed account ids were 200,000 findings, 32 s and 480 MB of memory; the
+    20 MB file limit allowed ten times that. The rule stops at 1,000 and says so."""
+    accounts = [f"bad{i}" for i in range(3000)]
+    document = {
+        "distributionConfiguration": {
+            "name": "flood",
+            "distributions": [
+                {
+                    "region": "us-east-1",
+                    "amiDistributionConfiguration": {
+                        "name": "flood-{{ imagebuilder:buildDate }}",
+                        "kmsKeyId": "alias/golden",
+                        "targetAccountIds": accounts,
+                    },
+                }
+            ],
+        }
+    }
+    (repo / "flood.json").write_text(json.dumps(document, indent=1))
+    run_ = scan(".", cwd=repo, timeout=60)
+    assert run_.code == 2
+    assert run_.errors() == [
+        (
+            "flood.json",
+            "rule IBD006 has more than 1,000 findings in this configuration; "
+            "only the first 1,000 are reported and the rule stopped there",
+        )
+    ]
+    text = (repo / "flood.json").read_text()
+    lines = text.splitlines()
+    first = next(n for n, line in enumerate(lines, 1) if '"bad0"' in line)
+    pointer = "/distributions/0/amiDistributionConfiguration/targetAccountIds/{}"
+    flood = [("IBD006", pointer.format(i), "flood.json", first + i) for i in range(1000)]
+    assert lines[first + 999 - 1].strip() == '"bad999",'  # expected lines read off the file
+    assert sorted(f for f in run_.findings() if f[2] == "flood.json") == sorted(flood)
+    assert [f for f in run_.findings() if f[2] != "flood.json"] == public_findings("public-ami.json")
+
+
 # -- live scans: a server that misbehaves ------------------------------------------------------------
 LIVE_REGIONS = ("us-east-1", "eu-west-1")
 ACCOUNT = "111122223333"
