@@ -173,12 +173,36 @@ class Audit:
         need (``Target.slim``): the text, positions and scenarios can then be freed, so
         memory stays bounded by the largest file, not the number of files."""
         first = len(self.findings)
-        for target in targets:
+        for index, target in enumerate(targets):
+            before = len(self.findings)
             self._audit_target(target)
+            if len(self.findings) - first > MAX_PER_FILE:
+                targets = self._stop_file(targets, index, first, before - first, file)
+                break
         if snippets is not None and len(self.findings) > first:
             lines = next((_text_lines(t) for t in targets if _text_lines(t) is not None), None)
             self.findings[first:] = snippets.attach(self.findings[first:], file, text, lines)
         return [t.slim(keep_configs) for t in targets]
+
+    def _stop_file(
+        self, targets: Sequence[Target], index: int, first: int, earlier: int, file: str
+    ) -> Sequence[Target]:
+        """Keep a file's first ``MAX_PER_FILE`` findings (``earlier`` of them from the
+        configurations before ``targets[index]``, the one that passed the bound); the
+        rest of the file is one error saying what is missing."""
+        del self.findings[first + MAX_PER_FILE :]
+        kept = MAX_PER_FILE - earlier
+        cut = targets[index].id
+        left = len(targets) - index - 1
+        self.tool_errors.append(
+            InputError(
+                file,
+                f"more than {MAX_PER_FILE:,} findings in this file: only the first {MAX_PER_FILE:,} are reported "
+                + (f"({kept:,} of {cut}'s)" if kept else f"(none of {cut}'s)")
+                + (f", and the {left:,} configuration(s) after it were not audited" if left else ""),
+            )
+        )
+        return targets[: index + 1]
 
     def take(self) -> tuple:
         """What the audit recorded since the last ``take``, removed from it: a worker
@@ -333,6 +357,11 @@ ALL_RULES = "*"
 # generator is not read on) and the configuration gets an error: the run fails as
 # incomplete (exit 2), never passing on what was not reported.
 MAX_PER_RULE = 1000
+# What one file may report. Under the bound above a 20 MB file could still hold 2,000
+# configurations of 900 malformed accounts each: 1.8 million findings, about 4 GB and
+# five minutes. Past this the file's findings stop, with an error (exit 2); a real file,
+# even an estate's snapshot of a few thousand configurations, reports far fewer.
+MAX_PER_FILE = 10_000
 
 
 def _bounded(spec, target: Target, check, tool_errors) -> list:

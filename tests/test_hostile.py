@@ -430,6 +430,40 @@ def test_a_flood_of_findings_is_bounded_and_fails_the_run_as_incomplete(repo):
     assert [f for f in run_.findings() if f[2] != "flood.json"] == public_findings("public-ami.json")
 
 
+def test_a_file_reports_at_most_ten_thousand_findings(repo):
+    """Under the bound per rule, many configurations of 1,000 bad accounts each (a 20 MB
+    file holds 2,000 such) were still millions of findings: a file stops at 10,000."""
+
+    def config(n: int) -> dict:
+        ami = {"name": f"c{n}-{{{{ imagebuilder:buildDate }}}}", "kmsKeyId": "alias/golden"}
+        ami["targetAccountIds"] = [f"bad{n}-{i}" for i in range(1000)]
+        return {
+            "distributionConfiguration": {
+                "name": f"c{n}",
+                "distributions": [{"region": "us-east-1", "amiDistributionConfiguration": ami}],
+            }
+        }
+
+    (repo / "many.json").write_text(json.dumps([config(n) for n in range(13)], indent=1))
+    run_ = scan(".", cwd=repo, timeout=120)
+    assert run_.code == 2
+    assert run_.errors() == [
+        (
+            "many.json",
+            "more than 10,000 findings in this file: only the first 10,000 are reported "
+            "(none of many.json#/10's), and the 2 configuration(s) after it were not audited",
+        )
+    ]
+    lines = (repo / "many.json").read_text().splitlines()
+    line = {text.strip().rstrip(","): number for number, text in enumerate(lines, 1) if '"bad' in text}
+    pointer = "/distributions/0/amiDistributionConfiguration/targetAccountIds/{}"
+    expected = [
+        ("IBD006", pointer.format(i), "many.json", line[f'"bad{n}-{i}"']) for n in range(10) for i in range(1000)
+    ]
+    assert sorted(f for f in run_.findings() if f[2] == "many.json") == sorted(expected)
+    assert [t for t in run_.audited() if t.startswith("many.json")] == sorted(f"many.json#/{n}" for n in range(11))
+
+
 # -- live scans: a server that misbehaves ------------------------------------------------------------
 LIVE_REGIONS = ("us-east-1", "eu-west-1")
 ACCOUNT = "111122223333"
