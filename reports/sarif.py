@@ -490,6 +490,9 @@ def _fits(indented: list[bytes | memoryview], findings: list[Finding], to_result
 
 # Compressed this much at a time while measuring, with a ceiling checked in between.
 _CHUNK = 1 << 20
+# gzip's header (no file name) and trailer (CRC-32 and length), around a deflate stream.
+_GZIP_HEADER = 10
+_GZIP_TRAILER = 8
 
 
 def _compresses_under_limit(pieces: list[bytes | memoryview]) -> bool:
@@ -501,9 +504,12 @@ def _compresses_under_limit(pieces: list[bytes | memoryview]) -> bool:
     answer is known without compressing the rest. Text small enough to begin with is
     never compressed at all.
     """
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: with gzip's header and trailer
+    # The bare deflate stream: gzip's is the same stream between a 10-byte header and an
+    # 8-byte trailer, and its CRC-32 of the whole text is work that changes no size.
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
     rest = sum(len(piece) for piece in pieces)
     compressed = 0
+    header = _GZIP_HEADER  # counted with the first output, as gzip writes it
     for piece in pieces:
         view = memoryview(piece)
         for start in range(0, len(view), _CHUNK):
@@ -511,8 +517,9 @@ def _compresses_under_limit(pieces: list[bytes | memoryview]) -> bool:
                 return True
             chunk = view[start : start + _CHUNK]
             rest -= len(chunk)
-            compressed += len(compressor.compress(chunk)) + len(compressor.flush(zlib.Z_SYNC_FLUSH))
-    return compressed + len(compressor.flush()) <= MAX_GZIP_BYTES
+            compressed += header + len(compressor.compress(chunk)) + len(compressor.flush(zlib.Z_SYNC_FLUSH))
+            header = 0
+    return compressed + header + len(compressor.flush()) + _GZIP_TRAILER <= MAX_GZIP_BYTES
 
 
 def _deflate_ceiling(size: int) -> int:
