@@ -12,10 +12,12 @@ import codecs
 import gc
 import gzip
 import json
+import os
 import secrets
 import zlib
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -24,7 +26,7 @@ import orjson
 import sarif_om as om
 
 from auditor import __version__, controls
-from auditor.model import AuditResult, Finding, Severity
+from auditor.model import AuditResult, Finding, Location, Severity
 from auditor.reporting import pseudo_path
 from auditor.rule import PROJECT_URL
 
@@ -469,7 +471,14 @@ def _build_run(result: AuditResult, category: str | None, results: dict[str, byt
     return run
 
 
-def _results_json(findings: list[Finding], to_results: _Results) -> list[bytes | memoryview]:
+class _Encoded(list):
+    """The pieces of a JSON text (``bytes`` or views), with ``compact``: for each piece,
+    the most bytes its part of the compact text (no layout whitespace) can take."""
+
+    compact: list[int]
+
+
+def _results_json(findings: list[Finding], to_results: _Results) -> _Encoded:
     """The JSON array of the findings' sarif-om results, indented for its place in the
     log (``runs[i].results``), built and encoded ``BATCH`` at a time, as pieces.
 
@@ -478,14 +487,38 @@ def _results_json(findings: list[Finding], to_results: _Results) -> list[bytes |
     a copy. The pieces are measured and written one after another, never joined: each
     copy of 30 MB of text was a noticeable part of the report's time.
     """
+    pieces = _Encoded()
     if not findings:
-        return [b"[]"]
-    pieces: list[bytes | memoryview] = []
+        pieces.append(b"[]")
+        pieces.compact = [2]
+        return pieces
+    layout = _least_layout()
+    compact = pieces.compact = []
     for start in range(0, len(findings), BATCH):
-        encoded = dumps([[[to_results(findings[start : start + BATCH])]]], indent=True)
-        pieces += (b",\n" if pieces else b"[\n", memoryview(encoded)[len(_NESTED_OPEN) : -len(_NESTED_CLOSE)])
+        batch = findings[start : start + BATCH]
+        encoded = dumps([[[to_results(batch)]]], indent=True)
+        view = memoryview(encoded)[len(_NESTED_OPEN) : -len(_NESTED_CLOSE)]
+        pieces += (b",\n" if pieces else b"[\n", view)
+        compact += (1, len(view) - layout * len(batch))
     pieces.append(_RESULTS_CLOSE)
+    compact.append(1)
     return pieces
+
+
+_LEAST_LAYOUT: list[int] = []
+
+
+def _least_layout() -> int:
+    """The fewest bytes of layout (newlines, indentation, the space after a colon) any
+    result has in the indented log: those of a result with every optional property
+    absent (no region but its first line, no uriBaseId, a resource without a name, no
+    suppression or baseline state). Computed once, by the code that writes results."""
+    if not _LEAST_LAYOUT:
+        bare = Finding("-", "-", Severity.INFO, "", None, "", Location(file=os.path.abspath("-")), "")  # type: ignore[arg-type]
+        result = _Results(SimpleNamespace(targets=()), {"-": 0})([bare])  # type: ignore[arg-type]
+        indented = dumps([[[result]]], indent=True)
+        _LEAST_LAYOUT.append(len(indented) - len(_NESTED_OPEN) - len(_NESTED_CLOSE) - len(dumps(result[0])))
+    return _LEAST_LAYOUT[0]
 
 
 def _within_limits(findings: list[Finding], to_results: _Results) -> tuple[list[Finding], list[bytes | memoryview]]:
@@ -504,7 +537,7 @@ def _within_limits(findings: list[Finding], to_results: _Results) -> tuple[list[
     return kept, [b"[]"]
 
 
-def _fits(indented: list[bytes | memoryview], findings: list[Finding], to_results: _Results) -> bool:
+def _fits(indented: _Encoded, findings: list[Finding], to_results: _Results) -> bool:
     """Whether the results, as an uploader sends them (compact JSON, gzipped), stay under
     GitHub's upload limit.
 
@@ -513,11 +546,14 @@ def _fits(indented: list[bytes | memoryview], findings: list[Finding], to_result
     come first. The indented text already encoded is the compact text plus whitespace;
     what it compresses to at zlib's fastest level is taken as a ceiling for what a
     slower, tighter level makes of the compact text (the whitespace only adds, and level
-    1 gives up about a third against gzip's default on these logs). Under the limit,
-    that answers; only results near the limit are encoded compactly and measured as
-    gzip compresses them.
+    1 gives up about a third against gzip's default on these logs). The results not yet
+    compressed are counted as the most their compact text can take, stored as it is:
+    their indented text less the layout every result has (``_least_layout``), which
+    ends the compressing a third sooner than counting the indented text would. Under
+    the limit, that answers; only results near the limit are encoded compactly and
+    measured as gzip compresses them.
     """
-    if _compresses_under_limit(indented):
+    if _compresses_under_limit(indented, indented.compact):
         return True
     compact = dumps(to_results(findings))
     return _compresses_under_limit([compact]) or len(gzip.compress(compact)) <= MAX_GZIP_BYTES
@@ -530,28 +566,33 @@ _GZIP_HEADER = 10
 _GZIP_TRAILER = 8
 
 
-def _compresses_under_limit(pieces: list[bytes | memoryview]) -> bool:
+def _compresses_under_limit(pieces: list[bytes | memoryview], most: list[int] | None = None) -> bool:
     """Whether the text in ``pieces`` gzips under the limit at zlib's fastest level.
 
     It is compressed a chunk at a time, each chunk flushed, so that what is compressed
     so far plus the most deflate can make of the rest (a stored block is never much
     bigger than its input) is a ceiling: once that ceiling is under the limit the
     answer is known without compressing the rest. Text small enough to begin with is
-    never compressed at all.
+    never compressed at all. ``most``, if given, is for each piece the most bytes the
+    text it stands for can take (see ``_Encoded``), counted for it while it is not
+    compressed; by default its own length.
     """
+    sizes = [len(piece) for piece in pieces]
+    most = sizes if most is None else [min(a, b) for a, b in zip(most, sizes, strict=True)]
     # The bare deflate stream: gzip's is the same stream between a 10-byte header and an
     # 8-byte trailer, and its CRC-32 of the whole text is work that changes no size.
     compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
-    rest = sum(len(piece) for piece in pieces)
+    rest = sum(most)
     compressed = 0
     header = _GZIP_HEADER  # counted with the first output, as gzip writes it
-    for piece in pieces:
+    for piece, size, bound in zip(pieces, sizes, most, strict=True):
         view = memoryview(piece)
-        for start in range(0, len(view), _CHUNK):
-            if compressed + _deflate_ceiling(rest) <= MAX_GZIP_BYTES:
+        rest -= bound  # the pieces after this one
+        for start in range(0, size, _CHUNK):
+            # This piece's part not yet compressed: at most its bound, and its own bytes.
+            if compressed + _deflate_ceiling(rest + min(bound, size - start)) <= MAX_GZIP_BYTES:
                 return True
             chunk = view[start : start + _CHUNK]
-            rest -= len(chunk)
             compressed += header + len(compressor.compress(chunk)) + len(compressor.flush(zlib.Z_SYNC_FLUSH))
             header = 0
     return compressed + header + len(compressor.flush()) + _GZIP_TRAILER <= MAX_GZIP_BYTES
