@@ -12,10 +12,12 @@ import codecs
 import gc
 import gzip
 import json
+import os
 import secrets
 import zlib
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -24,7 +26,7 @@ import orjson
 import sarif_om as om
 
 from auditor import __version__, controls
-from auditor.model import AuditResult, Finding, Severity
+from auditor.model import AuditResult, Finding, Location, Severity
 from auditor.reporting import pseudo_path
 from auditor.rule import PROJECT_URL
 
@@ -80,6 +82,25 @@ _FIELDS: dict[type, Any] = {}
 _ADDED: dict[type, dict[str, str]] = {om.Suppression: {"status": "accepted"}}
 
 
+def _fields_source(kind: type, names: dict[str, Any], prefix: str, indent: str) -> list[str]:
+    """Source lines building ``out``, the set fields of ``obj``, a ``kind`` (see
+    ``_json_fields``); the names they use go into ``names``."""
+    lines = [f"{indent}out = {{}}"]
+    key = ""
+    for index, field in enumerate(attr.fields(kind)):
+        default = field.default
+        test = "value is not None"
+        if isinstance(default, attr.Factory):
+            names[f"{prefix}_unset{index}"] = default.factory()
+            test += f" and value != {prefix}_unset{index}"
+        elif isinstance(default, (int, float)) and not isinstance(default, bool) and default == -1:
+            test += " and value != -1"
+        key = repr(field.metadata["schema_property_name"])
+        lines += [f"{indent}value = obj.{field.name}", f"{indent}if {test}:", f"{indent}    out[{key}] = value"]
+    lines += [f"{indent}out[{key!r}] = {value!r}" for key, value in _ADDED.get(kind, {}).items()]
+    return lines
+
+
 def _fields_function(kind: type):
     """A function returning one sarif-om class's set fields as a dict, generated once.
 
@@ -87,21 +108,34 @@ def _fields_function(kind: type):
     16,000 results made that loop most of the SARIF report's time.
     """
     names: dict[str, Any] = {}
-    lines = ["def fields(obj):", "    out = {}"]
-    for index, field in enumerate(attr.fields(kind)):
-        default = field.default
-        test = "value is not None"
-        if isinstance(default, attr.Factory):
-            names[f"_unset{index}"] = default.factory()
-            test += f" and value != _unset{index}"
-        elif isinstance(default, (int, float)) and not isinstance(default, bool) and default == -1:
-            test += " and value != -1"
-        key = repr(field.metadata["schema_property_name"])
-        lines += [f"    value = obj.{field.name}", f"    if {test}:", f"        out[{key}] = value"]
-    lines += [f"    out[{key!r}] = {value!r}" for key, value in _ADDED.get(kind, {}).items()]
-    lines.append("    return out")
+    lines = ["def fields(obj):", *_fields_source(kind, names, "_f", "    "), "    return out"]
     exec("\n".join(lines), names)  # the source above holds attrs field names and schema keys only
     return names["fields"]
+
+
+def _default_function(kinds: tuple[type, ...]):
+    """``_json_fields`` with the fields of ``kinds`` read in line, tried in that order.
+
+    A large report calls the encoder's ``default`` eight times a result (128,000 calls
+    for 16,000 results); one function doing the work, rather than one looking up
+    another, saves a call and a lookup for each.
+    """
+    names: dict[str, Any] = {"_other": _json_fields}
+    lines = ["def default(obj):", "    kind = type(obj)"]
+    for number, kind in enumerate(kinds):
+        names[f"_kind{number}"] = kind
+        lines += [f"    if kind is _kind{number}:", *_fields_source(kind, names, f"_k{number}", "        ")]
+        lines.append("        return out")
+    lines.append("    return _other(obj)")
+    exec("\n".join(lines), names)  # as in _fields_function
+    return names["default"]
+
+
+# The classes of a result's objects, the most frequent first (a result has two logical
+# locations and one of each other).
+_DEFAULT = _default_function(
+    (om.LogicalLocation, om.Result, om.Location, om.PhysicalLocation, om.Region, om.Message, om.ArtifactLocation)
+)
 
 
 def dumps(value: Any, *, indent: bool = False) -> bytes:
@@ -112,10 +146,10 @@ def dumps(value: Any, *, indent: bool = False) -> bytes:
     those take the standard library's way.
     """
     try:
-        return orjson.dumps(value, default=_json_fields, option=orjson.OPT_INDENT_2 if indent else 0)
+        return orjson.dumps(value, default=_DEFAULT, option=orjson.OPT_INDENT_2 if indent else 0)
     except TypeError:
         layout: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
-        return json.dumps(value, default=_json_fields, ensure_ascii=False, **layout).encode(errors="backslashreplace")
+        return json.dumps(value, default=_DEFAULT, ensure_ascii=False, **layout).encode(errors="backslashreplace")
 
 
 def artifact_uri(path: str) -> tuple[str, str | None]:
@@ -175,6 +209,51 @@ def _one_paragraph(text: str) -> str:
     return " ".join(text.split())
 
 
+def _maker(kind: type, *names: str):
+    """A function making a ``kind`` from the values of ``names``, passed in that order;
+    its other fields keep their defaults.
+
+    sarif-om's constructors take 5 to 30 fields, all by keyword; matching keywords to
+    parameters was about 4% of writing 16,000 results (counted in instructions). The
+    generated function passes every field by position, in the order attrs gives.
+    """
+    fields = attr.fields(kind)
+    unknown = set(names) - {field.name for field in fields}
+    if unknown:
+        raise TypeError(f"{kind.__name__} has no field {sorted(unknown)}")
+    arguments = []
+    for field in fields:
+        if field.name in names:
+            arguments.append(field.name)
+        elif isinstance(field.default, attr.Factory) or field.default is attr.NOTHING:
+            raise TypeError(f"{kind.__name__}.{field.name} has no constant default")
+        else:
+            arguments.append(repr(field.default))
+    namespace = {"_kind": kind}
+    # The source holds attrs field names and repr() of their constant defaults only.
+    exec(f"def make({', '.join(names)}):\n    return _kind({', '.join(arguments)})", namespace)
+    return namespace["make"]
+
+
+_new_result = _maker(
+    om.Result,
+    "rule_id",
+    "rule_index",
+    "level",
+    "kind",
+    "message",
+    "locations",
+    "partial_fingerprints",
+    "properties",
+    "baseline_state",
+)
+_new_message = _maker(om.Message, "text")
+_new_location = _maker(om.Location, "physical_location", "logical_locations")
+_new_physical = _maker(om.PhysicalLocation, "artifact_location", "region")
+_new_region = _maker(om.Region, "start_line", "start_column", "end_line", "end_column")
+_new_logical = _maker(om.LogicalLocation, "name", "fully_qualified_name", "kind")
+
+
 class _Results:
     """The sarif-om results of findings, with what results share built once.
 
@@ -221,8 +300,8 @@ class _Results:
     def __call__(self, findings: list[Finding]) -> list[om.Result]:
         # One loop with its names local: this is most of a large report's time.
         resources, messages, artifacts, rule_index = self.resources, self.messages, self.artifacts, self.rule_index
-        region_of, location_of, physical_of = om.Region, om.Location, om.PhysicalLocation
-        logical_of, message_of, result_of = om.LogicalLocation, om.Message, om.Result
+        region_of, location_of, physical_of = _new_region, _new_location, _new_physical
+        logical_of, message_of, result_of = _new_logical, _new_message, _new_result
         levels, labels = LEVELS, LABELS
         results = []
         for finding in findings:
@@ -234,39 +313,31 @@ class _Results:
             loc = finding.location
             span = loc.span
             region = (
-                region_of(
-                    start_line=span.start_line,
-                    start_column=span.start_column,
-                    end_line=span.end_line,
-                    end_column=span.end_column,
-                )
+                region_of(span.start_line, span.start_column, span.end_line, span.end_column)
                 if span
-                else region_of(start_line=1)
+                else region_of(1, None, None, None)
             )
             file = loc.file or self._file(finding)
             path = finding.path
             severity = finding.severity
+            # Arguments by position, in the order the makers above name them.
             result = result_of(
-                rule_id=finding.rule_id,
-                rule_index=rule_index[finding.rule_id],
-                level=levels[severity],
-                kind="fail",
+                finding.rule_id,
+                rule_index[finding.rule_id],
+                levels[severity],
+                "fail",
                 # What _sentence(f"{message} (configuration {name})") gives, from the two
                 # parts normalised once each: the ending starts with a space, ends with ")".
-                message=message_of(text=f"{text} {ending}." if text else f"{ending}."),
-                locations=[
+                message_of(f"{text} {ending}." if text else f"{ending}."),
+                [
                     location_of(
-                        physical_location=physical_of(
-                            artifact_location=artifacts.get(file) or self.artifact(file), region=region
-                        ),
-                        logical_locations=[
-                            resource,
-                            logical_of(name=path or "/", fully_qualified_name=f"{qualified}#{path}", kind="property"),
-                        ],
+                        physical_of(artifacts.get(file) or self.artifact(file), region),
+                        [resource, logical_of(path or "/", f"{qualified}#{path}", "property")],
                     )
                 ],
-                partial_fingerprints={FINGERPRINT_KEY: finding.fingerprint},
-                properties={"severity": labels[severity], "path": path, "target": target},
+                {FINGERPRINT_KEY: finding.fingerprint},
+                {"severity": labels[severity], "path": path, "target": target},
+                finding.baseline_state or None,
             )
             if finding.suppressed is not None:
                 result.suppressions = [
@@ -275,8 +346,6 @@ class _Results:
                         justification=finding.suppressed.reason,
                     )
                 ]
-            if finding.baseline_state:
-                result.baseline_state = finding.baseline_state
             results.append(result)
         return results
 
@@ -402,7 +471,14 @@ def _build_run(result: AuditResult, category: str | None, results: dict[str, byt
     return run
 
 
-def _results_json(findings: list[Finding], to_results: _Results) -> list[bytes | memoryview]:
+class _Encoded(list):
+    """The pieces of a JSON text (``bytes`` or views), with ``compact``: for each piece,
+    the most bytes its part of the compact text (no layout whitespace) can take."""
+
+    compact: list[int]
+
+
+def _results_json(findings: list[Finding], to_results: _Results) -> _Encoded:
     """The JSON array of the findings' sarif-om results, indented for its place in the
     log (``runs[i].results``), built and encoded ``BATCH`` at a time, as pieces.
 
@@ -411,14 +487,38 @@ def _results_json(findings: list[Finding], to_results: _Results) -> list[bytes |
     a copy. The pieces are measured and written one after another, never joined: each
     copy of 30 MB of text was a noticeable part of the report's time.
     """
+    pieces = _Encoded()
     if not findings:
-        return [b"[]"]
-    pieces: list[bytes | memoryview] = []
+        pieces.append(b"[]")
+        pieces.compact = [2]
+        return pieces
+    layout = _least_layout()
+    compact = pieces.compact = []
     for start in range(0, len(findings), BATCH):
-        encoded = dumps([[[to_results(findings[start : start + BATCH])]]], indent=True)
-        pieces += (b",\n" if pieces else b"[\n", memoryview(encoded)[len(_NESTED_OPEN) : -len(_NESTED_CLOSE)])
+        batch = findings[start : start + BATCH]
+        encoded = dumps([[[to_results(batch)]]], indent=True)
+        view = memoryview(encoded)[len(_NESTED_OPEN) : -len(_NESTED_CLOSE)]
+        pieces += (b",\n" if pieces else b"[\n", view)
+        compact += (1, len(view) - layout * len(batch))
     pieces.append(_RESULTS_CLOSE)
+    compact.append(1)
     return pieces
+
+
+_LEAST_LAYOUT: list[int] = []
+
+
+def _least_layout() -> int:
+    """The fewest bytes of layout (newlines, indentation, the space after a colon) any
+    result has in the indented log: those of a result with every optional property
+    absent (no region but its first line, no uriBaseId, a resource without a name, no
+    suppression or baseline state). Computed once, by the code that writes results."""
+    if not _LEAST_LAYOUT:
+        bare = Finding("-", "-", Severity.INFO, "", None, "", Location(file=os.path.abspath("-")), "")  # type: ignore[arg-type]
+        result = _Results(SimpleNamespace(targets=()), {"-": 0})([bare])  # type: ignore[arg-type]
+        indented = dumps([[[result]]], indent=True)
+        _LEAST_LAYOUT.append(len(indented) - len(_NESTED_OPEN) - len(_NESTED_CLOSE) - len(dumps(result[0])))
+    return _LEAST_LAYOUT[0]
 
 
 def _within_limits(findings: list[Finding], to_results: _Results) -> tuple[list[Finding], list[bytes | memoryview]]:
@@ -437,7 +537,7 @@ def _within_limits(findings: list[Finding], to_results: _Results) -> tuple[list[
     return kept, [b"[]"]
 
 
-def _fits(indented: list[bytes | memoryview], findings: list[Finding], to_results: _Results) -> bool:
+def _fits(indented: _Encoded, findings: list[Finding], to_results: _Results) -> bool:
     """Whether the results, as an uploader sends them (compact JSON, gzipped), stay under
     GitHub's upload limit.
 
@@ -446,11 +546,14 @@ def _fits(indented: list[bytes | memoryview], findings: list[Finding], to_result
     come first. The indented text already encoded is the compact text plus whitespace;
     what it compresses to at zlib's fastest level is taken as a ceiling for what a
     slower, tighter level makes of the compact text (the whitespace only adds, and level
-    1 gives up about a third against gzip's default on these logs). Under the limit,
-    that answers; only results near the limit are encoded compactly and measured as
-    gzip compresses them.
+    1 gives up about a third against gzip's default on these logs). The results not yet
+    compressed are counted as the most their compact text can take, stored as it is:
+    their indented text less the layout every result has (``_least_layout``), which
+    ends the compressing a third sooner than counting the indented text would. Under
+    the limit, that answers; only results near the limit are encoded compactly and
+    measured as gzip compresses them.
     """
-    if _compresses_under_limit(indented):
+    if _compresses_under_limit(indented, indented.compact):
         return True
     compact = dumps(to_results(findings))
     return _compresses_under_limit([compact]) or len(gzip.compress(compact)) <= MAX_GZIP_BYTES
@@ -458,29 +561,41 @@ def _fits(indented: list[bytes | memoryview], findings: list[Finding], to_result
 
 # Compressed this much at a time while measuring, with a ceiling checked in between.
 _CHUNK = 1 << 20
+# gzip's header (no file name) and trailer (CRC-32 and length), around a deflate stream.
+_GZIP_HEADER = 10
+_GZIP_TRAILER = 8
 
 
-def _compresses_under_limit(pieces: list[bytes | memoryview]) -> bool:
+def _compresses_under_limit(pieces: list[bytes | memoryview], most: list[int] | None = None) -> bool:
     """Whether the text in ``pieces`` gzips under the limit at zlib's fastest level.
 
     It is compressed a chunk at a time, each chunk flushed, so that what is compressed
     so far plus the most deflate can make of the rest (a stored block is never much
     bigger than its input) is a ceiling: once that ceiling is under the limit the
     answer is known without compressing the rest. Text small enough to begin with is
-    never compressed at all.
+    never compressed at all. ``most``, if given, is for each piece the most bytes the
+    text it stands for can take (see ``_Encoded``), counted for it while it is not
+    compressed; by default its own length.
     """
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: with gzip's header and trailer
-    rest = sum(len(piece) for piece in pieces)
+    sizes = [len(piece) for piece in pieces]
+    most = sizes if most is None else [min(a, b) for a, b in zip(most, sizes, strict=True)]
+    # The bare deflate stream: gzip's is the same stream between a 10-byte header and an
+    # 8-byte trailer, and its CRC-32 of the whole text is work that changes no size.
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    rest = sum(most)
     compressed = 0
-    for piece in pieces:
+    header = _GZIP_HEADER  # counted with the first output, as gzip writes it
+    for piece, size, bound in zip(pieces, sizes, most, strict=True):
         view = memoryview(piece)
-        for start in range(0, len(view), _CHUNK):
-            if compressed + _deflate_ceiling(rest) <= MAX_GZIP_BYTES:
+        rest -= bound  # the pieces after this one
+        for start in range(0, size, _CHUNK):
+            # This piece's part not yet compressed: at most its bound, and its own bytes.
+            if compressed + _deflate_ceiling(rest + min(bound, size - start)) <= MAX_GZIP_BYTES:
                 return True
             chunk = view[start : start + _CHUNK]
-            rest -= len(chunk)
-            compressed += len(compressor.compress(chunk)) + len(compressor.flush(zlib.Z_SYNC_FLUSH))
-    return compressed + len(compressor.flush()) <= MAX_GZIP_BYTES
+            compressed += header + len(compressor.compress(chunk)) + len(compressor.flush(zlib.Z_SYNC_FLUSH))
+            header = 0
+    return compressed + header + len(compressor.flush()) + _GZIP_TRAILER <= MAX_GZIP_BYTES
 
 
 def _deflate_ceiling(size: int) -> int:

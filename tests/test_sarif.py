@@ -211,3 +211,41 @@ def test_size_check_says_fits_only_when_the_gzipped_text_does(monkeypatch):
     for limit, fits in ((gzipped * 99 // 100, False), (gzipped * 101 // 100, True), (len(data) - (1 << 20), True)):
         monkeypatch.setattr(sarif_module, "MAX_GZIP_BYTES", limit)
         assert sarif_module._compresses_under_limit([data[:1000], data[1000:]]) is fits, limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    file=st.sampled_from([None, "a.json", "dir/b c.yaml", os.path.abspath("abs.json")]),
+    span=st.sampled_from([None, (1, 1, 1, 1), (12, 3, 40, 7)]),
+    target=st.sampled_from([None, "", "t1", "unknown"]),
+    name=st.sampled_from(["", "golden image"]),
+    suppressed=st.sampled_from([None, ("tag", "approved"), ("config", "")]),
+    baseline=st.sampled_from([None, "", "new", "unchanged"]),
+    text=st.text(alphabet=st.sampled_from('a "\\\n\u2028é'), max_size=6),
+)
+def test_the_least_layout_of_a_result_is_at_most_any_results(file, span, target, name, suppressed, baseline, text):
+    """The size check counts a result not yet compressed as its indented text less the
+    layout every result has; no result may have less (or the ceiling would be low)."""
+    from types import SimpleNamespace
+
+    from auditor.model import Finding, Location, Origin, Severity, Span, Suppression, Target
+    from auditor.reports import sarif as sarif_module
+
+    targets = (Target("t1", name, Origin("json", file="a.json")),) if target == "t1" else ()
+    finding = Finding(
+        "IBD001",
+        "slug",
+        Severity.LOW,
+        text,
+        target,
+        text,
+        Location(file=file, span=Span(*span) if span else None),
+        text,
+        suppressed=Suppression(*suppressed) if suppressed else None,
+        baseline_state=baseline,
+    )
+    results = sarif_module._Results(SimpleNamespace(targets=targets), {"IBD001": 0})([finding])
+    indented = sarif_module.dumps([[[results]]], indent=True)
+    compact = sarif_module.dumps(results[0])
+    layout = len(indented) - len(sarif_module._NESTED_OPEN) - len(sarif_module._NESTED_CLOSE) - len(compact)
+    assert layout >= sarif_module._least_layout()
