@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sarif-split",
         choices=("none", "account-region"),
         default="none",
-        help="one SARIF run (and category) per account and region",
+        help="one SARIF run (and category) per account and region; at most 20 (GitHub rejects more)",
     )
     _add_asff_arguments(scan)
     scan.add_argument("--sink", action="append", metavar="NAME", help="send the results to this sink (repeatable)")

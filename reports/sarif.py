@@ -27,7 +27,7 @@ import sarif_om as om
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Location, Severity
-from auditor.reporting import pseudo_path
+from auditor.reporting import ReportError, pseudo_path
 from auditor.rule import PROJECT_URL
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -36,9 +36,13 @@ SRCROOT = "%SRCROOT%"
 # list positions, so a new key keeps code scanning from matching the two kinds.
 FINGERPRINT_KEY = "ibAuditFingerprint/v2"
 
-# GitHub code scanning limits (docs: "SARIF support for code scanning").
+# GitHub code scanning limits (docs: "SARIF support for code scanning"): results per run,
+# the gzipped size of the whole file, and runs per file (an upload of more is rejected:
+# "rejecting SARIF, as there are more runs than allowed"; a directory of files is
+# combined into one upload first, so it is the same limit).
 MAX_RESULTS = 25_000
 MAX_GZIP_BYTES = 10 * 1024 * 1024
+MAX_RUNS = 20
 MAX_TAGS = 20
 
 LEVELS = {
@@ -381,8 +385,15 @@ def build_log(result: AuditResult) -> tuple[om.SarifLog, dict[str, bytes]]:
         groups: dict[tuple[str, str], list] = {}
         for t in result.targets:
             groups.setdefault((t.origin.account or "files", t.origin.region or "all"), []).append(t)
+        if len(groups) > MAX_RUNS:
+            raise ReportError(
+                f"--sarif-split account-region makes one run per account and region, {len(groups)} here, and "
+                f"GitHub code scanning rejects an upload of more than {MAX_RUNS} runs: split the scan so that "
+                f"each SARIF file covers at most {MAX_RUNS} (--shard, --accounts), or leave out --sarif-split"
+            )
         runs = []
         known = {t.id for t in result.targets}
+        total = len(result.findings)
         for index, ((account, region), members) in enumerate(sorted(groups.items())):
             ids = {t.id for t in members}
             sub = replace(
@@ -392,18 +403,23 @@ def build_log(result: AuditResult) -> tuple[om.SarifLog, dict[str, bytes]]:
                 # Errors about no particular target (config, plugins) go with the first run.
                 errors=tuple(e for e in result.errors if e.input in ids or (index == 0 and e.input not in known)),
             )
-            runs.append(_build_run(sub, f"{base or 'ib-audit'}/{account}/{region}", results))
+            # GitHub's size limit is the whole file's: each run may take its share of it,
+            # by its share of the findings, so that together they stay under it.
+            share = MAX_GZIP_BYTES * len(sub.findings) // total if total else MAX_GZIP_BYTES
+            runs.append(_build_run(sub, f"{base or 'ib-audit'}/{account}/{region}", results, share))
     return om.SarifLog(version="2.1.0", schema_uri=SCHEMA_URI, runs=runs), results
 
 
-def _build_run(result: AuditResult, category: str | None, results: dict[str, bytes]) -> om.Run:
+def _build_run(
+    result: AuditResult, category: str | None, results: dict[str, bytes], limit: int | None = None
+) -> om.Run:
     rules = [_rule_descriptor(spec) for spec in result.rules]
     rule_index = {spec.id: i for i, spec in enumerate(result.rules)}
     to_results = _Results(result, rule_index)
     targets = to_results.targets
     # A rule contributed by a plugin that was later disabled still needs a descriptor.
     findings = [f for f in result.findings if f.rule_id in rule_index]
-    kept, encoded = _within_limits(findings, to_results)
+    kept, encoded = _within_limits(findings, to_results, MAX_GZIP_BYTES if limit is None else limit)
     placeholder = f"ib-audit-results-{secrets.token_hex(16)}"
     results[placeholder] = encoded
 
@@ -521,23 +537,26 @@ def _least_layout() -> int:
     return _LEAST_LAYOUT[0]
 
 
-def _within_limits(findings: list[Finding], to_results: _Results) -> tuple[list[Finding], list[bytes | memoryview]]:
+def _within_limits(
+    findings: list[Finding], to_results: _Results, limit: int
+) -> tuple[list[Finding], list[bytes | memoryview]]:
     """The findings whose results are written, and those results encoded: all of them, in
-    report order, or the most severe that stay within GitHub's limits."""
+    report order, or the most severe that stay within GitHub's limits (``limit``: the
+    gzipped bytes this run's results may take)."""
     encoded = _results_json(findings, to_results)
-    if len(findings) <= MAX_RESULTS and _fits(encoded, findings, to_results):
+    if len(findings) <= MAX_RESULTS and _fits(encoded, findings, to_results, limit):
         return findings, encoded
     ranked = sorted(findings, key=lambda f: (RANKS[LEVELS[f.severity]], f.severity is not Severity.CRITICAL))
     kept = ranked[:MAX_RESULTS]
     while kept:
         encoded = _results_json(kept, to_results)
-        if _fits(encoded, kept, to_results):
+        if _fits(encoded, kept, to_results, limit):
             return kept, encoded
         kept = kept[: int(len(kept) * 0.8)]
     return kept, [b"[]"]
 
 
-def _fits(indented: _Encoded, findings: list[Finding], to_results: _Results) -> bool:
+def _fits(indented: _Encoded, findings: list[Finding], to_results: _Results, limit: int) -> bool:
     """Whether the results, as an uploader sends them (compact JSON, gzipped), stay under
     GitHub's upload limit.
 
@@ -553,10 +572,10 @@ def _fits(indented: _Encoded, findings: list[Finding], to_results: _Results) -> 
     the limit, that answers; only results near the limit are encoded compactly and
     measured as gzip compresses them.
     """
-    if _compresses_under_limit(indented, indented.compact):
+    if _compresses_under_limit(indented, indented.compact, limit):
         return True
     compact = dumps(to_results(findings))
-    return _compresses_under_limit([compact]) or len(gzip.compress(compact)) <= MAX_GZIP_BYTES
+    return _compresses_under_limit([compact], limit=limit) or len(gzip.compress(compact)) <= limit
 
 
 # Compressed this much at a time while measuring, with a ceiling checked in between.
@@ -566,8 +585,10 @@ _GZIP_HEADER = 10
 _GZIP_TRAILER = 8
 
 
-def _compresses_under_limit(pieces: list[bytes | memoryview], most: list[int] | None = None) -> bool:
-    """Whether the text in ``pieces`` gzips under the limit at zlib's fastest level.
+def _compresses_under_limit(
+    pieces: list[bytes | memoryview], most: list[int] | None = None, limit: int | None = None
+) -> bool:
+    """Whether the text in ``pieces`` gzips under ``limit`` (else GitHub's) at zlib's fastest level.
 
     It is compressed a chunk at a time, each chunk flushed, so that what is compressed
     so far plus the most deflate can make of the rest (a stored block is never much
@@ -577,6 +598,7 @@ def _compresses_under_limit(pieces: list[bytes | memoryview], most: list[int] | 
     text it stands for can take (see ``_Encoded``), counted for it while it is not
     compressed; by default its own length.
     """
+    limit = MAX_GZIP_BYTES if limit is None else limit
     sizes = [len(piece) for piece in pieces]
     most = sizes if most is None else [min(a, b) for a, b in zip(most, sizes, strict=True)]
     # The bare deflate stream: gzip's is the same stream between a 10-byte header and an
@@ -590,12 +612,12 @@ def _compresses_under_limit(pieces: list[bytes | memoryview], most: list[int] | 
         rest -= bound  # the pieces after this one
         for start in range(0, size, _CHUNK):
             # This piece's part not yet compressed: at most its bound, and its own bytes.
-            if compressed + _deflate_ceiling(rest + min(bound, size - start)) <= MAX_GZIP_BYTES:
+            if compressed + _deflate_ceiling(rest + min(bound, size - start)) <= limit:
                 return True
             chunk = view[start : start + _CHUNK]
             compressed += header + len(compressor.compress(chunk)) + len(compressor.flush(zlib.Z_SYNC_FLUSH))
             header = 0
-    return compressed + header + len(compressor.flush()) + _GZIP_TRAILER <= MAX_GZIP_BYTES
+    return compressed + header + len(compressor.flush()) + _GZIP_TRAILER <= limit
 
 
 def _deflate_ceiling(size: int) -> int:

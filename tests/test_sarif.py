@@ -249,3 +249,72 @@ def test_the_least_layout_of_a_result_is_at_most_any_results(file, span, target,
     compact = sarif_module.dumps(results[0])
     layout = len(indented) - len(sarif_module._NESTED_OPEN) - len(sarif_module._NESTED_CLOSE) - len(compact)
     assert layout >= sarif_module._least_layout()
+
+
+def _split_scan(tmp_path, accounts: int):
+    """Configurations saved from ``accounts`` accounts (one each, in six regions), scanned
+    with --sarif-split account-region; the SARIF log (None when not written) and the code."""
+    from auditor.cli import main
+
+    tmp_path.mkdir(exist_ok=True)
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    for n in range(accounts):
+        account = f"{100000000000 + n:012d}"
+        ami = {"name": "fixed", "launchPermission": {"userGroups": ["all"]}}
+        arn = f"arn:aws:imagebuilder:us-east-1:{account}:distribution-configuration/c{n}"
+        regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1", "sa-east-1"]
+        distributions = [{"region": region, "amiDistributionConfiguration": ami} for region in regions]
+        document = {"distributionConfiguration": {"name": f"c{n}", "arn": arn, "distributions": distributions}}
+        (folder / f"c{n:02}.json").write_text(json.dumps(document, indent=2))
+    out = tmp_path / "split.sarif"
+    code = main(
+        [
+            "scan",
+            str(folder),
+            "--sarif-split",
+            "account-region",
+            "-f",
+            f"sarif={out}",
+            "-f",
+            f"json={tmp_path / 'r.json'}",
+        ]
+    )
+    return (json.loads(out.read_text()) if out.exists() else None), code
+
+
+def test_split_writes_at_most_twenty_runs(tmp_path, capsys):
+    """GitHub rejects an upload of more than 20 runs: 21 account/region pairs are an error,
+    and no SARIF file is written (the other reports are)."""
+    log, code = _split_scan(tmp_path, 21)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert log is None
+    assert (tmp_path / "r.json").exists()
+    assert (
+        "ib-audit: error: cannot write the sarif report: --sarif-split account-region makes one run per account "
+        "and region, 21 here, and GitHub code scanning rejects an upload of more than 20 runs"
+    ) in err
+    log, code = _split_scan(tmp_path / "twenty", 20)
+    assert code == 1
+    assert [run["automationDetails"]["id"] for run in log["runs"]] == [
+        f"ib-audit/{100000000000 + n:012d}/us-east-1/" for n in range(20)
+    ]
+
+
+def test_split_runs_share_the_size_limit(tmp_path, monkeypatch, capsys):
+    """The 10 MB limit is the whole file's: with a limit that the split results exceed
+    together but each run alone would not, results are cut so that all runs fit."""
+    from auditor.reports import sarif as sarif_module
+
+    log, _ = _split_scan(tmp_path / "full", 4)
+    every = [r for run in log["runs"] for r in run["results"]]
+    sizes = [_gzipped_size(run["results"]) for run in log["runs"]]
+    limit = max(sizes) * 2  # each run fits alone, the four together do not
+    assert sum(sizes) > limit
+    monkeypatch.setattr(sarif_module, "MAX_GZIP_BYTES", limit)
+    log, _ = _split_scan(tmp_path / "cut", 4)
+    capsys.readouterr()
+    kept = [r for run in log["runs"] for r in run["results"]]
+    assert 0 < len(kept) < len(every)
+    assert sum(_gzipped_size(run["results"]) for run in log["runs"]) <= limit
