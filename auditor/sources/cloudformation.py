@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,28 @@ from auditor.sources.yaml_limits import check_composed
 from auditor.suppress import metadata_suppressions
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+_DEFAULT_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+class _Loader(_SafeLoader):
+    """libyaml's composer without PyYAML's implicit tag resolution.
+
+    The composer asks the (pure-Python) resolver for the tag of every untagged node, a
+    regular-expression match per scalar; nothing here reads those tags: ``_scalar``
+    reads plain scalars as CloudFormation does, and only explicit ``!`` tags matter.
+    """
+
+    def resolve(self, kind, value, implicit):
+        return _DEFAULT_TAGS[kind]
+
 
 SHORT_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}
 ROOT_SHAPE = apimodel.ROOT_SHAPE
@@ -75,7 +95,7 @@ def cfn_spelling(member: str) -> str:
 
 
 # -- YAML with positions -------------------------------------------------------------------
-def _compose(text: str) -> tuple[Any, dict[str, Span]]:
+def _compose(text: str) -> tuple[Any, NodeSpans]:
     """Plain values (short-form tags as long-form dicts) and a pointer -> span map.
 
     A mapping member's span starts at its key, so findings point at the property name.
@@ -89,39 +109,96 @@ def _compose(text: str) -> tuple[Any, dict[str, Span]]:
     except yaml.YAMLError as exc:
         raise SourceError(f"invalid YAML: {exc}") from None
     check_composed(root, text)  # alias budget, nesting depth, integer size: before converting anything
-    spans: dict[str, Span] = {}
+    if root is None:
+        raise SourceError("empty template")
+    spans = NodeSpans()
+    spans.document = spans.convert(root)
+    spans.root = _packed(root.start_mark, root.end_mark)
+    return spans.document, spans
 
-    def span(start, end) -> Span:
-        return Span(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
-    def convert(node: yaml.Node, pointer: str, start) -> Any:
-        spans[pointer] = span(start, node.end_mark)
-        tag = node.tag or ""
-        # A short-form tag reads as its long form ({"Fn::If": [...]}), children under that key.
-        name = SHORT_TAGS.get(tag, "Fn::" + tag[1:]) if tag.startswith("!") else None
-        if name is not None:
-            pointer = join_pointer(pointer, name)
-            spans[pointer] = span(node.start_mark, node.end_mark)
+def _packed(start, end) -> int:
+    """A region as one integer (integers are not followed by the cycle collector, tuples are)."""
+    return (((start.line << 32 | start.column) << 32 | end.line) << 32) | end.column
+
+
+def _tag_name(node: yaml.Node) -> str | None:
+    """The long form of a short-form tag (``!If`` -> ``Fn::If``), None for an untagged node."""
+    tag = node.tag or ""
+    return SHORT_TAGS.get(tag, "Fn::" + tag[1:]) if tag.startswith("!") else None
+
+
+class NodeSpans(Mapping[str, Span]):
+    """Pointer -> span of a template's values, kept as compact as the values themselves.
+
+    ``convert`` turns the composed YAML nodes into plain values and records, for each
+    mapping and sequence it makes, the region of each member (from its key, so findings
+    point at the property name) as one integer, keyed by the container's identity: no
+    pointer string and no span object per value, and the nodes are freed once converted.
+    A lookup walks the pointer down from the root. A short-form tag (``!If``) reads as
+    its long form (``{"Fn::If": [...]}``), a level whose region is the tagged value
+    itself. Where a key repeats, the last one wins, as it does in the value.
+    """
+
+    def __init__(self) -> None:
+        self.document: Any = None
+        self.root = 0
+        self.regions: dict[int, Any] = {}  # id(dict) -> {key: region}, id(list) -> (region, ...)
+
+    def convert(self, node: yaml.Node) -> Any:
+        """``node`` as a plain value, recording the regions of what it contains."""
+        name = _tag_name(node)
         if isinstance(node, yaml.ScalarNode):
             value: Any = _scalar(node)
         elif isinstance(node, yaml.SequenceNode):
-            value = [convert(item, join_pointer(pointer, i), item.start_mark) for i, item in enumerate(node.value)]
+            value = [self.convert(item) for item in node.value]
+            self.regions[id(value)] = tuple(_packed(item.start_mark, item.end_mark) for item in node.value)
         else:
-            value = {}
+            value, regions = {}, {}
             for key_node, value_node in node.value:
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(_plain(key_node))
-                value[key] = convert(value_node, join_pointer(pointer, key), key_node.start_mark)
-        return {name: value} if name is not None else value
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+                value[key] = self.convert(value_node)
+                regions[key] = _packed(key_node.start_mark, value_node.end_mark)
+            self.regions[id(value)] = regions
+        if name is None:
+            return value
+        tagged = {name: value}
+        self.regions[id(tagged)] = {name: _packed(node.start_mark, node.end_mark)}
+        return tagged
 
-    if root is None:
-        raise SourceError("empty template")
-    return convert(root, "", root.start_mark), spans
+    def _region(self, pointer: str) -> int:
+        value, region = self.document, self.root
+        for raw in pointer.split("/")[1:] if pointer else ():
+            token = raw.replace("~1", "/").replace("~0", "~")
+            regions = self.regions.get(id(value))
+            if regions is None:
+                raise KeyError(pointer)
+            if type(value) is list:
+                if not (token.isdecimal() and token.isascii() and str(int(token)) == token) or int(token) >= len(value):
+                    raise KeyError(pointer)
+                region, value = regions[int(token)], value[int(token)]
+            else:
+                region, value = regions[token], value[token]
+        return region
 
+    def __getitem__(self, pointer: str) -> Span:
+        region = self._region(pointer)
+        mask = (1 << 32) - 1
+        return Span((region >> 96) + 1, (region >> 64 & mask) + 1, (region >> 32 & mask) + 1, (region & mask) + 1)
 
-def _plain(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return node.value
-    return "<complex key>"
+    def _pointers(self, value: Any, pointer: str) -> Iterator[str]:
+        yield pointer
+        regions = self.regions.get(id(value))
+        if regions is None:
+            return
+        for key in range(len(value)) if type(value) is list else regions:
+            yield from self._pointers(value[key], join_pointer(pointer, key))
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pointers(self.document, "")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 _INT = re.compile(r"^[-+]?[0-9]+$")
