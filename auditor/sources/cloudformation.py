@@ -14,6 +14,7 @@ Suppressions: ``Metadata: {ib-audit: {ignore: [{id: IBD001, reason: ...}]}}``.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -261,6 +262,19 @@ class CloudFormationSource:
         )
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
+        # Composing and converting a template allocates a node, a value and often a
+        # position per scalar, all in trees without reference cycles: the cycle collector
+        # would only re-walk them, again and again as they grow (most of a large
+        # template's load time). Reference counting still frees them.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._load(text, display)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _load(self, text: str, display: str) -> LoadResult:
         document, spans = _compose(text)
         result = LoadResult()
         resources = document.get("Resources") if isinstance(document, dict) else None
