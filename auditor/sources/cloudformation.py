@@ -118,6 +118,9 @@ def _compose(text: str) -> tuple[Any, NodeSpans]:
     return spans.document, spans
 
 
+_SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
+
+
 def _packed(start, end) -> int:
     """A region as one integer (integers are not followed by the cycle collector, tuples are)."""
     return (((start.line << 32 | start.column) << 32 | end.line) << 32) | end.column
@@ -145,24 +148,38 @@ class NodeSpans(Mapping[str, Span]):
         self.document: Any = None
         self.root = 0
         self.regions: dict[int, Any] = {}  # id(dict) -> {key: region}, id(list) -> (region, ...)
+        self.has_if = False  # whether any value is an Fn::If: if not, no resource has scenarios to plan
 
     def convert(self, node: yaml.Node) -> Any:
-        """``node`` as a plain value, recording the regions of what it contains."""
-        name = _tag_name(node)
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = _scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
+        """``node`` as a plain value, recording the regions of what it contains.
+
+        Written for speed (it runs once per value of the template): a plain scalar
+        member is read in place, and regions are packed inline.
+        """
+        kind = type(node)
+        if kind is _SCALAR:
+            value: Any = node.value if node.style else _scalar(node)  # quoted or block: a string
+        elif kind is _SEQUENCE:
             value = [self.convert(item) for item in node.value]
             self.regions[id(value)] = tuple(_packed(item.start_mark, item.end_mark) for item in node.value)
         else:
             value, regions = {}, {}
             for key_node, value_node in node.value:
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
-                value[key] = self.convert(value_node)
-                regions[key] = _packed(key_node.start_mark, value_node.end_mark)
+                key = key_node.value if type(key_node) is _SCALAR else "<complex key>"
+                if type(value_node) is _SCALAR and not value_node.tag.startswith("!"):
+                    value[key] = value_node.value if value_node.style else _scalar(value_node)
+                else:
+                    value[key] = self.convert(value_node)
+                start, end = key_node.start_mark, value_node.end_mark
+                regions[key] = (((start.line << 32 | start.column) << 32 | end.line) << 32) | end.column
             self.regions[id(value)] = regions
+            if "Fn::If" in value:
+                self.has_if = True
+        name = _tag_name(node)
         if name is None:
             return value
+        if name == "Fn::If":
+            self.has_if = True
         tagged = {name: value}
         self.regions[id(tagged)] = {name: _packed(node.start_mark, node.end_mark)}
         return tagged
@@ -302,7 +319,9 @@ class CloudFormationSource:
         return result
 
 
-def _target(display: str, logical_id: str, resource: dict, template: Template, spans, result: LoadResult) -> Target:
+def _target(
+    display: str, logical_id: str, resource: dict, template: Template, spans: NodeSpans, result: LoadResult
+) -> Target:
     base = join_pointer("", "Resources", logical_id)
     origin = Origin(kind="cloudformation", file=display, resource=logical_id)
     target_id = f"{display}#{logical_id}"
@@ -313,7 +332,7 @@ def _target(display: str, logical_id: str, resource: dict, template: Template, s
         problem = f"{where}{logical_id}: Properties must be an object, got {apimodel.describe(properties)}"
         return Target(target_id, logical_id, origin, error=problem)
     attributes = _resource_attributes(resource, base)
-    plan = template.plan(conditions_used(properties), resource.get("Condition"))
+    plan = template.plan(conditions_used(properties) if spans.has_if else [], resource.get("Condition"))
     scenarios = []
     unverified: list[tuple[str, str]] = []
     problems: dict[str, None] = {}
@@ -378,6 +397,14 @@ def _resource_attributes(resource: dict, base: str) -> tuple[UndefinedMember, ..
     return tuple(out)
 
 
+_LITERALS = frozenset({str, int, float, bool, type(None)})
+_NOT_A_PROPERTY = (None, "")
+
+
+def _child(file_pointer: str | None, key: Any) -> str | None:
+    return join_pointer(file_pointer, key) if file_pointer is not None else None
+
+
 class _Converter:
     """Resolves one resource's properties under one scenario into the API shape.
 
@@ -435,7 +462,7 @@ class _Converter:
                     return NO_VALUE  # its note stays: it explains why the object lacks the member
                 intrinsic = is_intrinsic(value)
             self.renames[pointer] = file_pointer
-        if type(value) is str or value is None or type(value) in (int, bool, float):
+        if type(value) in _LITERALS:
             return value  # the common case: a literal
         if intrinsic:
             self.resolver.notes = []
@@ -448,19 +475,27 @@ class _Converter:
             return value
         spec = apimodel.shape(shape) if shape else None
         kind = spec["type"] if spec else None
-
-        def child(key: Any) -> str | None:
-            return join_pointer(file_pointer, key) if file_pointer is not None else None
+        renames = self.renames
 
         if isinstance(value, dict) and kind == "structure":
             table = PROPERTIES.get(shape, {})
+            members = spec["members"]
             out: dict[str, Any] = {}
             for key, item in value.items():
-                member = table.get(key, (None, ""))[0]
+                member = table.get(key, _NOT_A_PROPERTY)[0]
                 if member is None:
-                    self._undefined(str(key), shape, pointer, child(key))
+                    self._undefined(str(key), shape, pointer, _child(file_pointer, key))
                     continue
-                converted = self.convert(item, child(key), join_pointer(pointer, member), spec["members"][member])
+                # Both names are identifiers (the key is a property the schema defines):
+                # nothing to escape in either pointer.
+                member_pointer = f"{pointer}/{member}"
+                if type(item) in _LITERALS:  # what ``convert`` does with a literal, without the call
+                    if file_pointer is not None:
+                        renames[member_pointer] = f"{file_pointer}/{key}"
+                    out[member] = item
+                    continue
+                item_pointer = f"{file_pointer}/{key}" if file_pointer is not None else None
+                converted = self.convert(item, item_pointer, member_pointer, members[member])
                 if converted is not NO_VALUE:
                     out[member] = converted
             return out
@@ -468,7 +503,7 @@ class _Converter:
             inner = spec["value"] if kind == "map" else None
             out = {}
             for key, item in value.items():
-                converted = self.convert(item, child(key), join_pointer(pointer, key), inner)
+                converted = self.convert(item, _child(file_pointer, key), join_pointer(pointer, key), inner)
                 if converted is not NO_VALUE:
                     out[key] = converted
             return out
@@ -476,7 +511,7 @@ class _Converter:
             inner = spec["member"] if kind == "list" else None
             items = []
             for index, item in enumerate(value):
-                converted = self.convert(item, child(index), join_pointer(pointer, len(items)), inner)
+                converted = self.convert(item, _child(file_pointer, index), f"{pointer}/{len(items)}", inner)
                 if converted is not NO_VALUE:
                     items.append(converted)
             return items
