@@ -122,7 +122,7 @@ _SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
 
 
 def _packed(start, end) -> int:
-    """A region as one integer (integers are not followed by the cycle collector, tuples are)."""
+    """A region as one integer: one object per value, which the cycle collector never follows."""
     return (((start.line << 32 | start.column) << 32 | end.line) << 32) | end.column
 
 
