@@ -14,8 +14,10 @@ Suppressions: ``Metadata: {ib-audit: {ignore: [{id: IBD001, reason: ...}]}}``.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +58,28 @@ from auditor.sources.yaml_limits import check_composed
 from auditor.suppress import metadata_suppressions
 
 try:
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+_DEFAULT_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+class _Loader(_SafeLoader):
+    """libyaml's composer without PyYAML's implicit tag resolution.
+
+    The composer asks the (pure-Python) resolver for the tag of every untagged node, a
+    regular-expression match per scalar; nothing here reads those tags: ``_scalar``
+    reads plain scalars as CloudFormation does, and only explicit ``!`` tags matter.
+    """
+
+    def resolve(self, kind, value, implicit):
+        return _DEFAULT_TAGS[kind]
+
 
 SHORT_TAGS = {"!Ref": "Ref", "!Condition": "Condition"}
 ROOT_SHAPE = apimodel.ROOT_SHAPE
@@ -75,7 +96,7 @@ def cfn_spelling(member: str) -> str:
 
 
 # -- YAML with positions -------------------------------------------------------------------
-def _compose(text: str) -> tuple[Any, dict[str, Span]]:
+def _compose(text: str) -> tuple[Any, NodeSpans]:
     """Plain values (short-form tags as long-form dicts) and a pointer -> span map.
 
     A mapping member's span starts at its key, so findings point at the property name.
@@ -89,39 +110,113 @@ def _compose(text: str) -> tuple[Any, dict[str, Span]]:
     except yaml.YAMLError as exc:
         raise SourceError(f"invalid YAML: {exc}") from None
     check_composed(root, text)  # alias budget, nesting depth, integer size: before converting anything
-    spans: dict[str, Span] = {}
-
-    def span(start, end) -> Span:
-        return Span(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
-
-    def convert(node: yaml.Node, pointer: str, start) -> Any:
-        spans[pointer] = span(start, node.end_mark)
-        tag = node.tag or ""
-        # A short-form tag reads as its long form ({"Fn::If": [...]}), children under that key.
-        name = SHORT_TAGS.get(tag, "Fn::" + tag[1:]) if tag.startswith("!") else None
-        if name is not None:
-            pointer = join_pointer(pointer, name)
-            spans[pointer] = span(node.start_mark, node.end_mark)
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = _scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = [convert(item, join_pointer(pointer, i), item.start_mark) for i, item in enumerate(node.value)]
-        else:
-            value = {}
-            for key_node, value_node in node.value:
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(_plain(key_node))
-                value[key] = convert(value_node, join_pointer(pointer, key), key_node.start_mark)
-        return {name: value} if name is not None else value
-
     if root is None:
         raise SourceError("empty template")
-    return convert(root, "", root.start_mark), spans
+    spans = NodeSpans()
+    spans.document = spans.convert(root)
+    spans.root = _packed(root.start_mark, root.end_mark)
+    return spans.document, spans
 
 
-def _plain(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return node.value
-    return "<complex key>"
+_SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
+
+
+def _packed(start, end) -> int:
+    """A region as one integer: one object per value, which the cycle collector never follows."""
+    return (((start.line << 32 | start.column) << 32 | end.line) << 32) | end.column
+
+
+def _tag_name(node: yaml.Node) -> str | None:
+    """The long form of a short-form tag (``!If`` -> ``Fn::If``), None for an untagged node."""
+    tag = node.tag or ""
+    return SHORT_TAGS.get(tag, "Fn::" + tag[1:]) if tag.startswith("!") else None
+
+
+class NodeSpans(Mapping[str, Span]):
+    """Pointer -> span of a template's values, kept as compact as the values themselves.
+
+    ``convert`` turns the composed YAML nodes into plain values and records, for each
+    mapping and sequence it makes, the region of each member (from its key, so findings
+    point at the property name) as one integer, keyed by the container's identity: no
+    pointer string and no span object per value, and the nodes are freed once converted.
+    A lookup walks the pointer down from the root. A short-form tag (``!If``) reads as
+    its long form (``{"Fn::If": [...]}``), a level whose region is the tagged value
+    itself. Where a key repeats, the last one wins, as it does in the value.
+    """
+
+    def __init__(self) -> None:
+        self.document: Any = None
+        self.root = 0
+        self.regions: dict[int, Any] = {}  # id(dict) -> {key: region}, id(list) -> (region, ...)
+        self.has_if = False  # whether any value is an Fn::If: if not, no resource has scenarios to plan
+
+    def convert(self, node: yaml.Node) -> Any:
+        """``node`` as a plain value, recording the regions of what it contains.
+
+        Written for speed (it runs once per value of the template): a plain scalar
+        member is read in place, and regions are packed inline.
+        """
+        kind = type(node)
+        if kind is _SCALAR:
+            value: Any = node.value if node.style else _scalar(node)  # quoted or block: a string
+        elif kind is _SEQUENCE:
+            value = [self.convert(item) for item in node.value]
+            self.regions[id(value)] = tuple(_packed(item.start_mark, item.end_mark) for item in node.value)
+        else:
+            value, regions = {}, {}
+            for key_node, value_node in node.value:
+                key = key_node.value if type(key_node) is _SCALAR else "<complex key>"
+                if type(value_node) is _SCALAR and not value_node.tag.startswith("!"):
+                    value[key] = value_node.value if value_node.style else _scalar(value_node)
+                else:
+                    value[key] = self.convert(value_node)
+                start, end = key_node.start_mark, value_node.end_mark
+                regions[key] = (((start.line << 32 | start.column) << 32 | end.line) << 32) | end.column
+            self.regions[id(value)] = regions
+            if "Fn::If" in value:
+                self.has_if = True
+        name = _tag_name(node)
+        if name is None:
+            return value
+        if name == "Fn::If":
+            self.has_if = True
+        tagged = {name: value}
+        self.regions[id(tagged)] = {name: _packed(node.start_mark, node.end_mark)}
+        return tagged
+
+    def _region(self, pointer: str) -> int:
+        value, region = self.document, self.root
+        for raw in pointer.split("/")[1:] if pointer else ():
+            token = raw.replace("~1", "/").replace("~0", "~")
+            regions = self.regions.get(id(value))
+            if regions is None:
+                raise KeyError(pointer)
+            if type(value) is list:
+                if not (token.isdecimal() and token.isascii() and str(int(token)) == token) or int(token) >= len(value):
+                    raise KeyError(pointer)
+                region, value = regions[int(token)], value[int(token)]
+            else:
+                region, value = regions[token], value[token]
+        return region
+
+    def __getitem__(self, pointer: str) -> Span:
+        region = self._region(pointer)
+        mask = (1 << 32) - 1
+        return Span((region >> 96) + 1, (region >> 64 & mask) + 1, (region >> 32 & mask) + 1, (region & mask) + 1)
+
+    def _pointers(self, value: Any, pointer: str) -> Iterator[str]:
+        yield pointer
+        regions = self.regions.get(id(value))
+        if regions is None:
+            return
+        for key in range(len(value)) if type(value) is list else regions:
+            yield from self._pointers(value[key], join_pointer(pointer, key))
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pointers(self.document, "")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 _INT = re.compile(r"^[-+]?[0-9]+$")
@@ -184,6 +279,19 @@ class CloudFormationSource:
         )
 
     def load(self, path: Path, text: str, display: str) -> LoadResult:
+        # Composing and converting a template allocates a node, a value and often a
+        # position per scalar, all in trees without reference cycles: the cycle collector
+        # would only re-walk them, again and again as they grow (most of a large
+        # template's load time). Reference counting still frees them.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._load(text, display)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _load(self, text: str, display: str) -> LoadResult:
         document, spans = _compose(text)
         result = LoadResult()
         resources = document.get("Resources") if isinstance(document, dict) else None
@@ -211,7 +319,9 @@ class CloudFormationSource:
         return result
 
 
-def _target(display: str, logical_id: str, resource: dict, template: Template, spans, result: LoadResult) -> Target:
+def _target(
+    display: str, logical_id: str, resource: dict, template: Template, spans: NodeSpans, result: LoadResult
+) -> Target:
     base = join_pointer("", "Resources", logical_id)
     origin = Origin(kind="cloudformation", file=display, resource=logical_id)
     target_id = f"{display}#{logical_id}"
@@ -222,7 +332,7 @@ def _target(display: str, logical_id: str, resource: dict, template: Template, s
         problem = f"{where}{logical_id}: Properties must be an object, got {apimodel.describe(properties)}"
         return Target(target_id, logical_id, origin, error=problem)
     attributes = _resource_attributes(resource, base)
-    plan = template.plan(conditions_used(properties), resource.get("Condition"))
+    plan = template.plan(conditions_used(properties) if spans.has_if else [], resource.get("Condition"))
     scenarios = []
     unverified: list[tuple[str, str]] = []
     problems: dict[str, None] = {}
@@ -287,6 +397,14 @@ def _resource_attributes(resource: dict, base: str) -> tuple[UndefinedMember, ..
     return tuple(out)
 
 
+_LITERALS = frozenset({str, int, float, bool, type(None)})
+_NOT_A_PROPERTY = (None, "")
+
+
+def _child(file_pointer: str | None, key: Any) -> str | None:
+    return join_pointer(file_pointer, key) if file_pointer is not None else None
+
+
 class _Converter:
     """Resolves one resource's properties under one scenario into the API shape.
 
@@ -344,7 +462,7 @@ class _Converter:
                     return NO_VALUE  # its note stays: it explains why the object lacks the member
                 intrinsic = is_intrinsic(value)
             self.renames[pointer] = file_pointer
-        if type(value) is str or value is None or type(value) in (int, bool, float):
+        if type(value) in _LITERALS:
             return value  # the common case: a literal
         if intrinsic:
             self.resolver.notes = []
@@ -357,19 +475,27 @@ class _Converter:
             return value
         spec = apimodel.shape(shape) if shape else None
         kind = spec["type"] if spec else None
-
-        def child(key: Any) -> str | None:
-            return join_pointer(file_pointer, key) if file_pointer is not None else None
+        renames = self.renames
 
         if isinstance(value, dict) and kind == "structure":
             table = PROPERTIES.get(shape, {})
+            members = spec["members"]
             out: dict[str, Any] = {}
             for key, item in value.items():
-                member = table.get(key, (None, ""))[0]
+                member = table.get(key, _NOT_A_PROPERTY)[0]
                 if member is None:
-                    self._undefined(str(key), shape, pointer, child(key))
+                    self._undefined(str(key), shape, pointer, _child(file_pointer, key))
                     continue
-                converted = self.convert(item, child(key), join_pointer(pointer, member), spec["members"][member])
+                # Both names are identifiers (the key is a property the schema defines):
+                # nothing to escape in either pointer.
+                member_pointer = f"{pointer}/{member}"
+                if type(item) in _LITERALS:  # what ``convert`` does with a literal, without the call
+                    if file_pointer is not None:
+                        renames[member_pointer] = f"{file_pointer}/{key}"
+                    out[member] = item
+                    continue
+                item_pointer = f"{file_pointer}/{key}" if file_pointer is not None else None
+                converted = self.convert(item, item_pointer, member_pointer, members[member])
                 if converted is not NO_VALUE:
                     out[member] = converted
             return out
@@ -377,7 +503,7 @@ class _Converter:
             inner = spec["value"] if kind == "map" else None
             out = {}
             for key, item in value.items():
-                converted = self.convert(item, child(key), join_pointer(pointer, key), inner)
+                converted = self.convert(item, _child(file_pointer, key), join_pointer(pointer, key), inner)
                 if converted is not NO_VALUE:
                     out[key] = converted
             return out
@@ -385,7 +511,7 @@ class _Converter:
             inner = spec["member"] if kind == "list" else None
             items = []
             for index, item in enumerate(value):
-                converted = self.convert(item, child(index), join_pointer(pointer, len(items)), inner)
+                converted = self.convert(item, _child(file_pointer, index), f"{pointer}/{len(items)}", inner)
                 if converted is not NO_VALUE:
                     items.append(converted)
             return items
