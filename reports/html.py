@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TextIO
 
@@ -31,7 +31,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from auditor import __version__, controls
-from auditor.model import AuditResult, Finding, Severity, Target, Unresolved, value_at
+from auditor.model import AuditResult, Finding, Scenario, Severity, Target, Unresolved, value_at
 from auditor.reporting import UnverifiedGroup, unverified_groups
 from auditor.snippets import SNIPPET_MAX_LINES, clip, snippet_lines
 
@@ -70,9 +70,12 @@ def _reflow(text: str) -> str:
 
 def _snippet(finding: Finding, target: Target | None) -> dict[str, Any]:
     """The lines around a finding: carried with it (never read here: a merged report
-    names files this machine must not open), else its value in the configuration."""
+    names files this machine must not open), else its value in the configuration; in
+    each scenario of a template with conditions, where they differ."""
     if finding.snippet is not None:
         return {"kind": "source", "lines": snippet_lines(finding)}
+    if target is not None and len(target.scenarios) > 1:
+        return _snippet_per_scenario(finding.path, target.scenarios)
     if target is not None and target.config is not None:
         value, exact = value_at(target.config, finding.path)
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
@@ -85,6 +88,40 @@ def _snippet(finding: Finding, target: Target | None) -> dict[str, Any]:
     return {"kind": "none", "lines": []}
 
 
+def _snippet_per_scenario(path: str, scenarios: Sequence[Scenario]) -> dict[str, Any]:
+    """The value at ``path`` as JSON when every scenario has the same one; else each
+    distinct value under a line saying when it holds (the engine's wording), so that no
+    one branch's value reads as the value."""
+    shown: dict[tuple[str, bool], list[int]] = {}
+    for index, scenario in enumerate(scenarios):
+        value, exact = value_at(scenario.config, path)
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+        shown.setdefault((text, exact), []).append(index)
+    if len(shown) == 1:
+        ((text, exact),) = shown
+        lines = text.splitlines()[:SNIPPET_MAX_LINES]
+        return {
+            "kind": "json",
+            "note": None if exact else MISSING_NOTE,
+            "lines": [{"number": None, "text": clip(line), "hit": exact} for line in lines],
+        }
+    out = []
+    for (text, exact), where in shown.items():
+        when = _when(scenarios, where)
+        out.append(f"{when}:" if exact else f"{when} ({MISSING_NOTE}):")
+        out.extend(text.splitlines()[:SNIPPET_MAX_LINES])
+    # Every line is the finding's (the page's script marks them all alike).
+    return {"kind": "json", "note": None, "lines": [{"number": None, "text": clip(t), "hit": True} for t in out]}
+
+
+def _when(scenarios: Sequence[Scenario], where: Sequence[int]) -> str:
+    """When the scenarios in ``where`` (some, not all) hold, as findings say it
+    ("when condition IsProd is true")."""
+    from auditor.engine import condition_qualifier  # only templates with conditions need it
+
+    return condition_qualifier(scenarios, where) or "in every scenario"
+
+
 def _shown(values: Any) -> list[str]:
     """Literal entries as they are, unresolved ones marked: never silently dropped."""
     if isinstance(values, Unresolved):
@@ -94,8 +131,22 @@ def _shown(values: Any) -> list[str]:
     return [f"{v} (unresolved)" if isinstance(v, Unresolved) else str(v) for v in values]
 
 
+class Branch(NamedTuple):
+    """One value of a cell that scenarios disagree on, and when it holds."""
+
+    when: str  # "when condition IsProd is true": the engine's condition_qualifier
+    values: tuple[str, ...]  # shown joined with ", " (a key is one value)
+    public: bool = False  # launchable by everyone (the launch cell only)
+
+
 class Share(NamedTuple):
-    """One distribution as the by-resource view shows it."""
+    """One distribution as the by-resource view shows it.
+
+    A template with conditions is shown across its scenarios: a distribution that only
+    some have says when in ``region``; a cell they disagree on lists each value with when
+    it holds in ``launch_when``, ``copies_when`` or ``key_when`` (then ``launch``,
+    ``copies`` and ``key`` are empty, and ``public`` says whether any branch is).
+    """
 
     region: str
     kind: str  # AMI | container | AMI (defaults)
@@ -104,14 +155,24 @@ class Share(NamedTuple):
     copies: tuple[str, ...]  # accounts the AMI is copied to
     key: str  # the KMS key that encrypts it
     facts: tuple[tuple[str, str], ...]  # (label, text) the account-context checks noted
+    launch_when: tuple[Branch, ...] = ()
+    copies_when: tuple[Branch, ...] = ()
+    key_when: tuple[Branch, ...] = ()
 
 
 def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[Share]:
     """Per distribution: region, who can launch the AMI, which key encrypts it, and what
     the account-context checks found out (key state, who can use the key, block public
-    access), keyed by the distribution's pointer."""
+    access), keyed by the distribution's pointer. A template with conditions: across
+    its scenarios (``_across``)."""
+    if len(target.scenarios) > 1:
+        return _across(target.scenarios, facts)
+    return [share for _index, share in _distributions(target.config or {}, facts)]
+
+
+def _distributions(config: Mapping[str, Any], facts: Mapping[str, Mapping[str, str]]) -> list[tuple[int, Share]]:
+    """Each distribution of one configuration with its index in the list."""
     rows = []
-    config = target.config or {}
     for index, dist in enumerate(config.get("distributions") or []):
         if not isinstance(dist, dict):
             continue
@@ -137,18 +198,58 @@ def _sharing(target: Target, facts: Mapping[str, Mapping[str, str]]) -> list[Sha
                 key_text = f"{key} (unresolved)" if isinstance(key, Unresolved) else str(key)
             public = isinstance(groups, list) and any(isinstance(g, str) and g.lower() == "all" for g in groups)
             copies = tuple(_shown(ami.get("targetAccountIds")))
-            rows.append(Share(region, "AMI", public, tuple(who) or ("this account only",), copies, key_text, noted))
+            share = Share(region, "AMI", public, tuple(who) or ("this account only",), copies, key_text, noted)
         elif isinstance(container, dict):
             repo = container.get("targetRepository")
             if not isinstance(repo, dict):
                 repo = {}
             where = f"{repo.get('service', '?')} repository {repo.get('repositoryName', '?')}"
-            rows.append(Share(region, "container", False, (where,), (), "n/a", noted))
+            share = Share(region, "container", False, (where,), (), "n/a", noted)
         else:
-            rows.append(
-                Share(region, "AMI (defaults)", False, ("this account only",), (), "none (account default)", noted)
-            )
+            share = Share(region, "AMI (defaults)", False, ("this account only",), (), "none (account default)", noted)
+        rows.append((index, share))
     return rows
+
+
+def _across(scenarios: Sequence[Scenario], facts: Mapping[str, Mapping[str, str]]) -> list[Share]:
+    """The distributions of every scenario, one row each, as the engine merges findings:
+    a distribution is known by its region (and kind), so one that moves in the list when
+    another is left out under a condition is still one row. A row only some scenarios
+    have says when in its region; a cell they disagree on lists each value with when it
+    holds. Where every scenario agrees, the row reads as a single configuration's."""
+    rows: dict[tuple[str, str, int], list[tuple[int, Share]]] = {}
+    for number, scenario in enumerate(scenarios):
+        seen: Counter = Counter()
+        for _index, share in _distributions(scenario.config, facts):
+            seen[share.region, share.kind] += 1
+            rows.setdefault((share.region, share.kind, seen[share.region, share.kind]), []).append((number, share))
+    out = []
+    for (region, _kind, _occurrence), present in rows.items():
+        where = [number for number, _share in present]
+        first = present[0][1]
+        if len(where) < len(scenarios):
+            first = first._replace(region=f"{region} ({_when(scenarios, where)})")
+        launch = _branches(scenarios, [(n, (s.public, s.launch)) for n, s in present])
+        copies = _branches(scenarios, [(n, (False, s.copies)) for n, s in present])
+        key = _branches(scenarios, [(n, (False, (s.key,))) for n, s in present])
+        if launch:
+            first = first._replace(public=any(b.public for b in launch), launch=(), launch_when=launch)
+        if copies:
+            first = first._replace(copies=(), copies_when=copies)
+        if key:
+            first = first._replace(key="", key_when=key)
+        out.append(first)
+    return out
+
+
+def _branches(scenarios: Sequence[Scenario], values: list[tuple[int, tuple[bool, tuple[str, ...]]]]) -> tuple:
+    """Each distinct ``(public, values)`` with when it holds; () when they are all one."""
+    by_value: dict[tuple[bool, tuple[str, ...]], list[int]] = {}
+    for number, value in values:
+        by_value.setdefault(value, []).append(number)
+    if len(by_value) == 1:
+        return ()
+    return tuple(Branch(_when(scenarios, where), shown, public) for (public, shown), where in by_value.items())
 
 
 NOT_RECORDED = "not recorded in a merged report"
@@ -395,7 +496,7 @@ class _PageData:
             sharing = []
             for s in shares:
                 add_all((s.region, s.kind, s.key, *s.launch, *s.copies, *(x for fact in s.facts for x in fact)))
-                shape = (
+                shape: tuple = (
                     s.region,
                     s.kind,
                     int(s.public),
@@ -403,6 +504,10 @@ class _PageData:
                     s.copies,
                     tuple(x for fact in s.facts for x in fact),
                 )
+                if s.launch_when or s.copies_when or s.key_when:  # scenarios disagree: a 7th member
+                    for branch in (*s.launch_when, *s.copies_when, *s.key_when):
+                        add_all((branch.when, *branch.values))
+                    shape += ((s.launch_when, s.copies_when, s.key_when),)
                 sharing.append((shapes.setdefault(shape, len(shapes)), s.key))
             self._targets.append(
                 (add(t.name), add(t.origin.arn or t.id), add(t.origin.account or ""), t.error, sharing)
@@ -436,6 +541,29 @@ class _PageData:
             lines = tuple(self.strings.add(line["text"]) for line in shown["lines"])
             return (-1 if shown["note"] else 0, 0, 0, lines)
         return None
+
+    def _shape(self, shape: tuple) -> list:
+        """``[region, kind, public, launch, copies, facts]`` as string ids; a row whose
+        scenarios disagree adds ``[launch, copies, key]`` branches, each a list of
+        ``[when, public, value...]`` (an empty list where they agree)."""
+        ids = self.strings.ids
+        region, kind, public, launch, copies, facts, *conditional = shape
+        out = [
+            ids[region],
+            ids[kind],
+            public,
+            [ids[x] for x in launch],
+            [ids[x] for x in copies],
+            [ids[x] for x in facts],
+        ]
+        if conditional:
+            out.append(
+                [
+                    [[ids[b.when], int(b.public), *(ids[x] for x in b.values)] for b in branches]
+                    for branches in conditional[0]
+                ]
+            )
+        return out
 
     def encode(self) -> dict[str, Any]:
         # What the page's search reads is one run of the table, so that a search reads
@@ -481,17 +609,7 @@ class _PageData:
                 "error": errors,
                 "sharing": sharing,
             },
-            "shapes": [
-                [
-                    ids[region],
-                    ids[kind],
-                    public,
-                    [ids[x] for x in launch],
-                    [ids[x] for x in copies],
-                    [ids[x] for x in facts],
-                ]
-                for region, kind, public, launch, copies, facts in self._shapes
-            ],
+            "shapes": [self._shape(shape) for shape in self._shapes],
             "unverified": [
                 [ids[rule], ids[reason], configurations, more, *(ids[x] for x in pairs)]
                 for rule, reason, configurations, more, pairs in self._unverified

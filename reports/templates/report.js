@@ -127,6 +127,16 @@
     if (!F.sup[f] && F.tgt[f] < LISTED) { perTarget[F.tgt[f] * 5 + F.sev[f]] += 1; }
   }
 
+  /* A cell's branches, [when, public, value...] each: one line per value, saying when it holds. */
+  function names(b) { return b.slice(2).map(function (s) { return S[s]; }); }
+  function branches(td, list, fill) {
+    list.forEach(function (b) {
+      var div = el("div", "branch");
+      fill(div, b);
+      add(td, add(div, " (" + S[b[0]] + ")"));
+    });
+  }
+
   function resourceGroup(t) {
     var body = el("tbody");
     body.setAttribute("data-index", String(t));
@@ -158,12 +168,28 @@
         add(tr, td);
       } else {
         var shape = D.shapes[shares[r * 2]], key = S[shares[r * 2 + 1]];
-        var launch = el("td");
-        if (shape[2]) { add(launch, el("span", "public", "PUBLIC: ")); }
-        add(launch, shape[3].map(function (s) { return S[s]; }).join(", "));
-        add(tr, el("td", "", S[shape[0]]), el("td", "kind", S[shape[1]]), launch,
-          el("td", "", shape[4].map(function (s) { return S[s]; }).join(", ") || "none"),
-          add(el("td"), el("code", "", key)));
+        var split = shape[6] || [[], [], []]; // the values of each cell a template's scenarios disagree on
+        var launch = el("td"), copies = el("td"), encryption = el("td");
+        if (split[0].length) {
+          branches(launch, split[0], function (div, b) {
+            if (b[1]) { add(div, el("span", "public", "PUBLIC: ")); }
+            add(div, names(b).join(", "));
+          });
+        } else {
+          if (shape[2]) { add(launch, el("span", "public", "PUBLIC: ")); }
+          add(launch, shape[3].map(function (s) { return S[s]; }).join(", "));
+        }
+        if (split[1].length) {
+          branches(copies, split[1], function (div, b) { add(div, names(b).join(", ") || "none"); });
+        } else {
+          add(copies, shape[4].map(function (s) { return S[s]; }).join(", ") || "none");
+        }
+        if (split[2].length) {
+          branches(encryption, split[2], function (div, b) { add(div, el("code", "", names(b)[0])); });
+        } else {
+          add(encryption, el("code", "", key));
+        }
+        add(tr, el("td", "", S[shape[0]]), el("td", "kind", S[shape[1]]), launch, copies, encryption);
         if (D.has_context) {
           var facts = el("td", "facts"), noted = shape[5];
           for (var k = 0; k < noted.length; k += 2) {
