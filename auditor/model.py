@@ -308,12 +308,16 @@ class Target:
     def slim(self, keep_config: bool = False) -> Target:
         """What is left to report once the target is audited: its id, name, origin, error
         and identity, without the file's positions, scenarios and suppression entries
-        (and without the configuration unless ``keep_config``)."""
+        (and without the configuration unless ``keep_config``: then a template's
+        scenarios keep their configurations and conditions, so that a report can show
+        each branch where they differ rather than one branch as the value)."""
         return evolve(
             self,
             config=self.config if keep_config else None,
             source_map=None,
-            scenarios=(),
+            scenarios=tuple(Scenario(s.config, conditions=s.conditions) for s in self.scenarios)
+            if keep_config and len(self.scenarios) > 1
+            else (),
             suppressions=(),
             unverified=(),
             recorded_identity=self.identity,

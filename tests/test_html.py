@@ -570,10 +570,6 @@ Resources:
             assert page.errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a scan keeps only the first scenario of each target for reports (Target.slim drops scenarios)",
-)
 def test_scan_by_resource_view_shows_each_scenario_where_they_differ(browser, report):
     """What ``ib-audit scan ... -f html=`` writes: the same rows as the library's audit."""
     path = EXAMPLES / "cloudformation" / "conditional-sharing.yaml"
