@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -468,6 +469,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
         def on_file(targets, display, text):
             return run.add_file(targets, display, text, snippets=snippets, keep_configs=keep)
 
+    # The cycle collector, left as it is, cost 5% of a 2,000-configuration scan (counted
+    # in instructions): what start-up made (modules, plugins, rules) lives as long as the
+    # run, so it is frozen out of every full collection; and a file's document, freed by
+    # reference counting once audited, was walked by young collections while it lived
+    # (one every 700 allocations). Both together save 2%; forked workers inherit them.
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     loaded = _load_files(args, paths, sources, max_bytes, settings, run, on_file)
     if loaded is None:
         return 2
