@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -357,6 +358,7 @@ ALL_RULES = "*"
 # generator is not read on) and the configuration gets an error: the run fails as
 # incomplete (exit 2), never passing on what was not reported.
 MAX_PER_RULE = 1000
+READ_PER_RULE = MAX_PER_RULE + 1  # read one more to know there are more
 # What one file may report. Under the bound above a 20 MB file could still hold 2,000
 # configurations of 900 malformed accounts each: 1.8 million findings, about 4 GB and
 # five minutes. Past this the file's findings stop, with an error (exit 2); a real file,
@@ -364,13 +366,11 @@ MAX_PER_RULE = 1000
 MAX_PER_FILE = 10_000
 
 
-def _bounded(spec, target: Target, check, tool_errors) -> list:
-    """The first ``MAX_PER_RULE`` of what ``check`` yields; an error if there is more."""
-    violations = list(itertools.islice(check, MAX_PER_RULE + 1))
-    if len(violations) > MAX_PER_RULE:
-        del violations[MAX_PER_RULE:]
-        tool_errors.append(_too_many(spec, target, "findings"))
-    return violations
+def _cut(spec, target: Target, violations: list, tool_errors) -> None:
+    """A rule yielded more than ``MAX_PER_RULE`` (callers read one more, inline: this runs
+    for every rule and configuration): keep the first, and say so."""
+    del violations[MAX_PER_RULE:]
+    tool_errors.append(_too_many(spec, target, "findings"))
 
 
 def _too_many(spec, target: Target, what: str) -> InputError:
@@ -404,12 +404,14 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
     for index, scenario in enumerate(scenarios):
         ctx = context(scenario)
         try:
-            violations = _bounded(spec, target, spec.instance.check(scenario.config, ctx), tool_errors)
+            violations = list(islice(spec.instance.check(scenario.config, ctx), READ_PER_RULE))
         except Exception as exc:
             tool_errors.append(
                 InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
             )
             return notes
+        if len(violations) == READ_PER_RULE:
+            _cut(spec, target, violations, tool_errors)
         _add_notes(notes, ctx.notes)
         for v in violations:
             merged = (keys[index](v.path), v.message)
@@ -452,12 +454,14 @@ def _run_rule_once(
     """``_run_rule`` for a target with one scenario (every JSON file, most templates):
     the same findings, without the bookkeeping that merges scenarios."""
     try:
-        violations = _bounded(spec, target, spec.instance.check(scenario.config, ctx), tool_errors)
+        violations = list(islice(spec.instance.check(scenario.config, ctx), READ_PER_RULE))
     except Exception as exc:
         tool_errors.append(
             InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
         )
         return {}
+    if len(violations) == READ_PER_RULE:
+        _cut(spec, target, violations, tool_errors)
     if violations:
         semantic = keys[0]
         seen: set[tuple[str, str]] = set()
