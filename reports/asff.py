@@ -128,7 +128,12 @@ def _compact(value: Any) -> str:
 
 
 def _details(finding: Finding, target: Target | None) -> dict[str, str]:
-    """Resource.Details.Other: the configuration's name, its distributions and the value found."""
+    """Resource.Details.Other: the configuration's name, its distributions and the value found.
+
+    For a template with conditions whose branches differ, each of the last three gives
+    every branch's text after when it holds ("when condition IsProd is true: ..."), as
+    the finding's own message does: one branch's value never reads as the value.
+    """
     other = {"Path": finding.path or "/", "Location": _clip(finding.location.display(), MAX_OTHER_VALUE)}
     config = target.config if target is not None else None
     if target is not None:
@@ -136,13 +141,39 @@ def _details(finding: Finding, target: Target | None) -> dict[str, str]:
         if target.origin.file:
             other["File"] = _clip(target.origin.file, MAX_OTHER_VALUE)
     if isinstance(config, Mapping):
-        distributions = config.get("distributions")
-        if isinstance(distributions, list):
-            regions = [str(d.get("region")) for d in distributions if isinstance(d, Mapping) and "region" in d]
-            other["DistributionRegions"] = _clip(",".join(regions), MAX_OTHER_VALUE)
-            other["Distributions"] = _compact(distributions)
-        other["Value"] = _compact(value_at(config, finding.path)[0])
+        scenarios = target.scenarios if target is not None and len(target.scenarios) > 1 else ()
+        branches = [s.config for s in scenarios] or [config]
+        distributions = [c.get("distributions") for c in branches]
+        if any(isinstance(d, list) for d in distributions):
+            regions = [
+                ",".join(str(d.get("region")) for d in ds if isinstance(d, Mapping) and "region" in d)
+                if isinstance(ds, list)
+                else ""
+                for ds in distributions
+            ]
+            other["DistributionRegions"] = _per_branch(regions, scenarios)
+            other["Distributions"] = _per_branch([_compact(d) for d in distributions], scenarios)
+        other["Value"] = _per_branch([_value_text(c, finding.path, bool(scenarios)) for c in branches], scenarios)
     return other
+
+
+def _value_text(config: Mapping, path: str, branches: bool) -> str:
+    value, exact = value_at(config, path)
+    # A branch without the member says so (alone, the nearest value that exists stands).
+    return "(not set)" if branches and not exact else _compact(value)
+
+
+def _per_branch(texts: list[str], scenarios) -> str:
+    """One text when every branch has it; else each distinct one after when it holds."""
+    if len(set(texts)) == 1:
+        return _clip(texts[0], MAX_OTHER_VALUE)
+    from auditor.engine import condition_qualifier  # only templates with conditions get here
+
+    where: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        where.setdefault(text, []).append(index)
+    joined = "; ".join(f"{condition_qualifier(scenarios, indexes)}: {text}" for text, indexes in where.items())
+    return _clip(joined, MAX_OTHER_VALUE)
 
 
 def _tags(target: Target | None) -> dict[str, str] | None:

@@ -215,3 +215,29 @@ def test_partitions_follow_the_arn_and_unknown_ones_are_left_out():
     )
     # aws-iso-e is a partition Security Hub's Resource.Partition enum does not list.
     assert resource_partition(None, "eu-isoe-west-1", "111122223333")[1] is None
+
+
+def test_a_template_with_conditions_gives_each_branch_its_value(tmp_path, capsys, monkeypatch):
+    """A finding that holds under one condition: Details.Other shows the value of every
+    branch with when it holds, never one branch's value as the value."""
+    template = EXAMPLES / "cloudformation" / "conditional-sharing.yaml"
+    code, findings, _, _ = _scan(
+        tmp_path, capsys, monkeypatch, str(template), "--asff-account", "111122223333", "--asff-region", "us-east-1"
+    )
+    assert code == 1
+    validate_findings(findings)
+    other = {f["GeneratorId"]: f["Resources"][0]["Details"]["Other"] for f in findings}
+    text = template.read_text()
+    assert "UserGroups: !If [IsProd, [all], !Ref AWS::NoValue]" in text  # what the branches below come from
+    assert (
+        other["ib-audit/IBD002"]["Value"]
+        == 'when condition IsProd is true: "all"; when condition IsProd is false: (not set)'
+    )
+    key = re.search(r"eu-west-1:\n\s+Key: (\S+)", text).group(1)
+    assert "KmsKeyId: !If [IsProd, !Ref AWS::NoValue, !FindInMap [RegionKeys, eu-west-1, Key]]" in text
+    ibd001 = other["ib-audit/IBD001"]["Value"]
+    assert ibd001.startswith("when condition IsProd is true: {") and '"kmsKeyId"' not in ibd001.split("; when")[0]
+    assert "; when condition IsProd is false: {" in ibd001 and f'"kmsKeyId": "{key}"' in ibd001
+    # Where the branches agree, the value stands alone, as for any configuration.
+    assert other["ib-audit/IBD009"]["Value"] == '"golden-al2023-release"'
+    assert other["ib-audit/IBD009"]["DistributionRegions"] == "us-east-1,eu-west-1"
