@@ -43,7 +43,9 @@ _IDS_RE = LazyPattern(rf"^[:=]?\s*({_ID}(?:\s*,\s*{_ID}|\s+{_ID})*)\s*,?(.*)$")
 _ID_TOKEN_RE = LazyPattern(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _UNTIL_RE = LazyPattern(r"(?:^|\s)until=(\S*)")
 _DATE_RE = LazyPattern(r"^\d{4}-\d{2}-\d{2}$")
-_COMMENT_RE = LazyPattern(r"(#|//)\s*" + re.escape(DIRECTIVE) + r"(?![\w-])(.*)$")
+_DIRECTIVE_RE = re.escape(DIRECTIVE) + r"(?![\w-])(.*)$"
+_COMMENT_RE = LazyPattern(r"(#|//)\s*" + _DIRECTIVE_RE)
+_COMMENT_TEXT_RE = LazyPattern(r"\s*" + _DIRECTIVE_RE)
 _HEREDOC_RE = LazyPattern(r"<<-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 DEFAULT_REASONS = {
@@ -167,6 +169,13 @@ def _comment(line: str) -> tuple[int, str, bool] | None:
         if len(re.findall(r'(?<!\\)"', before)) % 2 == 0:
             return match.start() + 1, match.group(2), bool(before.strip())
     return None
+
+
+def comment_text_entries(text: str, line: int | None, column: int | None) -> list[InlineSuppression]:
+    """The entries of a comment given as text without its marker (Terraform JSON's
+    ``"//"`` value): like a ``#`` comment, it must start with the directive."""
+    match = _COMMENT_TEXT_RE.match(text)
+    return parse_comment(match.group(1), line, column, False) if match else []  # type: ignore[arg-type]
 
 
 def parse_comment(text: str, line: int, column: int, trailing: bool) -> list[InlineSuppression]:

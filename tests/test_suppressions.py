@@ -133,7 +133,7 @@ TERRAFORM_JSON = """\
         ]
       },
       "plain": {
-        "//": "a comment without the directive",
+        "//": "a note that mentions ib-audit:ignore IBD009 in passing is not a suppression",
         "name": "plain",
         "distribution": {"region": "us-east-1", "ami_distribution_configuration": {"name": "fixed"}}
       }

@@ -2,8 +2,9 @@
 
 - ``.tf.json`` (Terraform's JSON syntax): read like ``.tf``, with the same variables,
   locals, dynamic blocks and provider semantics; strings are templates (``"${var.x}"``).
-  A ``"//"`` property is the syntax's comment: ``"//": "ib-audit:ignore IBD009 reason"``
-  anywhere in a resource suppresses for the whole resource, as a ``#`` comment in it does.
+  A ``"//"`` property is the syntax's comment: one whose text starts with the directive
+  (``"//": "ib-audit:ignore IBD009 reason"``), anywhere in a resource, suppresses for the
+  whole resource, as a ``#`` comment in it does.
 - Plans (``terraform show -json plan.out``): ``planned_values`` (child modules
   included), else ``resource_changes[].change.after`` for plans that carry only those.
   A value listed in ``after_unknown`` is unknown until apply ("could not verify"), not
@@ -26,7 +27,7 @@ from auditor.sources.jsonfile import ARN_RE
 from auditor.sources.jsonpos import LazySpans, loads_with_spans
 from auditor.sources.terraform import BLOCKS, META, RESOURCE_TYPE, ModuleReader, api_name, finish
 from auditor.sources.tf_eval import Evaluator, Positions, Scope, json_value
-from auditor.suppress import DIRECTIVE, parse_comment
+from auditor.suppress import DIRECTIVE, comment_text_entries
 
 
 class _ParsedJSON:
@@ -128,8 +129,7 @@ def _comment_suppressions(body: Any, pointer: str, spans: Any) -> tuple[InlineSu
                 where = join_pointer(at, "//", index) if isinstance(item, list) else join_pointer(at, "//")
                 span = spans.get(where)
                 line, column = (span.start_line, span.start_column + 1) if span is not None else (None, None)
-                rest = text.split(DIRECTIVE, 1)[1]
-                out.extend(parse_comment(rest, line, column, False))  # type: ignore[arg-type]
+                out.extend(comment_text_entries(text, line, column))
     return tuple(out)
 
 
