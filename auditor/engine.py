@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from auditor import apimodel
 from auditor.config import Settings, is_enabled, matches
@@ -348,6 +348,8 @@ class _LazyKeys:
         return keys
 
 
+_V = TypeVar("_V", bound=Hashable)
+
 # The rule id of a "could not verify" entry that no single rule owns.
 ALL_RULES = "*"
 
@@ -549,6 +551,16 @@ def _provenance(scenarios: Sequence[Scenario], where: Sequence[int], path: str, 
     if len(notes) > MAX_NOTES:
         notes[MAX_NOTES:] = [f"and {len(notes) - MAX_NOTES} more resolved value(s)"]
     return notes
+
+
+def by_branch(values: Iterable[tuple[int, _V]], scenarios: Sequence[Scenario]) -> list[tuple[str | None, _V]]:
+    """Each distinct value of ``(scenario index, value)`` pairs, in first-seen order, with
+    when it holds (``condition_qualifier``: None for a value every scenario has). Reports
+    show a template's branches with it, so that no branch's value reads as the value."""
+    where: dict[_V, list[int]] = {}
+    for index, value in values:
+        where.setdefault(value, []).append(index)
+    return [(condition_qualifier(scenarios, indexes), value) for value, indexes in where.items()]
 
 
 def condition_qualifier(scenarios: Sequence[Scenario], where: Sequence[int]) -> str | None:

@@ -167,13 +167,10 @@ def _per_branch(texts: list[str], scenarios) -> str:
     """One text when every branch has it; else each distinct one after when it holds."""
     if len(set(texts)) == 1:
         return _clip(texts[0], MAX_OTHER_VALUE)
-    from auditor.engine import condition_qualifier  # only templates with conditions get here
+    from auditor.engine import by_branch  # only templates whose branches differ get here
 
-    where: dict[str, list[int]] = {}
-    for index, text in enumerate(texts):
-        where.setdefault(text, []).append(index)
-    joined = "; ".join(f"{condition_qualifier(scenarios, indexes)}: {text}" for text, indexes in where.items())
-    return _clip(joined, MAX_OTHER_VALUE)
+    branches = by_branch(enumerate(texts), scenarios)
+    return _clip("; ".join(f"{when}: {text}" for when, text in branches), MAX_OTHER_VALUE)
 
 
 def _tags(target: Target | None) -> dict[str, str] | None:

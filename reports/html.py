@@ -92,13 +92,9 @@ def _snippet_per_scenario(path: str, scenarios: Sequence[Scenario]) -> dict[str,
     """The value at ``path`` as JSON when every scenario has the same one; else each
     distinct value under a line saying when it holds (the engine's wording), so that no
     one branch's value reads as the value."""
-    shown: dict[tuple[str, bool], list[int]] = {}
-    for index, scenario in enumerate(scenarios):
-        value, exact = value_at(scenario.config, path)
-        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-        shown.setdefault((text, exact), []).append(index)
+    shown = _by_branch(((n, _json_at(scenario.config, path)) for n, scenario in enumerate(scenarios)), scenarios)
     if len(shown) == 1:
-        ((text, exact),) = shown
+        ((_, (text, exact)),) = shown
         lines = text.splitlines()[:SNIPPET_MAX_LINES]
         return {
             "kind": "json",
@@ -106,20 +102,33 @@ def _snippet_per_scenario(path: str, scenarios: Sequence[Scenario]) -> dict[str,
             "lines": [{"number": None, "text": clip(line), "hit": exact} for line in lines],
         }
     out = []
-    for (text, exact), where in shown.items():
-        when = _when(scenarios, where)
+    for when, (text, exact) in shown:
         out.append(f"{when}:" if exact else f"{when} ({MISSING_NOTE}):")
         out.extend(text.splitlines()[:SNIPPET_MAX_LINES])
     # Every line is the finding's (the page's script marks them all alike).
     return {"kind": "json", "note": None, "lines": [{"number": None, "text": clip(t), "hit": True} for t in out]}
 
 
+def _json_at(config: Any, path: str) -> tuple[str, bool]:
+    value, exact = value_at(config, path)
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str), exact
+
+
+def _by_branch(values: Iterable[tuple[int, Any]], scenarios: Sequence[Scenario]) -> list[tuple[str, Any]]:
+    """``engine.by_branch``, each value's "when" in words ("when condition IsProd is true")."""
+    from auditor.engine import by_branch  # only templates with conditions need it
+
+    return [(when or EVERY_SCENARIO, value) for when, value in by_branch(values, scenarios)]
+
+
 def _when(scenarios: Sequence[Scenario], where: Sequence[int]) -> str:
-    """When the scenarios in ``where`` (some, not all) hold, as findings say it
-    ("when condition IsProd is true")."""
+    """When the scenarios in ``where`` hold, as findings say it."""
     from auditor.engine import condition_qualifier  # only templates with conditions need it
 
-    return condition_qualifier(scenarios, where) or "in every scenario"
+    return condition_qualifier(scenarios, where) or EVERY_SCENARIO
+
+
+EVERY_SCENARIO = "in every scenario"
 
 
 def _shown(values: Any) -> list[str]:
@@ -244,12 +253,10 @@ def _across(scenarios: Sequence[Scenario], facts: Mapping[str, Mapping[str, str]
 
 def _branches(scenarios: Sequence[Scenario], values: list[tuple[int, tuple[bool, tuple[str, ...]]]]) -> tuple:
     """Each distinct ``(public, values)`` with when it holds; () when they are all one."""
-    by_value: dict[tuple[bool, tuple[str, ...]], list[int]] = {}
-    for number, value in values:
-        by_value.setdefault(value, []).append(number)
-    if len(by_value) == 1:
+    branches = _by_branch(values, scenarios)
+    if len(branches) == 1:
         return ()
-    return tuple(Branch(_when(scenarios, where), shown, public) for (public, shown), where in by_value.items())
+    return tuple(Branch(when, shown, public) for when, (public, shown) in branches)
 
 
 NOT_RECORDED = "not recorded in a merged report"
