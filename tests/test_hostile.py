@@ -391,25 +391,17 @@ def test_huge_integers_and_deep_nesting_name_line_and_column(repo):
 
 
 # -- 6. one rule reports at most 1,000 problems per configuration -------------------------------------
+def _shared_with(name: str, accounts: list[str]) -> dict:
+    """A saved configuration whose only mistake is each of ``accounts`` (IBD006 each)."""
+    ami = {"name": f"{name}-{{{{ imagebuilder:buildDate }}}}", "kmsKeyId": "alias/golden", "targetAccountIds": accounts}
+    distributions = [{"region": "us-east-1", "amiDistributionConfiguration": ami}]
+    return {"distributionConfiguration": {"name": name, "distributions": distributions}}
+
+
 def test_a_flood_of_findings_is_bounded_and_fails_the_run_as_incomplete(repo):
     """2 MB of malformed account ids were 200,000 findings, 32 s and 480 MB of memory; the
     20 MB file limit allowed ten times that. The rule stops at 1,000 and says so."""
-    accounts = [f"bad{i}" for i in range(3000)]
-    document = {
-        "distributionConfiguration": {
-            "name": "flood",
-            "distributions": [
-                {
-                    "region": "us-east-1",
-                    "amiDistributionConfiguration": {
-                        "name": "flood-{{ imagebuilder:buildDate }}",
-                        "kmsKeyId": "alias/golden",
-                        "targetAccountIds": accounts,
-                    },
-                }
-            ],
-        }
-    }
+    document = _shared_with("flood", [f"bad{i}" for i in range(3000)])
     (repo / "flood.json").write_text(json.dumps(document, indent=1))
     run_ = scan(".", cwd=repo, timeout=60)
     assert run_.code == 2
@@ -434,17 +426,9 @@ def test_a_file_reports_at_most_ten_thousand_findings(repo):
     """Under the bound per rule, many configurations of 1,000 bad accounts each (a 20 MB
     file holds 2,000 such) were still millions of findings: a file stops at 10,000."""
 
-    def config(n: int) -> dict:
-        ami = {"name": f"c{n}-{{{{ imagebuilder:buildDate }}}}", "kmsKeyId": "alias/golden"}
-        ami["targetAccountIds"] = [f"bad{n}-{i}" for i in range(1000)]
-        return {
-            "distributionConfiguration": {
-                "name": f"c{n}",
-                "distributions": [{"region": "us-east-1", "amiDistributionConfiguration": ami}],
-            }
-        }
-
-    (repo / "many.json").write_text(json.dumps([config(n) for n in range(13)], indent=1))
+    (repo / "many.json").write_text(
+        json.dumps([_shared_with(f"c{n}", [f"bad{n}-{i}" for i in range(1000)]) for n in range(13)], indent=1)
+    )
     run_ = scan(".", cwd=repo, timeout=120)
     assert run_.code == 2
     assert run_.errors() == [
