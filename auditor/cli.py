@@ -519,7 +519,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if error is not None:
             loaded.errors.append(error)
         run = Audit(host, specs, settings, facts=facts, targets=loaded.targets)
-        run.add(loaded.targets)
+        loaded.targets = run.add(loaded.targets)
     run.warnings.extend(loaded.notices)
     result = run.finish(
         loaded.targets,

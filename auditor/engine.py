@@ -153,12 +153,18 @@ class Audit:
         self.path_ignores = PathIgnores(settings) if settings.per_path_ignores else None
         self._plugin_suppress = host.implements("auditor_suppress")
 
-    def add(self, targets: Sequence[Target]) -> list[Finding]:
-        """Audit these targets; return their findings (located, suppressed, fingerprinted)."""
-        first = len(self.findings)
-        for target in targets:
-            self._audit_target(target)
-        return self.findings[first:]
+    def add(self, targets: Sequence[Target]) -> list[Target]:
+        """Audit these targets (every file's, in the order loaded) and return those audited.
+
+        A file's targets stay under the same bound as in ``add_file``: past
+        ``MAX_PER_FILE`` findings the rest of that file is not audited, and is left out of
+        the list returned. (An account-context scan audits every file only once all are
+        loaded, so it comes here; a live configuration is its own "file".)
+        """
+        kept: list[Target] = []
+        for file, group in itertools.groupby(targets, key=_file_of):
+            kept.extend(self._audit_file(list(group), file))
+        return kept
 
     def add_file(
         self,
@@ -174,16 +180,22 @@ class Audit:
         need (``Target.slim``): the text, positions and scenarios can then be freed, so
         memory stays bounded by the largest file, not the number of files."""
         first = len(self.findings)
-        for index, target in enumerate(targets):
-            before = len(self.findings)
-            self._audit_target(target)
-            if len(self.findings) - first > MAX_PER_FILE:
-                targets = self._stop_file(targets, index, first, before - first, file)
-                break
+        targets = self._audit_file(targets, file)
         if snippets is not None and len(self.findings) > first:
             lines = next((_text_lines(t) for t in targets if _text_lines(t) is not None), None)
             self.findings[first:] = snippets.attach(self.findings[first:], file, text, lines)
         return [t.slim(keep_configs) for t in targets]
+
+    def _audit_file(self, targets: Sequence[Target], file: str) -> Sequence[Target]:
+        """Audit one file's targets; those after the one that passed ``MAX_PER_FILE`` are
+        not audited, and not returned."""
+        first = len(self.findings)
+        for index, target in enumerate(targets):
+            before = len(self.findings)
+            self._audit_target(target)
+            if len(self.findings) - first > MAX_PER_FILE:
+                return self._stop_file(targets, index, first, before - first, file)
+        return targets
 
     def _stop_file(
         self, targets: Sequence[Target], index: int, first: int, earlier: int, file: str
@@ -326,6 +338,11 @@ class Audit:
         )
         host.session_finish(result)
         return result
+
+
+def _file_of(target: Target) -> str:
+    """What ``Audit.add`` bounds findings by: the target's file (a live one: itself)."""
+    return target.origin.file if target.origin.file is not None else target.id
 
 
 def _text_lines(target: Target):
