@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
@@ -91,6 +91,40 @@ def unverified_groups(unverified: Iterable[Unverified]) -> list[UnverifiedGroup]
         groups.setdefault((u.rule_id, u.reason), []).append(u)
     ordered = sorted(groups.items(), key=lambda item: item[0][0])  # stable: first appearance within a rule
     return [UnverifiedGroup(rule_id, reason, tuple(entries)) for (rule_id, reason), entries in ordered]
+
+
+@dataclass(frozen=True)
+class TargetTags:
+    """A configuration's literal tags as a report may state them: ``common`` holds in
+    every scenario of a template; ``branches`` gives each scenario's whole set after
+    when it holds, only when they differ (``Tags: {data-class: !If [IsProd, ...]}``)."""
+
+    common: dict[str, str]
+    branches: list[tuple[str | None, dict[str, str]]]
+
+
+def target_tags(target) -> TargetTags:
+    """The tags a report may attach to a target's resource (Security Hub's ``Tags``, OCSF's
+    ``labels``): only those true in every branch. Automation filters on them, so a tag
+    that one branch of a condition sets must not read as the resource's tag."""
+    scenarios = target.scenarios if target is not None and len(target.scenarios) > 1 else ()
+    configs = [s.config for s in scenarios] or [target.config if target is not None else None]
+    sets = [_literal_tags(config) for config in configs]
+    common = {k: v for k, v in sets[0].items() if all(other.get(k) == v for other in sets[1:])}
+    branches: list[tuple[str | None, dict[str, str]]] = []
+    if any(other != sets[0] for other in sets[1:]):
+        from auditor.engine import by_branch  # only templates whose branches differ get here
+
+        found = by_branch(((n, tuple(tags.items())) for n, tags in enumerate(sets)), scenarios)
+        branches = [(when, dict(items)) for when, items in found]
+    return TargetTags(common, branches)
+
+
+def _literal_tags(config: object) -> dict[str, str]:
+    tags = config.get("tags") if isinstance(config, Mapping) else None
+    if not isinstance(tags, Mapping):
+        return {}
+    return {str(k): v for k, v in tags.items() if isinstance(v, str) and str(k)}
 
 
 def pseudo_path(target) -> str:

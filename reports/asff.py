@@ -40,7 +40,7 @@ from typing import Any, TextIO
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity, Target, value_at
-from auditor.reporting import ReportError
+from auditor.reporting import ReportError, TargetTags, target_tags
 
 SCHEMA_VERSION = "2018-10-08"
 PRODUCT_NAME = "ib-audit"
@@ -173,13 +173,14 @@ def _per_branch(texts: list[str], scenarios) -> str:
     return _clip("; ".join(f"{when}: {text}" for when, text in branches), MAX_OTHER_VALUE)
 
 
-def _tags(target: Target | None) -> dict[str, str] | None:
-    config = target.config if target is not None else None
-    tags = config.get("tags") if isinstance(config, Mapping) else None
-    if not isinstance(tags, Mapping):
-        return None
-    literal = {str(k)[:128]: v[:256] for k, v in tags.items() if isinstance(v, str) and str(k)}
+def _tags(tags: TargetTags) -> dict[str, str] | None:
+    """Resource.Tags: only tags every branch of a template sets alike (``target_tags``)."""
+    literal = {k[:128]: v[:256] for k, v in tags.common.items()}
     return dict(list(literal.items())[:MAX_TAGS]) or None
+
+
+def _tags_text(tags: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in tags.items()) or "(none)"
 
 
 def resource_id(target: Target | None, finding: Finding) -> str:
@@ -217,9 +218,15 @@ def build(
     }
     if where.partition in ASFF_PARTITIONS:
         resource["Partition"] = where.partition
-    tags = _tags(target)
-    if tags:
-        resource["Tags"] = tags
+    if target is not None:
+        target_tags_ = target_tags(target)
+        tags = _tags(target_tags_)
+        if tags:
+            resource["Tags"] = tags
+        if target_tags_.branches:  # what only some branches set: said with when, as values are
+            resource["Details"]["Other"]["Tags"] = _clip(
+                "; ".join(f"{when}: {_tags_text(t)}" for when, t in target_tags_.branches), MAX_OTHER_VALUE
+            )
     compliance: dict[str, Any] = {"Status": "FAILED"}
     requirements = controls.requirements_for(rule)[:MAX_REQUIREMENTS]
     if requirements:

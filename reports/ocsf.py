@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from auditor import __version__, controls
 from auditor.model import AuditResult, Finding, Severity, Target
-from auditor.reporting import ReportError
+from auditor.reporting import ReportError, target_tags
 from auditor.rule import PROJECT_URL
 
 try:
@@ -92,8 +91,10 @@ def _resource(target: Target, finding: Finding | None) -> ResourceDetails:
     if finding is not None:
         data["path"] = finding.path or "/"
         data["location"] = finding.location.display()
-    tags = (target.config or {}).get("tags") if isinstance(target.config, Mapping) else None
-    labels = [f"{k}:{v}" for k, v in tags.items() if isinstance(v, str)] if isinstance(tags, Mapping) else None
+    tags = target_tags(target)  # labels only for tags every branch of a template sets alike
+    labels = [f"{k}:{v}" for k, v in tags.common.items()]
+    if tags.branches:
+        data["tags"] = [{"when": when, "tags": branch} for when, branch in tags.branches]
     return ResourceDetails(
         uid=target.identity,
         name=target.name,

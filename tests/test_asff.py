@@ -15,7 +15,7 @@ from auditor.model import Origin, Suppression, Target
 from auditor.reports import asff
 from auditor.rules import AmiPublicLaunchPermission
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, FIXTURES, REPO
 
 POLICY = "examples/ib-audit.toml"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -241,3 +241,22 @@ def test_a_template_with_conditions_gives_each_branch_its_value(tmp_path, capsys
     # Where the branches agree, the value stands alone, as for any configuration.
     assert other["ib-audit/IBD009"]["Value"] == '"golden-al2023-release"'
     assert other["ib-audit/IBD009"]["DistributionRegions"] == "us-east-1,eu-west-1"
+
+
+def test_tags_only_one_branch_sets_are_not_the_resources_tags(tmp_path, capsys, monkeypatch):
+    """Security Hub automation filters on Resources[].Tags: a tag that holds only when
+    IsProd is true (Env defaults to dev) must not read as the resource's. Those stay in
+    Details.Other, per branch; Tags keeps what every branch sets alike."""
+    template = FIXTURES / "reports" / "conditional-tags.yaml"
+    code, findings, _, _ = _scan(
+        tmp_path, capsys, monkeypatch, str(template), "--asff-account", "111122223333", "--asff-region", "us-east-1"
+    )
+    assert code == 1
+    validate_findings(findings)
+    [public] = [f for f in findings if f["GeneratorId"] == "ib-audit/IBD002"]
+    resource = public["Resources"][0]
+    assert resource["Tags"] == {"owner": "platform"}
+    assert resource["Details"]["Other"]["Tags"] == (
+        "when condition IsProd is true: owner=platform, data-class=confidential, backup=daily; "
+        "when condition IsProd is false: owner=platform, data-class=internal"
+    )

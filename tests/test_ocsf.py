@@ -15,7 +15,7 @@ from py_ocsf_models.objects.cloud import Cloud
 from auditor.cli import main
 from auditor.reports.ocsf import CloudComplianceFinding, check_uid
 
-from conftest import REPO
+from conftest import FIXTURES, REPO
 
 POLICY = "examples/ib-audit.toml"
 
@@ -155,3 +155,20 @@ def test_without_the_library_ocsf_is_a_usage_error_before_the_scan(monkeypatch, 
     )
     monkeypatch.undo()
     importlib.import_module("auditor.reports.ocsf")
+
+
+def test_labels_are_only_the_tags_every_branch_sets(ocsf_scan):
+    """A tag one branch of a condition sets (IsProd; Env defaults to dev) is not a label of
+    the resource: it is in the resource's data, per branch, with when it holds."""
+    code, events, _ = ocsf_scan(str(FIXTURES / "reports" / "conditional-tags.yaml"))
+    assert code == 1
+    assert any(e["finding_info"]["title"].startswith("IBD002") and e["status"] == "New" for e in events)
+    for resource in [r for e in events for r in e["resources"]]:  # failed checks and passed ones
+        assert resource["labels"] == ["owner:platform"]
+        assert resource["data"]["tags"] == [
+            {
+                "when": "when condition IsProd is true",
+                "tags": {"owner": "platform", "data-class": "confidential", "backup": "daily"},
+            },
+            {"when": "when condition IsProd is false", "tags": {"owner": "platform", "data-class": "internal"}},
+        ]
