@@ -415,7 +415,8 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
     region), so one that moves in the list when a conditional distribution is left out
     is still one finding. Returns the notes the rule left for reports (``ctx.notes``).
     """
-    notes: dict[str, dict[str, str]] = {}
+    noted: dict[str, dict[str, list[tuple[int, str]]]] = {}  # semantic key -> label -> (scenario, text)
+    pointers: dict[str, str] = {}  # semantic key -> the pointer it was first noted at
     hits: dict[tuple[str, str], list[int]] = {}
     paths: dict[tuple[str, str], str] = {}
     severities: dict[tuple[str, str], object] = {}
@@ -428,10 +429,14 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
             tool_errors.append(
                 InputError(target.id, f"rule {spec.id} (plugin {spec.plugin}) raised {type(exc).__name__}: {exc}")
             )
-            return notes
+            return {}
         if len(violations) == READ_PER_RULE:
             _cut(spec, target, violations, tool_errors)
-        _add_notes(notes, ctx.notes)
+        for pointer, labels in ctx.notes.items():
+            key = keys[index](pointer)
+            pointers.setdefault(key, pointer)
+            for label, text in labels.items():
+                noted.setdefault(key, {}).setdefault(label, []).append((index, text))
         for v in violations:
             merged = (keys[index](v.path), v.message)
             paths.setdefault(merged, v.path)
@@ -439,6 +444,15 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
             _note(hits, merged, index)
         for path, reason in _bounded_unverified(spec, target, ctx.unverified, tool_errors):
             _note(skipped, (path, reason), index)
+    notes: dict[str, dict[str, str]] = {}
+    if noted:
+        where = distribution_pointers(scenarios, keys)
+        for key, labels in noted.items():
+            merged = notes.setdefault(where.get(key, pointers[key]), {})
+            for label, text in _noted_by_branch(labels, scenarios).items():
+                # Two distributions at one pointer (each only in some branches): both, each
+                # with when it holds.
+                merged[label] = f"{merged[label]}; {text}" if label in merged else text
     if not hits and not skipped:
         return notes
     for (key, message), where in hits.items():
@@ -465,6 +479,44 @@ def _run_rule(spec, target: Target, scenarios, keys, context, suppress, findings
         when = condition_qualifier(scenarios, where)
         unverified.append(Unverified(target.id, spec.id, path, _annotate(reason, when, ())))
     return notes
+
+
+def distribution_pointers(scenarios: Sequence[Scenario], keys=None) -> dict[str, str]:
+    """The one pointer by which reports name each distribution of a template's scenarios
+    (its semantic key -> ``/distributions/N``), where conditions move it in the list.
+
+    The scenario with the most distributions gives its pointers (so that no two of them
+    share one); a distribution it lacks takes its first pointer in another scenario that
+    is still free, else shares one. Notes (``RuleContext.note``) are stored, and the
+    HTML's by-resource rows look them up, by these pointers.
+    """
+    keys = keys if keys is not None else _LazyKeys(scenarios)
+    lists = [s.config.get("distributions") if isinstance(s.config, dict) else None for s in scenarios]
+    sizes = [len(items) if isinstance(items, list) else 0 for items in lists]
+    found: dict[str, list[str]] = {}
+    for index in sorted(range(len(scenarios)), key=lambda i: -sizes[i]):  # stable: first of the largest
+        for position in range(sizes[index]):
+            pointer = f"/distributions/{position}"
+            found.setdefault(keys[index](pointer), []).append(pointer)
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for key, pointers in found.items():
+        pointer = next((p for p in pointers if p not in taken), pointers[0])
+        out[key] = pointer
+        taken.add(pointer)
+    return out
+
+
+def _noted_by_branch(labels: dict[str, list[tuple[int, str]]], scenarios: Sequence[Scenario]) -> dict[str, str]:
+    """A distribution's notes across a template's scenarios (the same distribution may sit
+    at another index in each): one text where every scenario noted it alike, else each
+    text with when it holds, as findings say it: one branch's fact (its key's state)
+    never reads as the distribution's."""
+    out = {}
+    for label, texts in labels.items():
+        branches = by_branch(texts, scenarios)
+        out[label] = "; ".join(text if when is None else f"{text} ({when})" for when, text in branches)
+    return out
 
 
 def _run_rule_once(

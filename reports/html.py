@@ -227,9 +227,9 @@ def _across(scenarios: Sequence[Scenario], facts: Mapping[str, Mapping[str, str]
     have says when in its region; a cell they disagree on lists each value with when it
     holds. Where every scenario agrees, the row reads as a single configuration's."""
     rows: dict[tuple[str, str, int], list[tuple[int, Share]]] = {}
-    for number, scenario in enumerate(scenarios):
+    for number, (scenario, noted) in enumerate(zip(scenarios, _facts_by_scenario(scenarios, facts), strict=True)):
         seen: Counter = Counter()
-        for _index, share in _distributions(scenario.config, facts):
+        for _index, share in _distributions(scenario.config, noted):
             seen[share.region, share.kind] += 1
             rows.setdefault((share.region, share.kind, seen[share.region, share.kind]), []).append((number, share))
     out = []
@@ -248,6 +248,32 @@ def _across(scenarios: Sequence[Scenario], facts: Mapping[str, Mapping[str, str]
         if key:
             first = first._replace(key="", key_when=key)
         out.append(first)
+    return out
+
+
+def _facts_by_scenario(
+    scenarios: Sequence[Scenario], facts: Mapping[str, Mapping[str, str]]
+) -> list[Mapping[str, Mapping[str, str]]]:
+    """Each scenario's facts by its own distributions' pointers: the engine notes a
+    template's facts by one pointer per distribution (``distribution_pointers``), which in
+    another scenario may be another distribution's place in the list."""
+    if not facts:
+        return [facts] * len(scenarios)
+    from auditor.engine import distribution_pointers
+    from auditor.identity import SemanticKeys
+
+    keys = [SemanticKeys(scenario.config) for scenario in scenarios]
+    where = distribution_pointers(scenarios, keys)
+    out = []
+    for number, scenario in enumerate(scenarios):
+        dists = scenario.config.get("distributions")
+        local = {}
+        for position in range(len(dists) if isinstance(dists, list) else 0):
+            pointer = f"/distributions/{position}"
+            noted = facts.get(where.get(keys[number](pointer), ""))
+            if noted:
+                local[pointer] = noted
+        out.append(local)
     return out
 
 

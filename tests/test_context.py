@@ -798,3 +798,69 @@ def test_offline_import_never_loads_boto3():
 
     code = "import sys, auditor.cli, auditor.context, auditor.context.providers, auditor.context.policy; sys.exit('boto3' in sys.modules)"
     assert subprocess.run([sys.executable, "-P", "-c", code], env={**os.environ}).returncode == 0
+
+
+@pytest.mark.parametrize("west_in_prod", [True, False], ids=["west-in-prod", "west-in-dev"])
+def test_a_templates_facts_follow_each_distribution_across_its_branches(
+    world, tmp_path, capsys, monkeypatch, west_in_prod
+):
+    """A template whose condition moves a distribution in the list: each fact stays with
+    the distribution it was found for (by region, as findings merge), in the JSON facts
+    and the HTML's rows, and a fact that differs between branches says when each holds.
+    Before, the last scenario's fact at a list index overwrote the fact of whichever
+    distribution another scenario had there (eu-west-1 showed us-east-1's disabled key).
+    With eu-west-1 only in dev, the first scenario (prod) has us-east-1 at index 0."""
+    from auditor.reports import html as html_report
+
+    keys = world.keys
+    west = f"""Region: {W1}
+            AmiDistributionConfiguration:
+              Name: "golden-{{{{ imagebuilder:buildDate }}}}"
+              KmsKeyId: {world.replica_arn}"""
+    branches = [f"- {west}", "- !Ref AWS::NoValue"]
+    template = tmp_path / "golden.yaml"
+    template.write_text(
+        f"""AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Env:
+    Type: String
+    AllowedValues: [prod, dev]
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+Resources:
+  Golden:
+    Type: AWS::ImageBuilder::DistributionConfiguration
+    Properties:
+      Name: golden
+      Distributions:
+        - !If
+          - IsProd
+          {branches[0] if west_in_prod else branches[1]}
+          {branches[1] if west_in_prod else branches[0]}
+        - Region: {E1}
+          AmiDistributionConfiguration:
+            Name: "golden-{{{{ imagebuilder:buildDate }}}}"
+            KmsKeyId: !If [IsProd, {keys["org"]}, {keys["disabled"]}]
+"""
+    )
+    models = []
+    real_prepare = html_report.prepare
+    monkeypatch.setattr(html_report, "prepare", lambda *a, **k: models.append(real_prepare(*a, **k)) or models[-1])
+    monkeypatch.chdir(tmp_path)
+    out, html = tmp_path / "r.json", tmp_path / "r.html"
+    main(["scan", "golden.yaml", "--aws-context", "--select", "IBD020", "-f", f"json={out}", "-f", f"html={html}"])
+    capsys.readouterr()
+    when_west = f"when condition IsProd is {'true' if west_in_prod else 'false'}"
+    west_fact = f"{world.replica_arn}: Enabled, SYMMETRIC_DEFAULT, multi-Region replica ({when_west})"
+    east_fact = (
+        f"{keys['org']}: Enabled, SYMMETRIC_DEFAULT (when condition IsProd is true); "
+        f"{keys['disabled']}: Disabled, SYMMETRIC_DEFAULT (when condition IsProd is false)"
+    )
+    # The scenario with both distributions gives the pointers: eu-west-1 first, us-east-1 second.
+    assert json.loads(out.read_text())["facts"] == {
+        "golden.yaml#Golden": {"/distributions/0": {"KMS key": west_fact}, "/distributions/1": {"KMS key": east_fact}}
+    }
+    [model] = models
+    [resource] = model["resources"]
+    rows = {s["region"]: {f["label"]: f["text"] for f in s["facts"]} for s in resource["sharing"]}
+    assert rows == {f"{W1} ({when_west})": {"KMS key": west_fact}, E1: {"KMS key": east_fact}}
