@@ -368,6 +368,17 @@ def _check_outputs(outputs: list[tuple[str, str | None]], reporters: dict) -> No
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    """``ib-audit scan``; the cycle collector is left as found (``_scan`` tunes it), for a
+    program that calls ``main`` more than once."""
+    threshold = gc.get_threshold()
+    try:
+        return _scan(args)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def _scan(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LogSafeFormatter("ib-audit: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose and not args.quiet else logging.WARNING, handlers=[handler])

@@ -95,3 +95,17 @@ def test_only_one_report_to_stdout():
     assert (
         proc.stderr.strip() == "ib-audit: error: only one report can go to stdout; give the others a file: -f NAME=FILE"
     )
+
+
+def test_a_scan_leaves_the_cycle_collector_as_it_found_it(capsys):
+    """A scan freezes start-up's objects and collects less often; a program calling
+    ``main`` repeatedly (a test suite, a long-lived service) gets its collector back, or
+    everything each scan left would be frozen out of collection for good."""
+    import gc
+
+    from auditor.cli import main
+
+    before = gc.get_threshold(), gc.get_freeze_count()
+    assert main(["scan", str(EXAMPLES / "compliant-baseline.json"), "-q"]) == 0
+    capsys.readouterr()
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
