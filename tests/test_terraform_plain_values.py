@@ -115,3 +115,39 @@ def test_spaces_inside_strings_are_kept(expression, expected):
     fast, tree = _both_readings(expression)
     assert fast == expected
     assert tree == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # Expected values as Terraform reads them (HCL's heredoc specification suite):
+        # every line with its newline; <<- removes the least indentation of non-blank lines.
+        ("<<EOT\nFoo\nBar\nEOT", "Foo\nBar\n"),
+        ("<<EOT\n    Foo\n      Bar\n  EOT", "    Foo\n      Bar\n"),
+        ("<<-EOT\n    Foo\n      Bar\n    Baz\n    EOT", "Foo\n  Bar\nBaz\n"),
+        ("<<-EOT\n      Foo\n    Bar\n      Baz\n  EOT", "  Foo\nBar\n  Baz\n"),
+        ("<<-EOT\n    Foo\n\n    Bar\n  EOT", "Foo\n\nBar\n"),  # a blank line does not count
+        ("<<-EOT\n\tFoo\n\t Bar\n\t Baz\nEOT", "Foo\n Bar\n Baz\n"),
+        ('<<EOT\ngolden  ${"prod"} {{ imagebuilder:buildDate }}\nEOT', "golden  prod {{ imagebuilder:buildDate }}\n"),
+        ('<<-EOT\n    a  ${"x"}  b \n      ${"y"} c\n  EOT', "a  x  b \n  y c\n"),
+        ('<<-EOT\n    ${"x"}\n      y\n  EOT', "x\n  y\n"),  # an interpolation first: that line's indent
+        ("<<EOT\nuse $${var.x} and %%{ if }\nEOT", "use ${var.x} and %{ if }\n"),
+        ("<<EOT\nEOT", ""),
+    ],
+)
+def test_heredocs_read_as_terraform_reads_them(expression, expected):
+    # tree-sitter-hcl leaves indentation, newlines and the spaces around interpolations
+    # out of a heredoc's literal nodes: "golden  ${var.env} {{...}}" read "goldenprod{{...}}".
+    fast, tree = _both_readings(expression + "\n")
+    assert fast == expected
+    assert tree == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [('"$${var.x}"', "${var.x}"), ('"a %%{ if } b"', "a %{ if } b"), ('"$${x} ${"y"}"', "${x} y")],
+)
+def test_escaped_template_markers_in_quoted_strings(expression, expected):
+    fast, tree = _both_readings(expression)
+    assert fast == expected
+    assert tree == expected

@@ -316,7 +316,7 @@ class Evaluator:
         if kind == "null_lit":
             return None
         if kind == "heredoc_template":
-            return self._template(node, heredoc=True)
+            return self._heredoc(node)
         if kind == "tuple":
             return [self.value(c) for c in children if c.type == "expression"]
         if kind == "object":
@@ -344,7 +344,7 @@ class Evaluator:
             out[str(key)] = self.value(value_node)
         return out
 
-    def _template(self, node, heredoc: bool = False) -> Any:
+    def _template(self, node) -> Any:
         """A string or template: its text, or Unresolved unless every interpolation resolves.
 
         ``"${var.x}"`` alone is the value itself, not its text (Terraform unwraps it).
@@ -352,16 +352,16 @@ class Evaluator:
         pieces = node.named_children
         # tree-sitter-hcl leaves spaces at either end of a quoted string's literal, and
         # between its pieces, out of every node: they are read back from the gaps.
-        gaps = not heredoc and any(a.end_byte != b.start_byte for a, b in itertools.pairwise(pieces))
+        gaps = any(a.end_byte != b.start_byte for a, b in itertools.pairwise(pieces))
         if len(pieces) == 3 and not gaps:  # start, one piece, end: the common cases first
             middle = pieces[1]
-            if middle.type == "template_literal" and not heredoc:
-                return _unescape(self.pos.source(middle))
+            if middle.type == "template_literal":
+                return _template_unescape(_unescape(self.pos.source(middle)))
             if middle.type == "template_interpolation":
                 inner = next((c for c in middle.named_children if c.type == "expression"), None)
                 if inner is not None:
                     return self.value(inner)
-        elif len(pieces) == 2 and not heredoc and not gaps:
+        elif len(pieces) == 2 and not gaps:
             return ""  # ""
         parts = []
         previous = None
@@ -379,8 +379,48 @@ class Evaluator:
                 parts.append(_text(value))
             elif child.type in ("template_literal", "escape_sequence"):
                 raw = self.pos.source(child)
-                parts.append(raw if heredoc else _unescape(raw))
+                parts.append(_template_unescape(_unescape(raw)))
         return "".join(parts)
+
+    def _heredoc(self, node) -> Any:
+        """A heredoc's text as Terraform reads it: every line between the markers, each with
+        its newline, ``$${``/``%%{`` unescaped; ``<<-`` removes the least indentation of
+        its lines that are not blank. (tree-sitter-hcl leaves the spaces at either end of
+        each literal, indentation and newlines included, out of every node: the text is
+        read from the source between the interpolations.)"""
+        children = node.named_children
+        data = self.pos.data
+        markers = [c for c in children if c.type == "heredoc_identifier"]
+        if len(markers) < 2:
+            return unresolved_expression(self.pos.source(node), self.scope)
+        start = data.find(b"\n", markers[0].end_byte, markers[-1].start_byte) + 1
+        end = data.rfind(b"\n", 0, markers[-1].start_byte) + 1
+        if start <= 0 or end < start:
+            start = end = markers[-1].start_byte  # nothing between the markers
+        # The body as literal source pieces and the interpolations' values between them.
+        literals: list[str] = []
+        values: list[str] = []
+        at = start
+        for child in children:
+            if child.start_byte < start or child.end_byte > end:
+                continue
+            if child.type == "template_directive":
+                return unresolved_expression(self.pos.source(node), self.scope)
+            if child.type == "template_interpolation":
+                inner = next((c for c in child.named_children if c.type == "expression"), None)
+                value = self.value(inner) if inner is not None else None
+                if not isinstance(value, (str, int, float, bool)) or isinstance(value, Unresolved):
+                    return unresolved_expression(self.pos.source(node), self.scope)
+                literals.append(data[at : child.start_byte].decode("utf-8", "replace"))
+                values.append(_text(value))
+                at = child.end_byte
+        literals.append(data[at:end].decode("utf-8", "replace"))
+        if self.pos.source(children[0]).strip() == "<<-":
+            literals = _flush(literals)
+        text = [literals[0]]
+        for value, literal in zip(values, literals[1:], strict=True):
+            text += [value, literal]
+        return "".join(_template_unescape(piece) if n % 2 == 0 else piece for n, piece in enumerate(text))
 
     def _traversal(self, node, children) -> Any:
         root = self.pos.source(children[0])
@@ -443,6 +483,43 @@ def _unescape(raw: str) -> str:
         return json.loads('"' + raw.replace("\n", "\\n").replace("\t", "\\t") + '"')
     except json.JSONDecodeError:
         return raw
+
+
+def _flush(literals: list[str]) -> list[str]:
+    """The literal pieces of a ``<<-`` heredoc (an interpolation between each two) with the
+    least indentation of its lines removed from every line: HCL counts the spaces and
+    tabs that start each line's literal text, skipping lines that are blank (a line that
+    starts with an interpolation counts as not indented)."""
+    least: int | None = None
+    for number, literal in enumerate(literals):
+        lines = literal.split("\n")
+        for index, line in enumerate(lines):
+            if index == 0 and number > 0:
+                continue  # after an interpolation: not the start of a line
+            last = index == len(lines) - 1 and number < len(literals) - 1  # an interpolation follows
+            if not line.strip(" \t") and not last:
+                continue  # blank
+            indent = len(line) - len(line.lstrip(" \t"))
+            least = indent if least is None else min(least, indent)
+    if not least:
+        return literals
+    out = []
+    for number, literal in enumerate(literals):
+        lines = literal.split("\n")
+        out.append(
+            "\n".join(
+                line if index == 0 and number > 0 else line[min(least, len(line) - len(line.lstrip(" \t"))) :]
+                for index, line in enumerate(lines)
+            )
+        )
+    return out
+
+
+def _template_unescape(literal: str) -> str:
+    """``$${`` and ``%%{`` in a template's literal text are a literal ``${`` and ``%{``."""
+    if "$${" not in literal and "%%{" not in literal:
+        return literal
+    return literal.replace("$${", "${").replace("%%{", "%{")
 
 
 def _text(value: Any) -> str:
