@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from auditor import apimodel
 from auditor._api_model import SHAPES
 from auditor.model import Severity, Unresolved, join_pointer
+from auditor.patterns import LazyPattern
 from auditor.rule import Rule, Source, Violation, model_doc
 
 from ._walk import whole_match
@@ -42,7 +41,7 @@ class _StringChecks(dict):
     """(max length, whole-match pattern, enum) per string shape, compiled on first use:
     a scan of saved get output never needs them, and the patterns cost import time."""
 
-    def __missing__(self, name: str) -> tuple[int | None, re.Pattern[str] | None, frozenset[str] | None]:
+    def __missing__(self, name: str) -> tuple[int | None, LazyPattern | None, frozenset[str] | None]:
         spec = SHAPES[name]
         pattern, enum = spec.get("pattern"), spec.get("enum")
         checks = spec.get("max"), whole_match(pattern) if pattern else None, frozenset(enum) if enum else None

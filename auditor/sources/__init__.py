@@ -382,7 +382,7 @@ def read_option_file(raw: str, option: str, max_bytes: int) -> tuple[Path, str, 
     path = Path(raw)
     display = display_path(path)
     if not path.is_file():
-        problem = "not a regular file" if path.exists() else "no such file"
+        problem: str | None = "not a regular file" if path.exists() else "no such file"
         return InputError(display, f"{option}: {problem}")
     text, problem = read_text(path, max_bytes)
     if problem is not None:

@@ -12,6 +12,7 @@ Recognised shapes (each may also be an element of a top-level list):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def _add_target(
     result: LoadResult,
     display: str,
     target_id: str,
-    spans: dict[str, Span],
+    spans: Mapping[str, Span],
     pointer: str,
     config: dict[str, Any],
     renames: dict[str, str],
