@@ -239,6 +239,7 @@ def load_in_workers(
                 _write_held(records)
                 result.targets.extend(loaded.targets)
                 result.errors.extend(loaded.errors)
+                result.notices.extend(loaded.notices)
                 recorder.put(recorded)
             _write_held(logged.get(position, ()))
     except BrokenProcessPool as exc:

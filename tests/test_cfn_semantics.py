@@ -958,3 +958,72 @@ Resources:
         "IBD002 could not verify: /distributions/0/amiDistributionConfiguration: "
         "AmiDistributionConfiguration is !ImportValue SharedAmiSettings: no check inside it could run"
     )
+
+
+# -- YAML merge keys and aliases, as `aws cloudformation package` and SAM expand them ----------------
+MERGED = """\
+Resources:
+  Golden:
+    Type: AWS::ImageBuilder::DistributionConfiguration
+    Properties:
+      Name: golden
+      Distributions:
+        - Region: us-east-1
+          AmiDistributionConfiguration: &base
+            Name: "golden-{{ imagebuilder:buildDate }}"
+            KmsKeyId: arn:aws:kms:us-east-1:111122223333:key/k
+            LaunchPermissionConfiguration:
+              UserGroups: [all]
+        - Region: eu-west-1
+          AmiDistributionConfiguration:
+            <<: *base
+            KmsKeyId: arn:aws:kms:eu-west-1:111122223333:key/k
+        - Region: ap-south-1
+          AmiDistributionConfiguration:
+            <<: [{LaunchPermissionConfiguration: {UserIds: ["111122223333"]}}, *base]
+            KmsKeyId: arn:aws:kms:ap-south-1:111122223333:key/k
+"""
+
+
+def test_yaml_merge_keys_expand_as_package_and_sam_expand_them(scan, tmp_path, owner_policy):
+    """CloudFormation rejects YAML aliases; `aws cloudformation package` and SAM expand them,
+    merge keys included, with PyYAML. eu-west-1 merges the public launch permission: read
+    as a member named '<<', that public AMI passed unseen. ap-south-1's list merges its own
+    launch permission first, which wins over the public one; its own KmsKeyId wins too."""
+    path, text = write(tmp_path, MERGED)
+    run = scan(str(path), "--config", owner_policy, "--select", "IBD002,IBD005,IBD016")
+    line = line_of(text, "UserGroups")  # both findings: where the merged value is written
+    public = PUBLIC + ENCRYPTED.rstrip()
+    assert run.whole() == [
+        ("IBD002", GROUP0, str(path), line, public),
+        ("IBD002", GROUP0.replace("/0/", "/1/"), str(path), line, public.replace("us-east-1", "eu-west-1")),
+    ]
+    assert run.report["warnings"] == [
+        {
+            "kind": "yaml-alias",
+            "message": "this template uses YAML aliases (*base): CloudFormation rejects them, and only "
+            "`aws cloudformation package` or SAM expand them before deploying; ib-audit audits the "
+            "template as expanded",
+            "location": {
+                "file": str(path),
+                "start_line": line_of(text, "<<: *base"),
+                "start_column": 17,
+                "end_line": line_of(text, "<<: *base"),
+                "end_column": 22,
+            },
+        }
+    ]
+    assert run.code == 1
+
+
+def test_a_merge_key_of_a_scalar_is_an_error_naming_its_line(scan, tmp_path):
+    path, text = write(tmp_path, MERGED.replace("<<: *base", "<<: golden", 1))
+    run = scan(str(path))
+    assert [(e["input"], e["message"]) for e in run.report["errors"]] == [
+        (
+            str(path),
+            f"line {line_of(text, '<<: golden')}, column 17: a YAML merge key (<<) takes a mapping "
+            "or a list of mappings",
+        )
+    ]
+    assert run.code == 2

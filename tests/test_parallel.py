@@ -73,7 +73,20 @@ def test_errors_and_missing_paths_keep_their_place(tmp_path):
     (data / "b-broken.json").write_text('{"distributionConfiguration": {"distributions": [}')
     (data / "c-empty.json").write_text("[]")
     shutil.copy(EXAMPLES / "unencrypted-multi-region.json", data / "d-unencrypted.json")
+    # A file's warning (a template with YAML aliases) comes back from its worker too.
+    (data / "e-aliased.yaml").write_text(
+        "Resources:\n"
+        "  Golden:\n"
+        "    Type: AWS::ImageBuilder::DistributionConfiguration\n"
+        "    Properties:\n"
+        "      Name: &name golden\n"
+        "      Description: *name\n"
+        "      Distributions: [{Region: us-east-1}]\n"
+    )
     report = _same_scan(tmp_path, str(data / "a-public.json"), str(data / "nowhere.json"), str(data))
+    assert [(w["kind"], w["location"]["file"]) for w in report["warnings"]] == [
+        ("yaml-alias", str(data / "e-aliased.yaml"))
+    ]
     # An empty list in a directory walk is skipped quietly, as in a serial scan.
     assert report["errors"] == [
         {"input": str(data / "nowhere.json"), "message": "no such file or directory"},

@@ -329,6 +329,7 @@ def _read_and_load(
             # recognise it (an API response whose description names a CloudFormation type).
             continue
         into.errors.extend(loaded.errors)
+        into.notices.extend(loaded.notices)
         into.targets.extend(on_file(loaded.targets, display, text) if on_file is not None else loaded.targets)
         return
     _not_recognised(display, explicit, into)

@@ -29,6 +29,8 @@ from auditor.hookspecs import hookimpl
 from auditor.model import (
     InlineSuppression,
     InputError,
+    Location,
+    Notice,
     Origin,
     Scenario,
     SourceMap,
@@ -109,13 +111,52 @@ def _compose(text: str) -> tuple[Any, NodeSpans]:
         raise SourceError(f"{where}invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise SourceError(f"invalid YAML: {exc}") from None
-    check_composed(root, text)  # alias budget, nesting depth, integer size: before converting anything
+    aliased = check_composed(root, text)  # alias budget, nesting depth, integer size: before converting anything
     if root is None:
         raise SourceError("empty template")
     spans = NodeSpans()
+    spans.merges = "<<" in text
     spans.document = spans.convert(root)
     spans.root = _packed(root.start_mark, root.end_mark)
+    if aliased:
+        spans.alias = _first_alias(text)
     return spans.document, spans
+
+
+def _first_alias(text: str) -> tuple[int, int, str] | None:
+    """Line, column and text of the template's first alias (``*name``)."""
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            return mark.line + 1, mark.column + 1, f"*{event.anchor}"
+    return None
+
+
+def _merged(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    """A mapping's members with YAML merge keys (``<<: *base``) expanded as PyYAML expands
+    them, which is what ``aws cloudformation package`` and SAM send to CloudFormation:
+    the merged mappings' members first (of a list of them, the earlier one wins), then the
+    mapping's own, which win over them."""
+    merged: list[tuple[yaml.Node, yaml.Node]] = []
+    own: list[tuple[yaml.Node, yaml.Node]] = []
+    for key_node, value_node in node.value:
+        if type(key_node) is not _SCALAR or key_node.value != "<<" or key_node.style or key_node.tag.startswith("!"):
+            own.append((key_node, value_node))
+            continue
+        if isinstance(value_node, yaml.MappingNode):
+            merged.extend(_merged(value_node))
+        elif isinstance(value_node, yaml.SequenceNode) and all(
+            isinstance(item, yaml.MappingNode) for item in value_node.value
+        ):
+            for item in reversed(value_node.value):
+                merged.extend(_merged(item))
+        else:
+            mark = value_node.start_mark
+            raise SourceError(
+                f"line {mark.line + 1}, column {mark.column + 1}: a YAML merge key (<<) takes a mapping "
+                "or a list of mappings"
+            )
+    return merged + own
 
 
 _SCALAR, _SEQUENCE = yaml.ScalarNode, yaml.SequenceNode
@@ -149,6 +190,8 @@ class NodeSpans(Mapping[str, Span]):
         self.root = 0
         self.regions: dict[int, Any] = {}  # id(dict) -> {key: region}, id(list) -> (region, ...)
         self.has_if = False  # whether any value is an Fn::If: if not, no resource has scenarios to plan
+        self.merges = False  # whether the text may hold a YAML merge key (<<)
+        self.alias: tuple[int, int, str] | None = None  # the first alias: line, column, text
 
     def convert(self, node: yaml.Node) -> Any:
         """``node`` as a plain value, recording the regions of what it contains.
@@ -164,7 +207,7 @@ class NodeSpans(Mapping[str, Span]):
             self.regions[id(value)] = tuple(_packed(item.start_mark, item.end_mark) for item in node.value)
         else:
             value, regions = {}, {}
-            for key_node, value_node in node.value:
+            for key_node, value_node in _merged(node) if self.merges else node.value:
                 key = key_node.value if type(key_node) is _SCALAR else "<complex key>"
                 if type(value_node) is _SCALAR and not value_node.tag.startswith("!"):
                     value[key] = value_node.value if value_node.style else _scalar(value_node)
@@ -294,6 +337,17 @@ class CloudFormationSource:
     def _load(self, text: str, display: str) -> LoadResult:
         document, spans = _compose(text)
         result = LoadResult()
+        if spans.alias is not None:
+            line, column, alias = spans.alias
+            result.notices.append(
+                Notice(
+                    "yaml-alias",
+                    f"this template uses YAML aliases ({alias}): CloudFormation rejects them, and only "
+                    "`aws cloudformation package` or SAM expand them before deploying; ib-audit audits "
+                    "the template as expanded",
+                    Location(display, Span(line, column, line, column + len(alias))),
+                )
+            )
         resources = document.get("Resources") if isinstance(document, dict) else None
         if not isinstance(resources, dict):
             return result

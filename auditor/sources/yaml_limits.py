@@ -72,12 +72,14 @@ def _plain_within_limits(root: yaml.Node) -> bool:
     return True
 
 
-def check_composed(root: yaml.Node | None, text: str) -> None:
-    """Raise SourceError if ``root`` expands past the alias budget, loops, nests or counts too much."""
+def check_composed(root: yaml.Node | None, text: str) -> bool:
+    """Raise SourceError if ``root`` expands past the alias budget, loops, nests or counts
+    too much; return whether any node is reached twice (the document uses an alias)."""
     if root is None:
-        return
+        return False
     if "&" not in text and _plain_within_limits(root):
-        return  # no anchor, so no alias: nothing shared to expand, and nothing too deep or long
+        return False  # no anchor, so no alias: nothing shared to expand, and nothing too deep or long
+    shared = False
     budget = max(ALIAS_FLOOR, len(text))
     digit_limit = sys.get_int_max_str_digits()
     size: dict[int, int] = {}  # id(node) -> nodes in its full expansion
@@ -103,6 +105,7 @@ def check_composed(root: yaml.Node | None, text: str) -> None:
             height[key] = nested + 1 if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) else 0
             continue
         if key in size:
+            shared = True
             continue
         if isinstance(node, yaml.ScalarNode):
             if node.style in (None, "") and digit_limit and _PLAIN_INT.fullmatch(node.value):
@@ -116,11 +119,11 @@ def check_composed(root: yaml.Node | None, text: str) -> None:
         for child in reversed(_children(node)):
             if id(child) in visiting:
                 raise _at(child.start_mark, f"YAML alias refers to itself ({_anchor_name(child, text)})")
-            if id(child) not in size:
-                stack.append((child, False))
+            stack.append((child, False))  # one already counted is an alias: marked when popped
     if height[id(root)] > MAX_NESTING:
         node, level = root, 1
         while level <= MAX_NESTING:
             node = max(_children(node), key=lambda child: height[id(child)])
             level += 1
         raise _at(node.start_mark, f"nested deeper than {MAX_NESTING} levels")
+    return shared
