@@ -417,7 +417,7 @@ class Notice:
     """
 
     # unknown-rule | malformed-suppression | expired-suppression | missing-reason | unused-suppression
-    # | baseline | retired-rule | skipped-link
+    # | baseline | retired-rule | skipped-link | yaml-alias
     kind: str
     message: str
     location: Location | None = None
