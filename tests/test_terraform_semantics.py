@@ -665,3 +665,115 @@ def test_a_var_file_that_is_not_a_regular_file_is_an_error(scan, tmp_path):
     run = scan(str(main), "--select", "IBD009", "--var-file", str(tmp_path))
     assert run.report["errors"][0] == {"input": str(tmp_path), "message": "--var-file: not a regular file"}
     assert run.code == 2
+
+
+# -- the provider's default_tags ---------------------------------------------------------------------
+PROVIDERS = """\
+provider "aws" {
+  region = "us-east-1"
+  default_tags {
+    tags = {
+      owner = "platform"
+      cost-center = "cc-1"
+    }
+  }
+}
+
+provider "aws" {
+  alias  = "west"
+  region = "eu-west-1"
+  default_tags {
+    tags = var.west_tags
+  }
+}
+
+variable "west_tags" {}
+"""
+
+
+def _resource(name: str, extra: str = "") -> str:
+    return f"""
+resource "aws_imagebuilder_distribution_configuration" "{name}" {{
+  name = "{name}"{extra}
+  distribution {{
+    region = "us-east-1"
+    ami_distribution_configuration {{
+      name     = "golden-{{{{ imagebuilder:buildDate }}}}"
+      ami_tags = {{ owner = "platform", cost-center = "cc-1", team = "images" }}
+    }}
+  }}
+}}
+"""
+
+
+def test_provider_default_tags_are_the_configurations_tags(scan, tmp_path):
+    """The provider sends tags_all, its default_tags merged under the resource's own tags:
+    a required tag set in default_tags is there (IBD010 said it was missing on every
+    resource of a repository that tags through the provider), an own tag wins, an alias
+    provider's unresolved defaults leave the tags unverified, and a module that declares
+    no provider (a child module, whose caller's provider is not read) keeps its own."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[rules.IBD010]\nrequired-tags = ["owner", "cost-center", "team"]\n')
+    root, text = write(
+        tmp_path / "root",
+        "main.tf",
+        PROVIDERS
+        + _resource("tagged", '\n  tags = { team = "images", owner = "images" }')
+        + _resource("untagged")
+        + _resource("west", "\n  provider = aws.west"),
+    )
+    child, child_text = write(tmp_path / "child", "main.tf", _resource("child", '\n  tags = { team = "images" }'))
+    run = scan(str(root), str(child), "--select", "IBD010", "--config", str(policy))
+    assert run.whole() == [
+        (
+            "IBD010",
+            "/tags",
+            str(child),
+            line_of(child_text, "tags = {"),
+            "configuration tags lack required key(s): owner, cost-center",
+        ),
+        (
+            "IBD010",
+            "/tags",
+            str(root),
+            line_of(text, '"untagged" {'),
+            "configuration tags lack required key(s): team (default_tags of provider aws (main.tf))",
+        ),
+    ]
+    assert [(u["target"], u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
+        (f"{root}#{TYPE}.west", "IBD010", "/tags", "configuration tags are not literal")
+    ]
+
+
+def test_tf_json_provider_default_tags_are_the_configurations_tags(scan, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[rules.IBD010]\nrequired-tags = ["owner", "team"]\n')
+    providers = {"provider": {"aws": [{"region": "us-east-1", "default_tags": [{"tags": {"owner": "platform"}}]}]}}
+    write(tmp_path, "providers.tf.json", json.dumps(providers, indent=2))
+    ami = {"name": "golden-{{ imagebuilder:buildDate }}", "ami_tags": {"owner": "platform", "team": "images"}}
+    resources = {
+        "resource": {
+            TYPE: {
+                "tagged": {
+                    "name": "tagged",
+                    "tags": {"team": "images"},
+                    "distribution": [{"region": "us-east-1", "ami_distribution_configuration": [ami]}],
+                },
+                "untagged": {
+                    "name": "untagged",
+                    "distribution": [{"region": "us-east-1", "ami_distribution_configuration": [ami]}],
+                },
+            }
+        }
+    }
+    path, text = write(tmp_path, "main.tf.json", json.dumps(resources, indent=2))
+    run = scan(str(path), "--select", "IBD010", "--config", str(policy))
+    assert run.whole() == [
+        (
+            "IBD010",
+            "/tags",
+            str(path),
+            line_of(text, '"untagged": {'),
+            "configuration tags lack required key(s): team (default_tags of provider aws (providers.tf.json))",
+        )
+    ]

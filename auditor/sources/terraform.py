@@ -318,6 +318,28 @@ def finish(
     )
 
 
+def with_default_tags(config: dict[str, Any], provenance: dict[str, str], scope: Scope) -> bool:
+    """Add the resource's provider ``default_tags`` to its ``tags``, as the provider does
+    (``tags_all``, which it sends to Image Builder; the resource's own tags win). Returns
+    whether the tags are now unresolved. A module that declares no such provider
+    configuration (a child module: its caller's provider is not read) leaves them as written."""
+    found = scope.module.default_tags(scope.where[0], scope.file) if scope.module is not None else None
+    if found is None:
+        return False
+    defaults, notes = found
+    own = config.get("tags")
+    if isinstance(own, Unresolved):
+        return True
+    if isinstance(defaults, Unresolved):
+        config["tags"] = defaults
+    elif isinstance(defaults, dict) and defaults:
+        config["tags"] = {**defaults, **(own if isinstance(own, dict) else {})}
+    else:
+        return False  # none (or not a map, which Terraform rejects)
+    provenance.setdefault("/tags", "; ".join(notes))
+    return isinstance(defaults, Unresolved)
+
+
 class ModuleReader:
     """Variables and locals per module directory, shared by the HCL and JSON sources."""
 
@@ -392,6 +414,7 @@ class TerraformSource:
             here = scope.for_resource(provider, region, path.name)
             converter = _Converter(pos, here)
             config = converter.body(inner, "", True, here)
+            unresolved_tags = with_default_tags(config, converter.provenance, here)
             span = pos.span(block)
             converter.spans.mark("", block)
             target = finish(
@@ -403,7 +426,7 @@ class TerraformSource:
                 result,
                 _comment_suppressions(lines, span.start_line, span.end_line) if lines is not None else (),
                 converter.provenance,
-                literal=converter.literal,
+                literal=converter.literal and not unresolved_tags,
             )
             result.targets.append(target)
         result.errors.extend(self.modules.errors(path))
@@ -418,4 +441,14 @@ def auditor_add_file_sources() -> list:
     return [TerraformSource(modules), TerraformJSONSource(modules), TerraformPlanSource()]
 
 
-__all__ = ["BLOCKS", "META", "RESOURCE_TYPE", "api_name", "finish", "provider_semantics", "short", "tf_spelling"]
+__all__ = [
+    "BLOCKS",
+    "META",
+    "RESOURCE_TYPE",
+    "api_name",
+    "finish",
+    "provider_semantics",
+    "short",
+    "tf_spelling",
+    "with_default_tags",
+]

@@ -25,7 +25,7 @@ from auditor.model import InlineSuppression, Origin, SourceMap, Unresolved, join
 from auditor.sources import NOT_JSON, LoadResult, json_document
 from auditor.sources.jsonfile import ARN_RE
 from auditor.sources.jsonpos import LazySpans, loads_with_spans
-from auditor.sources.terraform import BLOCKS, META, RESOURCE_TYPE, ModuleReader, api_name, finish
+from auditor.sources.terraform import BLOCKS, META, RESOURCE_TYPE, ModuleReader, api_name, finish, with_default_tags
 from auditor.sources.tf_eval import Evaluator, Positions, Scope, json_value
 from auditor.suppress import DIRECTIVE, comment_text_entries
 
@@ -68,6 +68,7 @@ class TerraformJSONSource(_ParsedJSON):
             here = scope.for_resource(body.get("provider"), body.get("region"), path.name)
             converter = _JSONConverter(here)
             config = converter.body(body, pointer, "", True, here)
+            with_default_tags(config, converter.provenance, here)
             converter.renames[""] = pointer
             result.targets.append(
                 finish(

@@ -578,6 +578,10 @@ class ModuleValues:
         self.data_sources: dict[tuple[str, str], dict[str, tuple[str, str | None] | None]] = {}
         self._locals: dict[str, tuple[Any, list[str]]] = {}
         self._evaluating: set[str] = set()
+        # Provider configuration ("aws", "aws.west") -> file declaring it -> its
+        # default_tags' tags expression (node and positions, or a JSON value and None),
+        # or None when it sets none.
+        self.provider_tags: dict[str, dict[str, tuple[Any, Any] | None]] = {}
         self.errors: list[tuple[str, str]] = []  # (file, problem)
 
     def variable(self, name: str) -> Any:
@@ -610,6 +614,33 @@ class ModuleValues:
             declared[file] = None  # names its region: not the provider's
             return
         declared[file] = (provider_name(arguments.get("provider")), _region_text(arguments.get("region")))
+
+    def default_tags(self, provider: str, file: str | None = None) -> tuple[Any, list[str]] | None:
+        """The ``default_tags`` of provider configuration ``provider`` (``aws``,
+        ``aws.west``) as this module declares them: (tags, notes), the tags a map or
+        Unresolved. None when it sets none, or declares no such configuration: a child
+        module's provider comes from its caller, which is not read here. Declared in more
+        than one file (a directory of unrelated files, which Terraform would reject): the
+        declaration in ``file`` counts, else none."""
+        self._load()
+        declared = self.provider_tags.get(provider) or {}
+        if file in declared:
+            where = file
+        elif len(declared) == 1:
+            where = next(iter(declared))
+        else:
+            return None
+        entry = declared[where]
+        if entry is None:
+            return None
+        node, pos = entry
+        evaluator = Evaluator(pos if pos is not None else Positions(b""), Scope(self))
+        value = evaluator.value(node) if pos is not None else json_value(node, evaluator)
+        return value, [f"default_tags of provider {provider} ({where})", *evaluator.notes]
+
+    def _provider(self, name: str, alias: Any, tags: Any, pos: Any, file: str) -> None:
+        full = f"{name}.{alias}" if isinstance(alias, str) and alias else name
+        self.provider_tags.setdefault(full, {})[file] = None if tags is _MISSING else (tags, pos)
 
     def local(self, name: str) -> tuple[Any, list[str]]:
         self._load()
@@ -680,6 +711,14 @@ class ModuleValues:
             elif kind == "data" and len(labels) == 2:
                 arguments = {name: pos.source(node) for name, node in attributes(inner, pos).items()}
                 self._data_source(labels[0], labels[1], arguments, file)
+            elif kind == "provider" and labels == ["aws"]:
+                alias = attributes(inner, pos).get("alias")
+                tags: Any = _MISSING
+                for child in (c for c in named(inner) if c.type == "block") if inner is not None else ():
+                    child_kind, _, child_inner = block_parts(child, pos)
+                    if child_kind == "default_tags":
+                        tags = attributes(child_inner, pos).get("tags", _MISSING)
+                self._provider("aws", Evaluator(pos).value(alias) if alias is not None else None, tags, pos, file)
 
     def _read_json_module(self, document: Any, file: str) -> None:
         if not isinstance(document, dict):
@@ -696,6 +735,16 @@ class ModuleValues:
                     for body in spec if isinstance(spec, list) else [spec]:
                         if isinstance(body, dict):
                             self._data_source(data_type, label, body, file)
+        providers = document.get("provider")
+        for entry in providers if isinstance(providers, list) else [providers]:
+            configs = entry.get("aws") if isinstance(entry, dict) else None
+            for config in configs if isinstance(configs, list) else [configs]:
+                if not isinstance(config, dict):
+                    continue
+                defaults = config.get("default_tags")
+                defaults = defaults[0] if isinstance(defaults, list) and defaults else defaults
+                tags = defaults.get("tags", _MISSING) if isinstance(defaults, dict) else _MISSING
+                self._provider("aws", config.get("alias"), tags, None, file)
         locals_ = document.get("locals")
         for entry in locals_ if isinstance(locals_, list) else [locals_]:
             for name, value in (entry or {}).items() if isinstance(entry, dict) else ():
