@@ -804,7 +804,8 @@ def _all_violating(tree, assumed=None) -> bool:
 
 
 def test_the_resource_condition_holds_in_every_scenario(scan, tmp_path):
-    """A resource that only exists when Public is true is public whenever it exists."""
+    """A resource that only exists when Public is true is public whenever it exists, and
+    its findings say when the stack creates it (with the default, private, it does not)."""
     path, text = write(
         tmp_path,
         CONDITIONS
@@ -823,7 +824,15 @@ Resources:
 """,
     )
     run = scan(str(path), "--select", "IBD002")
-    assert run.whole() == [("IBD002", GROUP0, str(path), line_of(text, "UserGroups"), PUBLIC)]
+    assert run.whole() == [
+        (
+            "IBD002",
+            GROUP0,
+            str(path),
+            line_of(text, "UserGroups"),
+            f"{PUBLIC} (the resource is created only when condition Public is true)",
+        )
+    ]
 
 
 def test_properties_behind_an_unresolved_intrinsic_are_listed_for_every_rule(scan, tmp_path):

@@ -386,7 +386,12 @@ def _target(
         problem = f"{where}{logical_id}: Properties must be an object, got {apimodel.describe(properties)}"
         return Target(target_id, logical_id, origin, error=problem)
     attributes = _resource_attributes(resource, base)
-    plan = template.plan(conditions_used(properties) if spans.has_if else [], resource.get("Condition"))
+    condition = resource.get("Condition")
+    plan = template.plan(conditions_used(properties) if spans.has_if else [], condition)
+    # Every finding of a resource with a Condition holds only where the stack creates it.
+    created = {"": f"the resource is created only when condition {condition} is true"}
+    if not isinstance(condition, str) or condition not in template.conditions:
+        created = {}
     scenarios = []
     unverified: list[tuple[str, str]] = []
     problems: dict[str, None] = {}
@@ -403,7 +408,7 @@ def _target(
                 checked,
                 source_map,
                 assumption.conditions,
-                dict(converter.provenance),
+                {**created, **converter.provenance},
                 (*converter.undefined, *attributes),
             )
         )
