@@ -777,3 +777,102 @@ def test_tf_json_provider_default_tags_are_the_configurations_tags(scan, tmp_pat
             "configuration tags lack required key(s): team (default_tags of provider aws (providers.tf.json))",
         )
     ]
+
+
+# -- count and for_each: one target per instance -----------------------------------------------------
+def _instance(name: str, meta: str, groups: str) -> str:
+    return f"""
+resource "aws_imagebuilder_distribution_configuration" "{name}" {{
+  {meta}
+  name = "{name}"
+  distribution {{
+    region = "us-east-1"
+    ami_distribution_configuration {{
+      name       = "golden-{{{{ imagebuilder:buildDate }}}}"
+      kms_key_id = "alias/golden"
+      launch_permission {{ user_groups = {groups} }}
+    }}
+  }}
+}}
+"""
+
+
+def test_count_and_for_each_make_one_target_per_instance(scan, tmp_path):
+    """An environment map under for_each was audited once with each.value unresolved, so
+    prod's public AMI was only "could not verify": each instance is now its own target
+    (for_each over a map or toset([...]), count = N with count.index); count = 0 and an
+    empty set create nothing; a count that does not resolve is audited once, as before."""
+    envs = 'variable "envs" {\n  default = {\n    prod = { groups = ["all"] }\n    dev  = { groups = [] }\n  }\n}\n'
+    path, text = write(
+        tmp_path,
+        "main.tf",
+        envs
+        + _instance("envs", "for_each = var.envs", "each.value.groups")
+        + _instance("named", 'for_each = toset(["none", "all", "none"])', "[each.value]")
+        + _instance("counted", "count = 2", '["all"]').replace('name = "counted"', 'name = "counted-${count.index}"')
+        + _instance("off", "count = 0", '["all"]')
+        + _instance("empty", "for_each = toset([])", '["all"]')
+        + _instance("unknown", "count = var.on ? 1 : 0", '["all"]'),
+    )
+    run = scan(str(path), "--select", "IBD002")
+    public = "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it"
+    none = (
+        "userGroups 'none' is not a launch permission group: the only one is 'all' (public), so EC2 rejects it "
+        "and the distribution to us-east-1 fails; share with userIds, organizationArns or organizationalUnitArns "
+        "instead"
+    )
+    counted = line_of(text, '"counted"') + 8  # its user_groups line, 8 below the resource header
+    assert text.splitlines()[counted - 1].strip() == 'launch_permission { user_groups = ["all"] }'
+    address = f"{path}#{TYPE}"
+    assert [(f["target"], f["location"]["start_line"], f["message"]) for f in run.report["findings"]] == [
+        (f'{address}.envs["prod"]', line_of(text, "each.value.groups"), public),
+        (f'{address}.named["all"]', line_of(text, "[each.value]"), public),
+        (f'{address}.named["none"]', line_of(text, "[each.value]"), none),
+        (f"{address}.counted[0]", counted, public),
+        (f"{address}.counted[1]", counted, public),
+        (f"{address}.unknown", line_of(text, '"unknown"') + 8, public),
+    ]
+    assert [(t["id"], t["name"]) for t in run.report["targets"]] == [
+        (f'{address}.envs["dev"]', "envs"),
+        (f'{address}.envs["prod"]', "envs"),
+        (f'{address}.named["all"]', "named"),
+        (f'{address}.named["none"]', "named"),
+        (f"{address}.counted[0]", "counted-0"),
+        (f"{address}.counted[1]", "counted-1"),
+        (f"{address}.unknown", "unknown"),
+    ]
+    assert run.report["unverified"] == [] and run.code == 1
+
+
+def test_a_for_each_of_too_many_instances_is_audited_once_and_fails_the_run(scan, tmp_path):
+    keys = ", ".join(f'k{i} = "all"' for i in range(1001))
+    path, text = write(tmp_path, "main.tf", _instance("many", f"for_each = {{ {keys} }}", "[each.value]"))
+    run = scan(str(path), "--select", "IBD002")
+    assert [(e["input"], e["message"]) for e in run.report["errors"]] == [
+        (
+            str(path),
+            f"line {line_of(text, 'resource ')}: {TYPE}.many: for_each makes more than 1,000 instances: "
+            "audited once, unexpanded",
+        )
+    ]
+    assert [t["id"] for t in run.report["targets"]] == [f"{path}#{TYPE}.many"]
+    assert run.code == 2
+
+
+def test_tf_json_for_each_makes_one_target_per_instance(scan, tmp_path):
+    ami = {
+        "name": "golden-{{ imagebuilder:buildDate }}",
+        "kms_key_id": "alias/golden",
+        "launch_permission": [{"user_groups": "${each.value}"}],
+    }
+    resource = {
+        "for_each": {"prod": ["all"], "dev": []},
+        "name": "envs",
+        "distribution": [{"region": "us-east-1", "ami_distribution_configuration": [ami]}],
+    }
+    path, text = write(tmp_path, "main.tf.json", json.dumps({"resource": {TYPE: {"envs": resource}}}, indent=2))
+    run = scan(str(path), "--select", "IBD002")
+    assert [(f["target"], f["location"]["start_line"]) for f in run.report["findings"]] == [
+        (f'{path}#{TYPE}.envs["prod"]', line_of(text, '"user_groups"'))
+    ]
+    assert [t["id"] for t in run.report["targets"]] == [f'{path}#{TYPE}.envs["dev"]', f'{path}#{TYPE}.envs["prod"]']

@@ -6,7 +6,8 @@ resolve as ``auditor.sources.tf_eval`` describes (literals, variables with their
 defaults and tfvars, locals, dynamic-block iterators); anything computed stays an
 ``Unresolved`` value with its source text. Every ``distribution`` block is read
 (Checkov reads only the first); a ``dynamic`` block is expanded when its ``for_each``
-resolves and audited once through its ``content`` otherwise. Suppression:
+resolves and audited once through its ``content`` otherwise, and so is the resource
+itself by its ``count`` or ``for_each`` (one target per instance). Suppression:
 ``# ib-audit:ignore IBD001 reason`` inside the resource or directly above it.
 
 What the resource sends to Image Builder follows the provider, not the text
@@ -24,6 +25,8 @@ Plans (``terraform show -json``) and state are read by ``auditor.sources.terrafo
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,7 @@ from auditor.sources.tf_eval import (
 from auditor.suppress import DIRECTIVE, comment_suppressions
 
 RESOURCE_TYPE = "aws_imagebuilder_distribution_configuration"
+log = logging.getLogger(__name__)
 # Terraform block or attribute name -> (API member, is a repeated block / list).
 BLOCKS = {
     "distribution": ("distributions", True),
@@ -318,6 +322,38 @@ def finish(
     )
 
 
+# A resource's count or for_each makes at most this many instances to audit; past it
+# (a hostile default of 100,000 keys) the resource is audited once and the file errs.
+MAX_INSTANCES = 1000
+META_ARGUMENTS = ("count", "for_each")  # what makes instances, in that order
+
+
+def instances(count: Any, for_each: Any, scope: Scope) -> tuple[list[tuple[str, Scope]], str | None]:
+    """The instances a resource's ``count`` or ``for_each`` makes, as (address suffix,
+    scope): ``["prod"]`` with ``each.key``/``each.value``, ``[0]`` with ``count.index``;
+    none for ``count = 0`` or an empty map, which Terraform creates nothing for. One,
+    unexpanded, when the argument is absent or does not resolve (its ``each``/``count``
+    references stay unresolved); a problem when there are too many."""
+    if isinstance(for_each, dict) or (isinstance(for_each, list) and all(type(v) is str for v in for_each)):
+        keys = sorted(for_each) if isinstance(for_each, dict) else sorted(set(for_each))  # maps by key, as Terraform
+        made = [
+            (f"[{_quoted(k)}]", scope.with_instance(each=(k, for_each[k] if isinstance(for_each, dict) else k)))
+            for k in keys[: MAX_INSTANCES + 1]
+        ]
+    elif type(count) is int and count >= 0:
+        made = [(f"[{i}]", scope.with_instance(index=i)) for i in range(min(count, MAX_INSTANCES + 1))]
+    else:
+        return [("", scope)], None
+    if len(made) > MAX_INSTANCES:
+        what = "for_each" if for_each is not None else "count"
+        return [("", scope)], f"{what} makes more than {MAX_INSTANCES:,} instances: audited once, unexpanded"
+    return made, None
+
+
+def _quoted(key: Any) -> str:
+    return json.dumps(str(key), ensure_ascii=False)
+
+
 def with_default_tags(config: dict[str, Any], provenance: dict[str, str], scope: Scope) -> bool:
     """Add the resource's provider ``default_tags`` to its ``tags``, as the provider does
     (``tags_all``, which it sends to Image Builder; the resource's own tags win). Returns
@@ -412,23 +448,31 @@ class TerraformSource:
             meta = attributes(inner, pos)
             provider, region = (pos.source(meta[k]) if k in meta else None for k in ("provider", "region"))
             here = scope.for_resource(provider, region, path.name)
-            converter = _Converter(pos, here)
-            config = converter.body(inner, "", True, here)
-            unresolved_tags = with_default_tags(config, converter.provenance, here)
+            count, for_each = (Evaluator(pos, here).value(meta[k]) if k in meta else None for k in META_ARGUMENTS)
+            made, problem = instances(count, for_each, here)
+            if problem is not None:
+                result.errors.append(InputError(display, f"line {pos.span(block).start_line}: {address}: {problem}"))
+            if not made:
+                log.info("%s: %s: count or for_each makes no instance: nothing to audit", display, address)
             span = pos.span(block)
-            converter.spans.mark("", block)
-            target = finish(
-                config,
-                display,
-                address,
-                Origin(kind="terraform", file=display, resource=address),
-                SourceMap(file=display, spans=converter.spans),
-                result,
-                _comment_suppressions(lines, span.start_line, span.end_line) if lines is not None else (),
-                converter.provenance,
-                literal=converter.literal and not unresolved_tags,
-            )
-            result.targets.append(target)
+            suppressions = _comment_suppressions(lines, span.start_line, span.end_line) if lines is not None else ()
+            for suffix, instance in made:
+                converter = _Converter(pos, instance)
+                config = converter.body(inner, "", True, instance)
+                unresolved_tags = with_default_tags(config, converter.provenance, instance)
+                converter.spans.mark("", block)
+                target = finish(
+                    config,
+                    display,
+                    address + suffix,
+                    Origin(kind="terraform", file=display, resource=address + suffix),
+                    SourceMap(file=display, spans=converter.spans),
+                    result,
+                    suppressions,
+                    converter.provenance,
+                    literal=converter.literal and not unresolved_tags,
+                )
+                result.targets.append(target)
         result.errors.extend(self.modules.errors(path))
         return result
 
@@ -444,9 +488,11 @@ def auditor_add_file_sources() -> list:
 __all__ = [
     "BLOCKS",
     "META",
+    "META_ARGUMENTS",
     "RESOURCE_TYPE",
     "api_name",
     "finish",
+    "instances",
     "provider_semantics",
     "short",
     "tf_spelling",

@@ -21,11 +21,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor.model import InlineSuppression, Origin, SourceMap, Unresolved, join_pointer
+from auditor.model import InlineSuppression, InputError, Origin, SourceMap, Unresolved, join_pointer
 from auditor.sources import NOT_JSON, LoadResult, json_document
 from auditor.sources.jsonfile import ARN_RE
 from auditor.sources.jsonpos import LazySpans, loads_with_spans
-from auditor.sources.terraform import BLOCKS, META, RESOURCE_TYPE, ModuleReader, api_name, finish, with_default_tags
+from auditor.sources.terraform import (
+    BLOCKS,
+    META,
+    META_ARGUMENTS,
+    RESOURCE_TYPE,
+    ModuleReader,
+    api_name,
+    finish,
+    instances,
+    with_default_tags,
+)
 from auditor.sources.tf_eval import Evaluator, Positions, Scope, json_value
 from auditor.suppress import DIRECTIVE, comment_text_entries
 
@@ -66,22 +76,30 @@ class TerraformJSONSource(_ParsedJSON):
         for pointer, name, body in _json_resources(document):
             address = f"{RESOURCE_TYPE}.{name}"
             here = scope.for_resource(body.get("provider"), body.get("region"), path.name)
-            converter = _JSONConverter(here)
-            config = converter.body(body, pointer, "", True, here)
-            with_default_tags(config, converter.provenance, here)
-            converter.renames[""] = pointer
-            result.targets.append(
-                finish(
-                    config,
-                    display,
-                    address,
-                    Origin(kind="terraform", file=display, resource=address),
-                    SourceMap(file=display, spans=spans, renames=converter.renames),
-                    result,
-                    suppressions=_comment_suppressions(body, pointer, spans),
-                    provenance=converter.provenance,
-                )
+            count, for_each = (
+                json_value(body[k], Evaluator(Positions(b""), here)) if k in body else None for k in META_ARGUMENTS
             )
+            made, problem = instances(count, for_each, here)
+            if problem is not None:
+                result.errors.append(InputError(display, f"{address}: {problem}"))
+            suppressions = _comment_suppressions(body, pointer, spans)
+            for suffix, instance in made:
+                converter = _JSONConverter(instance)
+                config = converter.body(body, pointer, "", True, instance)
+                with_default_tags(config, converter.provenance, instance)
+                converter.renames[""] = pointer
+                result.targets.append(
+                    finish(
+                        config,
+                        display,
+                        address + suffix,
+                        Origin(kind="terraform", file=display, resource=address + suffix),
+                        SourceMap(file=display, spans=spans, renames=converter.renames),
+                        result,
+                        suppressions=suppressions,
+                        provenance=converter.provenance,
+                    )
+                )
         result.errors.extend(self.modules.errors(path))
         return result
 

@@ -263,6 +263,12 @@ class Scope:
     def with_iterator(self, name: str, key: Any, value: Any) -> Scope:
         return Scope(self.module, {**self.iterators, name: {"key": key, "value": value}}, self.where, self.file)
 
+    def with_instance(self, each: tuple[Any, Any] | None = None, index: int | None = None) -> Scope:
+        """This scope for one instance of a resource: ``each.key``/``each.value`` of its
+        ``for_each``, or ``count.index`` of its ``count``."""
+        named = {"each": {"key": each[0], "value": each[1]}} if each is not None else {"count": {"index": index}}
+        return Scope(self.module, {**self.iterators, **named}, self.where, self.file)
+
     def for_resource(self, provider: Any, region: Any, file: str) -> Scope:
         """This scope for a resource of ``file`` with these ``provider`` and ``region`` arguments' texts."""
         return Scope(self.module, self.iterators, (provider_name(provider), _region_text(region)), file)
@@ -300,6 +306,8 @@ class Evaluator:
                 return self.value(children[0])
             if children and children[0].type == "variable_expr":
                 return self._traversal(node, children)
+            if len(children) == 1 and children[0].type == "function_call":
+                return self._call(node, children[0])
             return unresolved_expression(self.pos.source(node), self.scope)
         if kind in ("literal_value", "collection_value", "template_expr") and len(children) == 1:
             return self.value(children[0])
@@ -328,6 +336,19 @@ class Evaluator:
             negative = self.pos.source(unary).lstrip().startswith("-")
             if negative and isinstance(value, (int, float)) and not isinstance(value, bool):
                 return -value
+        return unresolved_expression(self.pos.source(node), self.scope)
+
+    def _call(self, node, call) -> Any:
+        """``toset(...)`` and ``tolist(...)`` of a list of strings (a resource's
+        ``for_each = toset([...])``); any other function is unresolved. A set of strings
+        is Terraform's lexical order, without repeats."""
+        parts = named(call)
+        name = self.pos.source(parts[0]) if parts else ""
+        arguments = [c for c in named(parts[1]) if c.type == "expression"] if len(parts) > 1 else []
+        if name in ("toset", "tolist") and len(arguments) == 1 and len(parts) == 2:
+            value = self.value(arguments[0])
+            if isinstance(value, list) and all(type(item) is str for item in value):
+                return sorted(set(value)) if name == "toset" else value
         return unresolved_expression(self.pos.source(node), self.scope)
 
     def _object(self, children) -> dict[str, Any]:
@@ -441,7 +462,7 @@ class Evaluator:
         return unresolved_expression(self.pos.source(node), self.scope) if found is _MISSING else found
 
     def _lookup(self, root: str, steps: list[Any]) -> Any:
-        if root in self.scope.iterators and steps and steps[0] in ("key", "value"):
+        if root in self.scope.iterators and steps and steps[0] in self.scope.iterators[root]:
             return _navigate(self.scope.iterators[root][steps[0]], steps[1:])
         module = self.scope.module
         if module is None or not steps or root not in ("var", "local"):
