@@ -462,6 +462,7 @@ def _scan(args: argparse.Namespace) -> int:
     report_coverage = None
     settings.parameter_files = tuple(args.parameters or ())
     settings.var_files = tuple(args.var_file or ())
+    settings.scan_paths = tuple(str(p) for p in paths)
     sources = host.file_sources()
     source_errors = []
     for source in sources:  # sources that take inputs of their own (--parameters, --var-file)

@@ -94,6 +94,7 @@ class Settings:
     warnings: list[Notice] = field(default_factory=list)  # reported, never fail the run
     parameter_files: tuple[str, ...] = ()  # --parameters: CloudFormation parameter values
     var_files: tuple[str, ...] = ()  # --var-file: Terraform variable values
+    scan_paths: tuple[str, ...] = ()  # the paths scanned: where Terraform module calls are looked for
 
     def selections(self) -> list[RuleSelection]:
         """The layers of rule selection, the file's first."""

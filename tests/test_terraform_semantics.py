@@ -876,3 +876,76 @@ def test_tf_json_for_each_makes_one_target_per_instance(scan, tmp_path):
         (f'{path}#{TYPE}.envs["prod"]', line_of(text, '"user_groups"'))
     ]
     assert [t["id"] for t in run.report["targets"]] == [f'{path}#{TYPE}.envs["dev"]', f'{path}#{TYPE}.envs["prod"]']
+
+
+# -- child modules: their variables are what the scan's module calls pass -------------------------------
+CHILD = """\
+variable "groups" {
+  type    = list(string)
+  default = []
+}
+
+resource "aws_imagebuilder_distribution_configuration" "shared" {
+  name = "shared"
+  distribution {
+    region = "us-east-1"
+    ami_distribution_configuration {
+      name       = "golden-{{ imagebuilder:buildDate }}"
+      kms_key_id = "alias/golden"
+      launch_permission { user_groups = var.groups }
+    }
+  }
+}
+"""
+
+
+def test_a_child_modules_variables_are_what_its_callers_pass(scan, tmp_path, monkeypatch):
+    """The root passes groups = var.share (["all"] in its terraform.tfvars) to a child
+    whose default is []: read with its default, the public AMI passed silently. A
+    child's own .tfvars does not count (Terraform reads none for it); scanned alone, with
+    no caller in the scan, the directory is a root module and its .tfvars count."""
+    _, child_text = write(tmp_path / "repo" / "modules" / "share", "main.tf", CHILD)
+    write(tmp_path / "repo" / "modules" / "share", "terraform.tfvars", 'groups = ["ignored"]\n')
+    write(
+        tmp_path / "repo",
+        "main.tf",
+        'variable "share" {}\n\nmodule "golden" {\n  source = "./modules/share"\n  groups = var.share\n}\n',
+    )
+    write(tmp_path / "repo", "terraform.tfvars", 'share = ["all"]\n')
+    monkeypatch.chdir(tmp_path)
+    run = scan("repo", "--select", "IBD002", cwd=tmp_path)
+    assert run.whole() == [
+        (
+            "IBD002",
+            GROUP0,
+            "repo/modules/share/main.tf",
+            line_of(child_text, "var.groups"),
+            "AMI distributed to us-east-1 is public (userGroups contains 'all'); remove it "
+            '(variable groups = ["all"] (from module.golden in repo/main.tf))',
+        )
+    ]
+    alone = scan("repo/modules/share", "--select", "IBD002", cwd=tmp_path)
+    assert [
+        (*f[:4], f[4].endswith('(variable groups = ["ignored"] (from terraform.tfvars))')) for f in alone.whole()
+    ] == [
+        (
+            "IBD002",
+            GROUP0,
+            "repo/modules/share/main.tf",
+            line_of(child_text, "var.groups"),
+            True,
+        )
+    ]
+
+
+def test_module_calls_that_disagree_leave_the_variable_unverified(scan, tmp_path):
+    write(tmp_path / "modules" / "share", "main.tf", CHILD)
+    calls = {"prod": '["all"]', "dev": "[]"}
+    for env, groups in calls.items():
+        source = '"../../modules/share"'
+        write(tmp_path / "envs" / env, "main.tf", f'module "golden" {{\n  source = {source}\n  groups = {groups}\n}}\n')
+    run = scan(str(tmp_path), "--select", "IBD002")
+    assert run.whole() == []
+    assert [(u["path"], u["reason"]) for u in run.report["unverified"]] == [
+        (f"{AMI}/launchPermission/userGroups", "launch permission user group is not a literal")
+    ]

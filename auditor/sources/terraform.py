@@ -27,7 +27,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +45,18 @@ from auditor.model import (
     Unresolved,
     join_pointer,
 )
-from auditor.sources import LoadResult, checked_config, read_option_file
+from auditor.sources import LoadResult, SourceError, checked_config, display_path, read_option_file, read_text
 from auditor.sources.tf_eval import (
     NOT_PLAIN,
     Evaluator,
+    ModuleCall,
     ModuleValues,
     NodeSpans,
     Positions,
     Scope,
     attributes,
     block_parts,
+    holds_unresolved,
     named,
     parse_hcl,
     plain_value,
@@ -181,7 +185,7 @@ class _Converter:
         value = evaluator.value(node)
         if evaluator.notes:
             self.provenance[pointer] = "; ".join(evaluator.notes)
-        if self.literal and _holds_unresolved(value):
+        if self.literal and holds_unresolved(value):
             self.literal = False
         return value
 
@@ -271,16 +275,6 @@ class _Converter:
         for key, value in elements:
             # Findings point at the dynamic block's header, where the author declared it.
             self._block(item, name, body, out, pointer, scope.with_iterator(iterator, key, value), note)
-
-
-def _holds_unresolved(value: Any) -> bool:
-    if isinstance(value, Unresolved):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_unresolved(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_unresolved(v) for v in value)
-    return False
 
 
 def _comment_suppressions(lines: list[str], start_line: int, end_line: int) -> tuple[InlineSuppression, ...]:
@@ -376,6 +370,59 @@ def with_default_tags(config: dict[str, Any], provenance: dict[str, str], scope:
     return isinstance(defaults, Unresolved)
 
 
+# Arguments of a module block that are not the module's variables.
+MODULE_META = frozenset({"source", "version", "count", "for_each", "providers", "depends_on"})
+# At most this many Terraform files are read to find module calls (a monorepo's worth).
+MAX_CALLER_FILES = 20_000
+
+
+def _terraform_files(roots: list[Path]) -> Iterator[Path]:
+    """The .tf and .tf.json files under ``roots`` (hidden and .terraform directories left
+    out), at most ``MAX_CALLER_FILES``."""
+    seen = 0
+    for root in roots:
+        if root.is_file():
+            found: list[Path] = [root]
+        elif root.is_dir():
+            found = []
+            for top, dirs, files in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
+                found += (Path(top, name) for name in sorted(files) if name.endswith((".tf", ".tf.json")))
+                if len(found) > MAX_CALLER_FILES:
+                    break
+        else:
+            continue
+        for path in found:
+            if path.name.endswith((".tf", ".tf.json")) and not path.is_symlink():
+                seen += 1
+                if seen > MAX_CALLER_FILES:
+                    return
+                yield path
+
+
+def _hcl_module_blocks(body, pos) -> list[tuple[str, Any, dict[str, Any], Positions]]:
+    out = []
+    for block in (c for c in named(body) if c.type == "block") if body is not None else ():
+        kind, labels, inner = block_parts(block, pos)
+        if kind == "module" and len(labels) == 1:
+            arguments = attributes(inner, pos)
+            source = Evaluator(pos).value(arguments["source"]) if "source" in arguments else None
+            out.append((labels[0], source, {k: v for k, v in arguments.items() if k not in MODULE_META}, pos))
+    return out
+
+
+def _json_module_blocks(document: Any) -> list[tuple[str, Any, dict[str, Any], None]]:
+    out = []
+    modules = document.get("module") if isinstance(document, dict) else None
+    for entry in modules if isinstance(modules, list) else [modules]:
+        for label, body in entry.items() if isinstance(entry, dict) else ():
+            for item in body if isinstance(body, list) else [body]:
+                if isinstance(item, dict):
+                    arguments = {k: v for k, v in item.items() if k not in MODULE_META and k != "//"}
+                    out.append((label, item.get("source"), arguments, None))
+    return out
+
+
 class ModuleReader:
     """Variables and locals per module directory, shared by the HCL and JSON sources."""
 
@@ -384,9 +431,12 @@ class ModuleReader:
         self.max_bytes = 20_000_000
         self._modules: dict[Path, ModuleValues] = {}
         self._reported: set[Path] = set()
+        self.roots: list[Path] = []  # the scanned paths, where module calls are looked for
+        self._calls: dict[Path, list[ModuleCall]] | None = None
 
     def configure(self, settings) -> list[InputError]:
         self.max_bytes = settings.max_file_size_mb * 1_000_000
+        self.roots = [Path(p) for p in getattr(settings, "scan_paths", ())]
         errors = []
         for raw in getattr(settings, "var_files", ()):
             read = read_option_file(raw, "--var-file", self.max_bytes)
@@ -405,10 +455,38 @@ class ModuleReader:
         return errors
 
     def scope(self, path: Path) -> Scope:
-        directory = path.resolve().parent
+        return Scope(self.module(path.resolve().parent))
+
+    def module(self, directory: Path) -> ModuleValues:
         if directory not in self._modules:
-            self._modules[directory] = ModuleValues(directory, self.var_files, self.max_bytes)
-        return Scope(self._modules[directory])
+            self._modules[directory] = ModuleValues(directory, self.var_files, self.max_bytes, self.calls)
+        return self._modules[directory]
+
+    def calls(self, directory: Path) -> list[ModuleCall]:
+        """The ``module`` blocks under the scanned paths whose local ``source`` is
+        ``directory`` (found once per run, on first need)."""
+        if self._calls is None:
+            self._calls = {}
+            for path in _terraform_files(self.roots):
+                self._add_calls(path)
+        return self._calls.get(directory, [])
+
+    def _add_calls(self, path: Path) -> None:
+        text, _problem = read_text(path, self.max_bytes)
+        if text is None or "module" not in text or "source" not in text:
+            return
+        caller = path.resolve().parent
+        try:
+            if path.name.endswith(".json"):
+                found = _json_module_blocks(json.loads(text))
+            else:
+                found = _hcl_module_blocks(*parse_hcl(text))
+        except (SourceError, ValueError, RecursionError):
+            return  # the file's own scan reports it if it holds a distribution configuration
+        for label, source, arguments, pos in found:
+            if isinstance(source, str) and source.startswith(("./", "../")):
+                call = ModuleCall(label, display_path(path), arguments, pos, self.module(caller))
+                self._calls.setdefault((caller / source).resolve(), []).append(call)
 
     def errors(self, path: Path) -> list[InputError]:
         """Problems reading the module's tfvars files, reported once per module."""

@@ -27,7 +27,7 @@ import bisect
 import itertools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -582,13 +582,50 @@ def template_string(text: str, evaluator: Evaluator) -> Any:
 
 
 # -- a module's variables and locals ------------------------------------------------------------------
+@dataclass
+class ModuleCall:
+    """A ``module`` block of the scan whose local ``source`` is a module directory."""
+
+    label: str
+    file: str  # the caller's file, as the scan names it
+    arguments: dict[str, Any]  # name -> expression node (HCL) or value (JSON)
+    pos: Positions | None  # the caller file's positions (None: JSON syntax)
+    caller: ModuleValues  # the calling module's own variables and locals
+
+    def argument(self, name: str) -> Any:
+        evaluator = Evaluator(self.pos or Positions(b""), Scope(self.caller))
+        node = self.arguments[name]
+        value = evaluator.value(node) if self.pos is not None else json_value(node, evaluator)
+        return _MISSING if isinstance(value, Unresolved) else value
+
+
+def holds_unresolved(value: Any) -> bool:
+    if isinstance(value, Unresolved):
+        return True
+    if isinstance(value, dict):
+        return any(holds_unresolved(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_unresolved(v) for v in value)
+    return False
+
+
 class ModuleValues:
     """The variables and locals of one module directory, read on first use."""
 
-    def __init__(self, directory: Path, var_files: list[tuple[Path, str, str]], max_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        var_files: list[tuple[Path, str, str]],
+        max_bytes: int,
+        calls: Callable[[Path], list[ModuleCall]] | None = None,
+    ) -> None:
         self.directory = directory
         self.var_files = var_files
         self.max_bytes = max_bytes
+        # The module blocks of the scan that call this directory (a child module's
+        # variables are what its callers pass, not its defaults).
+        self._calls = calls
+        self._asking: set[str] = set()  # variables being read through callers (a loop guard)
         self._loaded = False
         self.defaults: dict[str, Any] = {}
         self.values: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
@@ -607,11 +644,42 @@ class ModuleValues:
 
     def variable(self, name: str) -> Any:
         self._load()
+        # A module that the scan calls is a child module: Terraform gives it what its
+        # callers pass, and reads no .tfvars or -var-file for it.
+        calls = self._calls(self.directory) if self._calls is not None else []
+        if calls:
+            return self._passed(name, calls)
         if name in self.values:
             return self.values[name]
         if name in self.defaults:
             return self.defaults[name], "its default"
         return _MISSING
+
+    def _passed(self, name: str, calls: list[ModuleCall]) -> Any:
+        """A child module's variable as its callers set it: (value, how) when every call
+        of the scan gives it the same value (the argument, else the default); _MISSING
+        (unresolved) when one does not resolve, or calls disagree."""
+        if name in self._asking:
+            return _MISSING
+        self._asking.add(name)
+        try:
+            found = []
+            for call in calls:
+                if name in call.arguments:
+                    value = call.argument(name)
+                    how = f"from module.{call.label} in {call.file}"
+                elif name in self.defaults:
+                    value, how = self.defaults[name], f"its default; module.{call.label} in {call.file} sets none"
+                else:
+                    return _MISSING
+                if value is _MISSING or holds_unresolved(value):
+                    return _MISSING
+                found.append((value, how))
+        finally:
+            self._asking.discard(name)
+        if any(value != found[0][0] for value, _ in found):
+            return _MISSING  # instances of the module differ: which one is unknown here
+        return found[0] if len(found) == 1 else (found[0][0], f"from all {len(found)} module calls")
 
     def speaks_for(self, data_type: str, label: str, where: tuple[str, str | None], file: str | None) -> bool:
         """Whether data source ``data_type.label`` answers for the place ``where`` (a
