@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditor.model import Unresolved
 from auditor.sources import tf_eval
 from auditor.sources.tf_eval import Evaluator, parse_hcl
 
@@ -151,3 +152,30 @@ def test_escaped_template_markers_in_quoted_strings(expression, expected):
     fast, tree = _both_readings(expression)
     assert fast == expected
     assert tree == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # As Terraform's functions return them; anything else stays unresolved (its text).
+        ('merge({a = "1"}, {b = "2", a = "3"})', {"a": "3", "b": "2"}),
+        ('merge({a = "1"}, null)', {"a": "1"}),
+        ('concat(["a"], ["b", "c"])', ["a", "b", "c"]),
+        ('lookup({a = "x"}, "a")', "x"),
+        ('lookup({a = "x"}, "b", "d")', "d"),
+        ('tomap({a = "x"})', {"a": "x"}),
+        ('toset(["b", "a", "b"])', ["a", "b"]),
+        ('tolist(["b", "a"])', ["b", "a"]),
+        ('lookup({a = "x"}, "b")', 'lookup({a = "x"}, "b")'),  # Terraform fails: no default
+        ('merge(["x"]...)', 'merge(["x"]...)'),  # an expanded argument
+        ('concat(["a"], "b")', 'concat(["a"], "b")'),  # a wrong type: Terraform rejects it
+        ('merge(var.x, {a = "1"})', 'merge(var.x, {a = "1"})'),  # an argument that does not resolve
+        ('upper("a")', 'upper("a")'),  # not one of the functions read
+    ],
+)
+def test_the_functions_configurations_build_values_with(expression, expected):
+    _fast, tree = _both_readings(expression)
+    if expected == expression:
+        assert isinstance(tree, Unresolved) and str(tree) == expression
+    else:
+        assert not isinstance(tree, Unresolved) and tree == expected

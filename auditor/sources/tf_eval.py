@@ -339,16 +339,22 @@ class Evaluator:
         return unresolved_expression(self.pos.source(node), self.scope)
 
     def _call(self, node, call) -> Any:
-        """``toset(...)`` and ``tolist(...)`` of a list of strings (a resource's
-        ``for_each = toset([...])``); any other function is unresolved. A set of strings
-        is Terraform's lexical order, without repeats."""
+        """The few pure functions configurations build their values with, when every
+        argument resolves: ``merge`` of maps (tags: ``merge(local.tags, {...})``),
+        ``concat`` of lists, ``lookup``, ``tomap``, and ``toset``/``tolist`` of strings (a
+        resource's ``for_each = toset([...])``; a set of strings is Terraform's lexical
+        order, without repeats). Any other function, or an argument that does not resolve
+        or has the wrong type (Terraform rejects it), is unresolved."""
         parts = named(call)
         name = self.pos.source(parts[0]) if parts else ""
         arguments = [c for c in named(parts[1]) if c.type == "expression"] if len(parts) > 1 else []
-        if name in ("toset", "tolist") and len(arguments) == 1 and len(parts) == 2:
-            value = self.value(arguments[0])
-            if isinstance(value, list) and all(type(item) is str for item in value):
-                return sorted(set(value)) if name == "toset" else value
+        expands = len(parts) > 1 and any(c.type == "ellipsis" for c in parts[1].children)  # f(list...)
+        if name in _FUNCTIONS and not expands:
+            values = [self.value(argument) for argument in arguments]
+            if not any(holds_unresolved(value) for value in values):
+                result = _FUNCTIONS[name](values)
+                if result is not _MISSING:
+                    return result
         return unresolved_expression(self.pos.source(node), self.scope)
 
     def _object(self, children) -> dict[str, Any]:
@@ -597,6 +603,46 @@ class ModuleCall:
         node = self.arguments[name]
         value = evaluator.value(node) if self.pos is not None else json_value(node, evaluator)
         return _MISSING if isinstance(value, Unresolved) else value
+
+
+def _merge(values: list[Any]) -> Any:
+    maps = [v for v in values if v is not None]
+    if not all(isinstance(v, dict) for v in maps):
+        return _MISSING
+    out: dict[str, Any] = {}
+    for value in maps:
+        out.update(value)
+    return out
+
+
+def _concat(values: list[Any]) -> Any:
+    if not all(isinstance(v, list) for v in values):
+        return _MISSING
+    return [item for value in values for item in value]
+
+
+def _lookup_function(values: list[Any]) -> Any:
+    if len(values) not in (2, 3) or not isinstance(values[0], dict) or not isinstance(values[1], str):
+        return _MISSING
+    if values[1] in values[0]:
+        return values[0][values[1]]
+    return values[2] if len(values) == 3 else _MISSING
+
+
+def _strings(values: list[Any]) -> Any:
+    if len(values) != 1 or not isinstance(values[0], list) or not all(type(v) is str for v in values[0]):
+        return _MISSING
+    return values[0]
+
+
+_FUNCTIONS = {
+    "merge": _merge,
+    "concat": _concat,
+    "lookup": _lookup_function,
+    "tomap": lambda values: values[0] if len(values) == 1 and isinstance(values[0], dict) else _MISSING,
+    "tolist": _strings,
+    "toset": lambda values: sorted(set(found)) if (found := _strings(values)) is not _MISSING else _MISSING,
+}
 
 
 def holds_unresolved(value: Any) -> bool:
