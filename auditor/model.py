@@ -43,6 +43,9 @@ class Severity(enum.IntEnum):
 OWN_ACCOUNT = "account"
 OWN_REGION = "region"
 OWN_PARTITION = "partition"
+# A KMS key the same stack or module creates (AWS::KMS::Key, aws_kms_key and their
+# aliases): customer managed, whatever its id turns out to be.
+CUSTOMER_KEY = "customer-managed-key"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auditor.model import Severity, join_pointer
+from auditor.model import CUSTOMER_KEY, Severity, join_pointer
 from auditor.rule import Rule, Source, Violation, model_doc, option
 
 from ._walk import ami_configs, copies_for_accounts, is_aws_managed_key, is_own_region, is_unresolved, region_label
@@ -81,6 +81,8 @@ class AmiKmsKeyRequired(Rule):
         for pointer, ami, dist in ami_configs(config):
             key = ami.get("kmsKeyId")
             if is_unresolved(key):
+                if key.refers_to == CUSTOMER_KEY:
+                    continue  # a key the same stack or module creates: customer managed
                 # A key is named, but which (or whether it exists yet) is unknown.
                 if opts.require_customer_managed:
                     ctx.cannot_verify(join_pointer(pointer, "kmsKeyId"), "KMS key is not a literal")

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from auditor.model import Severity, join_pointer
+from auditor.model import CUSTOMER_KEY, Severity, join_pointer
 from auditor.rule import Rule, Source, Violation
 
-from ._walk import ami_configs, entries, is_aws_managed_key, launch_permission, other_accounts, target_accounts, text
+from ._walk import (
+    ami_configs,
+    entries,
+    is_aws_managed_key,
+    is_unresolved,
+    launch_permission,
+    other_accounts,
+    target_accounts,
+    text,
+)
 
 
 class SharedAmiNeedsCmk(Rule):
@@ -48,8 +57,10 @@ class SharedAmiNeedsCmk(Rule):
 
     def check(self, config, ctx):
         for pointer, ami, _dist in ami_configs(config):
-            key = text(ami.get("kmsKeyId"))
-            if key is None or not is_aws_managed_key(key):
+            named = ami.get("kmsKeyId")
+            key = text(named)
+            unknown = is_unresolved(named) and named.refers_to != CUSTOMER_KEY
+            if not unknown and (key is None or not is_aws_managed_key(key)):
                 continue
             perm = launch_permission(ami)
             recipients = [
@@ -59,6 +70,9 @@ class SharedAmiNeedsCmk(Rule):
                 *entries(perm.get("organizationalUnitArns")),
             ]
             if not recipients:
+                continue
+            if unknown:  # shared, with a key that may be alias/aws/ebs
+                ctx.cannot_verify(join_pointer(pointer, "kmsKeyId"), "KMS key is not a literal")
                 continue
             accounts_only = not (perm.get("organizationArns") or perm.get("organizationalUnitArns"))
             yield Violation(

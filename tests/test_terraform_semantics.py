@@ -227,8 +227,9 @@ def test_what_stays_unresolved_is_listed(scan, tmp_path, owner_policy):
     )
     run = scan(str(main), "--select", "IBD001,IBD002", "--config", owner_policy)
     assert run.whole() == []
+    # A key the module creates (aws_kms_key) is customer managed whatever its ARN: IBD001
+    # has nothing to verify there. The variable's groups are unknown.
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
-        ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal"),
         ("IBD002", f"{AMI}/launchPermission/userGroups", "launch permission user group is not a literal"),
     ]
 
@@ -526,8 +527,10 @@ def test_plan_unknowns_are_unverified_not_absent_and_tags_come_from_tags_all(sca
     assert [f[:4] for f in run.whole()] == [
         ("IBD010", AMI, str(path), line_of(text, '"ami_distribution_configuration": [', 3) + 1),
     ]
+    # The AMI is shared, and its key unknown until apply: it may be alias/aws/ebs (IBD008).
     assert [(u["rule_id"], u["path"], u["reason"]) for u in run.report["unverified"]] == [
-        ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal")
+        ("IBD001", f"{AMI}/kmsKeyId", "KMS key is not a literal"),
+        ("IBD008", f"{AMI}/kmsKeyId", "KMS key is not a literal"),
     ]
     assert run.report["targets"][0]["origin"]["kind"] == "terraform-plan"
 
@@ -948,4 +951,77 @@ def test_module_calls_that_disagree_leave_the_variable_unverified(scan, tmp_path
     assert run.whole() == []
     assert [(u["path"], u["reason"]) for u in run.report["unverified"]] == [
         (f"{AMI}/launchPermission/userGroups", "launch permission user group is not a literal")
+    ]
+
+
+def test_a_key_the_module_or_stack_creates_is_customer_managed(scan, tmp_path, owner_policy):
+    """kms_key_id = aws_kms_key.x.arn (or an aws_kms_alias, which can only name a
+    customer-managed key) and CloudFormation's !GetAtt Key.Arn / !Ref Alias need no
+    verifying for IBD001 or IBD008; a key from elsewhere (a variable without a value, an
+    import) is "could not verify" for both when the AMI is shared."""
+    shared = 'target_account_ids = ["444455556666"]'
+    tf, _ = write(
+        tmp_path,
+        "main.tf",
+        f"""\
+        variable "key" {{}}
+        resource "aws_imagebuilder_distribution_configuration" "own" {{
+          name = "own"
+          distribution {{
+            region = "eu-west-1"
+            ami_distribution_configuration {{
+              kms_key_id = aws_kms_key.images.arn
+              {shared}
+            }}
+          }}
+          distribution {{
+            region = "eu-central-1"
+            ami_distribution_configuration {{
+              kms_key_id = "${{aws_kms_alias.images.arn}}"
+              {shared}
+            }}
+          }}
+        }}
+        resource "aws_imagebuilder_distribution_configuration" "other" {{
+          name = "other"
+          distribution {{
+            region = "eu-west-1"
+            ami_distribution_configuration {{
+              kms_key_id = var.key
+              {shared}
+            }}
+          }}
+        }}
+        """,
+    )
+    cfn, _ = write(
+        tmp_path,
+        "stack.yaml",
+        """\
+        Resources:
+          Key:
+            Type: AWS::KMS::Key
+          Alias:
+            Type: AWS::KMS::Alias
+            Properties: {AliasName: alias/images, TargetKeyId: !Ref Key}
+          Golden:
+            Type: AWS::ImageBuilder::DistributionConfiguration
+            Properties:
+              Name: golden
+              Distributions:
+                - Region: eu-west-1
+                  AmiDistributionConfiguration: {KmsKeyId: !GetAtt Key.Arn, TargetAccountIds: ["444455556666"]}
+                - Region: eu-central-1
+                  AmiDistributionConfiguration: {KmsKeyId: !Ref Alias, TargetAccountIds: ["444455556666"]}
+                - Region: eu-north-1
+                  AmiDistributionConfiguration: {KmsKeyId: !ImportValue key, TargetAccountIds: ["444455556666"]}
+        """,
+    )
+    run = scan(str(tf), str(cfn), "--select", "IBD001,IBD008", "--config", owner_policy)
+    assert run.whole() == []
+    assert [(u["target"], u["rule_id"], u["path"]) for u in run.report["unverified"]] == [
+        (f"{tf}#{TYPE}.other", "IBD001", f"{AMI}/kmsKeyId"),
+        (f"{tf}#{TYPE}.other", "IBD008", f"{AMI}/kmsKeyId"),
+        (f"{cfn}#Golden", "IBD001", f"{AMI.replace('/0/', '/2/')}/kmsKeyId"),
+        (f"{cfn}#Golden", "IBD008", f"{AMI.replace('/0/', '/2/')}/kmsKeyId"),
     ]

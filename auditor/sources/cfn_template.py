@@ -31,9 +31,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.model import OWN_ACCOUNT, OWN_PARTITION, OWN_REGION, Unresolved
+from auditor.model import CUSTOMER_KEY, OWN_ACCOUNT, OWN_PARTITION, OWN_REGION, Unresolved
 
 MAX_SCENARIOS = 64  # condition combinations audited per resource
+# Resources whose Ref / Arn / KeyId is a customer-managed KMS key (an alias can only name one).
+_KEY_TYPES = frozenset({"AWS::KMS::Key", "AWS::KMS::ReplicaKey", "AWS::KMS::Alias"})
 MAX_VALUATIONS = 4096  # parameter assignments tried to find which combinations are possible
 
 # Pseudo parameters that stand for the stack's own account, region and partition.
@@ -199,6 +201,8 @@ class Template:
             self.parameters[parameter.name] = parameter
         self.mappings = _section(document, "Mappings")
         self.conditions = _section(document, "Conditions")
+        resources = _section(document, "Resources")
+        self.resource_types = {name: r.get("Type") for name, r in resources.items() if isinstance(r, dict)}
         self._atoms: dict[str, _Atom] = {}
         self._plans: dict[tuple, ScenarioPlan] = {}
 
@@ -454,6 +458,18 @@ class Resolver:
             return Unresolved(describe_intrinsic(value))
         return handler(arg, value)
 
+    def _fn_getatt(self, arg: Any, node: dict) -> Any:
+        """Only known to mean something: the Arn or KeyId of a key the template creates."""
+        parts = arg.split(".", 1) if isinstance(arg, str) else arg
+        key = (
+            isinstance(parts, list)
+            and len(parts) == 2
+            and all(isinstance(p, str) for p in parts)
+            and self.template.resource_types.get(parts[0]) in _KEY_TYPES
+            and parts[1] in ("Arn", "KeyId")
+        )
+        return Unresolved(describe_intrinsic(node), CUSTOMER_KEY if key else None)
+
     def _fn_if(self, arg: Any, node: dict) -> Any:
         picked = self.branch(arg)
         if isinstance(picked, Unresolved):
@@ -468,6 +484,8 @@ class Resolver:
         if arg.startswith("AWS::"):
             return Unresolved(f"!Ref {arg}", PSEUDO_PARAMETERS.get(arg))
         parameter = self.template.parameters.get(arg)
+        if parameter is None and self.template.resource_types.get(arg) in _KEY_TYPES:
+            return Unresolved(f"!Ref {arg}", CUSTOMER_KEY)  # the key's id, or the alias's name
         if parameter is None or parameter.is_ssm:
             return Unresolved(f"!Ref {arg}")  # a resource, or an SSM parameter looked up at deploy time
         raw, how = self._parameter_value(parameter)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.model import OWN_ACCOUNT, OWN_PARTITION, OWN_REGION, Span, Unresolved
+from auditor.model import CUSTOMER_KEY, OWN_ACCOUNT, OWN_PARTITION, OWN_REGION, Span, Unresolved
 from auditor.sources import SourceError, read_text
 
 # Data sources that stand for the deploying account's own account id, region and partition,
@@ -43,6 +43,12 @@ _OWN_VALUE_RE = re.compile(
     r"|(?P<partition>aws_partition\.[\w-]+\.partition))\s*(?:\}\"?)?$"
 )
 _OWN_KINDS = {"account": OWN_ACCOUNT, "region": OWN_REGION, "partition": OWN_PARTITION}
+# A key (or alias, which can only name a customer-managed key) the same module creates.
+_CUSTOMER_KEY_RE = re.compile(
+    r"^(?:\"?\$\{)?\s*(?:(?:aws_kms_key|aws_kms_replica_key|aws_kms_external_key|aws_kms_replica_external_key)"
+    r"\.[\w-]+(?:\[[^\]]*\])?\.(?:arn|key_id|id)|aws_kms_alias\.[\w-]+(?:\[[^\]]*\])?\.(?:arn|name|id))"
+    r"\s*(?:\}\"?)?$"
+)
 _MISSING = object()
 # Arguments of the aws_region data source that pick a region by its name or endpoint
 # (its ``region`` argument is compared with the resource's, like the provider).
@@ -58,6 +64,8 @@ def unresolved_expression(text: str, scope: Scope | None = None) -> Unresolved:
     configuration (and region) as the resource being read: ``data.aws_region.x`` with
     ``provider = aws.other`` is another region's name, unknown here.
     """
+    if _CUSTOMER_KEY_RE.match(text.strip()):
+        return Unresolved(text, CUSTOMER_KEY)
     match = _OWN_VALUE_RE.match(text.strip())
     refers_to = next((_OWN_KINDS[k] for k, v in match.groupdict().items() if v), None) if match else None
     if refers_to is not None and scope is not None and scope.module is not None:
