@@ -407,15 +407,23 @@ class Evaluator:
             if child.type == "template_directive":
                 return unresolved_expression(self.pos.source(node), self.scope)
             if child.type == "template_interpolation":
-                inner = next((c for c in child.named_children if c.type == "expression"), None)
-                value = self.value(inner) if inner is not None else None
-                if not isinstance(value, (str, int, float, bool)) or isinstance(value, Unresolved):
+                text = self._interpolated(child)
+                if text is None:
                     return unresolved_expression(self.pos.source(node), self.scope)
-                parts.append(_text(value))
+                parts.append(text)
             elif child.type in ("template_literal", "escape_sequence"):
                 raw = self.pos.source(child)
                 parts.append(_template_unescape(_unescape(raw)))
         return "".join(parts)
+
+    def _interpolated(self, interpolation) -> str | None:
+        """The text a ``${...}`` puts in a template, or None when its value is not a
+        resolved scalar (then the whole template is unresolved)."""
+        inner = next((c for c in interpolation.named_children if c.type == "expression"), None)
+        value = self.value(inner) if inner is not None else None
+        if not isinstance(value, (str, int, float, bool)) or isinstance(value, Unresolved):
+            return None
+        return _text(value)
 
     def _heredoc(self, node) -> Any:
         """A heredoc's text as Terraform reads it: every line between the markers, each with
@@ -442,12 +450,11 @@ class Evaluator:
             if child.type == "template_directive":
                 return unresolved_expression(self.pos.source(node), self.scope)
             if child.type == "template_interpolation":
-                inner = next((c for c in child.named_children if c.type == "expression"), None)
-                value = self.value(inner) if inner is not None else None
-                if not isinstance(value, (str, int, float, bool)) or isinstance(value, Unresolved):
+                text = self._interpolated(child)
+                if text is None:
                     return unresolved_expression(self.pos.source(node), self.scope)
                 literals.append(data[at : child.start_byte].decode("utf-8", "replace"))
-                values.append(_text(value))
+                values.append(text)
                 at = child.end_byte
         literals.append(data[at:end].decode("utf-8", "replace"))
         if self.pos.source(children[0]).strip() == "<<-":
