@@ -68,8 +68,13 @@ def report(tmp_path, monkeypatch, capsys):
 
 # Scrolls the window down a viewport at a time and records every row of ``selector`` it
 # meets, in order; ``gaps`` counts windows that did not overlap the one before (a row skipped).
+# Two animation frames, or half a second when a loaded machine's compositor gives none
+# (a frame that never came once held a whole CI run): what is measured after it is still
+# asserted, so waiting less can only fail a test, never pass one.
+TWO_FRAMES = "new Promise(r => { requestAnimationFrame(() => requestAnimationFrame(r)); setTimeout(r, 500); })"
+
 SCROLL_THROUGH = """async (selector) => {
-  const frames = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const frames = () => new Promise(r => { requestAnimationFrame(() => requestAnimationFrame(r)); setTimeout(r, 500); });
   const seen = [], known = new Set();
   let gaps = 0, previous = -1;
   window.scrollTo(0, 0);
@@ -128,7 +133,7 @@ class Page:
         JavaScript there is nothing to wait for (and no frame callback ever runs)."""
         if not self.javascript:
             return
-        self.page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        self.page.evaluate(TWO_FRAMES)
 
     def visible_rows(self) -> int:
         return self.page.locator("tr.finding:visible").count()
