@@ -1025,3 +1025,47 @@ def test_a_key_the_module_or_stack_creates_is_customer_managed(scan, tmp_path, o
         (f"{cfn}#Golden", "IBD001", f"{AMI.replace('/0/', '/2/')}/kmsKeyId"),
         (f"{cfn}#Golden", "IBD008", f"{AMI.replace('/0/', '/2/')}/kmsKeyId"),
     ]
+
+
+def test_a_child_module_inherits_its_callers_default_tags(scan, tmp_path):
+    """A child module uses its caller's default aws provider unless the call maps one in
+    providers: the root's default_tags tag its resources too (IBD010 said they lacked
+    them). A call with a providers map is not followed, so its tags stay as written."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[rules.IBD010]\nrequired-tags = ["owner"]\n')
+    write(
+        tmp_path / "repo",
+        "main.tf",
+        """\
+        provider "aws" {
+          region = "us-east-1"
+          default_tags {
+            tags = { owner = "platform" }
+          }
+        }
+        provider "aws" {
+          alias  = "west"
+          region = "eu-west-1"
+        }
+        module "inherits" {
+          source = "./modules/inherits"
+        }
+        module "mapped" {
+          source    = "./modules/mapped"
+          providers = { aws = aws.west }
+        }
+        """,
+    )
+    resource = _resource("golden").replace(', team = "images"', "")
+    write(tmp_path / "repo" / "modules" / "inherits", "main.tf", resource)
+    mapped, mapped_text = write(tmp_path / "repo" / "modules" / "mapped", "main.tf", resource)
+    run = scan(str(tmp_path / "repo"), "--select", "IBD010", "--config", str(policy))
+    assert run.whole() == [
+        (
+            "IBD010",
+            "",  # no tags at all: the resource itself
+            str(mapped),
+            line_of(mapped_text, '"golden" {'),
+            "configuration tags lack required key(s): owner",
+        )
+    ]

@@ -407,7 +407,7 @@ def _hcl_module_blocks(body, pos) -> list[tuple[str, Any, dict[str, Any], Positi
         if kind == "module" and len(labels) == 1:
             arguments = attributes(inner, pos)
             source = Evaluator(pos).value(arguments["source"]) if "source" in arguments else None
-            out.append((labels[0], source, {k: v for k, v in arguments.items() if k not in MODULE_META}, pos))
+            out.append((labels[0], source, arguments, pos))
     return out
 
 
@@ -418,8 +418,7 @@ def _json_module_blocks(document: Any) -> list[tuple[str, Any, dict[str, Any], N
         for label, body in entry.items() if isinstance(entry, dict) else ():
             for item in body if isinstance(body, list) else [body]:
                 if isinstance(item, dict):
-                    arguments = {k: v for k, v in item.items() if k not in MODULE_META and k != "//"}
-                    out.append((label, item.get("source"), arguments, None))
+                    out.append((label, item.get("source"), {k: v for k, v in item.items() if k != "//"}, None))
     return out
 
 
@@ -483,9 +482,11 @@ class ModuleReader:
                 found = _hcl_module_blocks(*parse_hcl(text))
         except (SourceError, ValueError, RecursionError):
             return  # the file's own scan reports it if it holds a distribution configuration
-        for label, source, arguments, pos in found:
+        for label, source, written, pos in found:
             if isinstance(source, str) and source.startswith(("./", "../")):
-                call = ModuleCall(label, display_path(path), arguments, pos, self.module(caller))
+                arguments = {k: v for k, v in written.items() if k not in MODULE_META}
+                maps = "providers" in written
+                call = ModuleCall(label, display_path(path), arguments, pos, self.module(caller), maps)
                 self._calls.setdefault((caller / source).resolve(), []).append(call)
 
     def errors(self, path: Path) -> list[InputError]:

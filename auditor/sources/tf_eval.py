@@ -612,6 +612,7 @@ class ModuleCall:
     arguments: dict[str, Any]  # name -> expression node (HCL) or value (JSON)
     pos: Positions | None  # the caller file's positions (None: JSON syntax)
     caller: ModuleValues  # the calling module's own variables and locals
+    maps_providers: bool = False  # it has a ``providers`` argument (else it passes its default one)
 
     def argument(self, name: str) -> Any:
         evaluator = Evaluator(self.pos or Positions(b""), Scope(self.caller))
@@ -768,12 +769,15 @@ class ModuleValues:
     def default_tags(self, provider: str, file: str | None = None) -> tuple[Any, list[str]] | None:
         """The ``default_tags`` of provider configuration ``provider`` (``aws``,
         ``aws.west``) as this module declares them: (tags, notes), the tags a map or
-        Unresolved. None when it sets none, or declares no such configuration: a child
-        module's provider comes from its caller, which is not read here. Declared in more
-        than one file (a directory of unrelated files, which Terraform would reject): the
+        Unresolved. None when it sets none. A child module that declares no such
+        configuration inherits its callers' default ``aws`` (when the scan's calls pass it
+        implicitly, without ``providers``, and agree); else None. Declared in more than one
+        file (a directory of unrelated files, which Terraform would reject): the
         declaration in ``file`` counts, else none."""
         self._load()
         declared = self.provider_tags.get(provider) or {}
+        if not declared:
+            return self._inherited_tags(provider)
         if file in declared:
             where = file
         elif len(declared) == 1:
@@ -787,6 +791,24 @@ class ModuleValues:
         evaluator = Evaluator(pos if pos is not None else Positions(b""), Scope(self))
         value = evaluator.value(node) if pos is not None else json_value(node, evaluator)
         return value, [f"default_tags of provider {provider} ({where})", *evaluator.notes]
+
+    def _inherited_tags(self, provider: str) -> tuple[Any, list[str]] | None:
+        calls = self._calls(self.directory) if self._calls is not None else []
+        key = f"provider {provider}"
+        if provider != DEFAULT_PROVIDER or not calls or key in self._asking:
+            return None
+        if any(call.maps_providers for call in calls):
+            return None  # an explicit providers map: which configuration it passes is not read
+        self._asking.add(key)
+        try:
+            found = [call.caller.default_tags(provider) for call in calls]
+        finally:
+            self._asking.discard(key)
+        first = found[0]
+        if first is None or any(other != first for other in found[1:]):
+            return None  # instances of the module get different tags: which one is unknown here
+        value, notes = first
+        return value, [f"{notes[0]}, passed by module.{calls[0].label} in {calls[0].file}", *notes[1:]]
 
     def _provider(self, name: str, alias: Any, tags: Any, pos: Any, file: str) -> None:
         full = f"{name}.{alias}" if isinstance(alias, str) and alias else name
