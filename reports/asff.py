@@ -219,13 +219,13 @@ def build(
     if where.partition in ASFF_PARTITIONS:
         resource["Partition"] = where.partition
     if target is not None:
-        target_tags_ = target_tags(target)
-        tags = _tags(target_tags_)
+        tagged = target_tags(target)
+        tags = _tags(tagged)
         if tags:
             resource["Tags"] = tags
-        if target_tags_.branches:  # what only some branches set: said with when, as values are
+        if tagged.branches:  # what only some branches set: said with when, as values are
             resource["Details"]["Other"]["Tags"] = _clip(
-                "; ".join(f"{when}: {_tags_text(t)}" for when, t in target_tags_.branches), MAX_OTHER_VALUE
+                "; ".join(f"{when}: {_tags_text(t)}" for when, t in tagged.branches), MAX_OTHER_VALUE
             )
     compliance: dict[str, Any] = {"Status": "FAILED"}
     requirements = controls.requirements_for(rule)[:MAX_REQUIREMENTS]

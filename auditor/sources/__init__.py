@@ -122,13 +122,19 @@ def display_path(path: Path) -> str:
 
 
 def walk(
-    root: Path, exclude: Callable[[Path], bool] | None = None, errors: list[Target | Notice] | None = None
+    root: Path,
+    exclude: Callable[[Path], bool] | None = None,
+    errors: list[Target | Notice] | None = None,
+    *,
+    quiet: bool = False,
 ) -> Iterator[Path]:
     """Files under ``root`` with a known extension, in sorted order, directory by directory.
 
     ``exclude`` (else ``SKIP_DIRS``) prunes. Symbolic links to directories are listed
     under ``-v`` and not followed. Appended to ``errors``: an error target for a
     directory that cannot be read, a warning for a link to a file outside ``root``.
+    ``quiet``: a second walk of what the scan walks (Terraform's module calls) skips the
+    same files without saying so again.
     """
     inside: str | None = None  # root with its links resolved, found at the first file link
     pending = [root]
@@ -152,7 +158,8 @@ def walk(
                     continue
                 link = entry.is_symlink()
                 if link and entry.is_dir():
-                    log.info("%s: skipped, a symbolic link to a directory (not followed)", display_path(path))
+                    if not quiet:
+                        log.info("%s: skipped, a symbolic link to a directory (not followed)", display_path(path))
                     continue
             except OSError:
                 pass  # a loop or a dangling link: reading the file reports it
@@ -163,7 +170,8 @@ def walk(
                     if inside is None:
                         inside = os.path.join(os.path.realpath(root), "")
                     if not os.path.realpath(path).startswith(inside):
-                        _skip_link_out(path, root, errors)
+                        if not quiet:
+                            _skip_link_out(path, root, errors)
                         continue
                 yield path
         pending.extend(reversed(subdirectories))

@@ -389,9 +389,11 @@ def _target(
     condition = resource.get("Condition")
     plan = template.plan(conditions_used(properties) if spans.has_if else [], condition)
     # Every finding of a resource with a Condition holds only where the stack creates it.
-    created = {"": f"the resource is created only when condition {condition} is true"}
-    if not isinstance(condition, str) or condition not in template.conditions:
-        created = {}
+    created = (
+        {"": f"the resource is created only when condition {condition} is true"}
+        if isinstance(condition, str) and condition in template.conditions
+        else {}
+    )
     scenarios = []
     unverified: list[tuple[str, str]] = []
     problems: dict[str, None] = {}

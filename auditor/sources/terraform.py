@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +44,15 @@ from auditor.model import (
     Unresolved,
     join_pointer,
 )
-from auditor.sources import LoadResult, SourceError, checked_config, display_path, read_option_file, read_text
+from auditor.sources import (
+    LoadResult,
+    SourceError,
+    checked_config,
+    display_path,
+    read_option_file,
+    read_text,
+    walk,
+)
 from auditor.sources.tf_eval import (
     NOT_PLAIN,
     Evaluator,
@@ -329,17 +336,17 @@ def instances(count: Any, for_each: Any, scope: Scope) -> tuple[list[tuple[str, 
     unexpanded, when the argument is absent or does not resolve (its ``each``/``count``
     references stay unresolved); a problem when there are too many."""
     if isinstance(for_each, dict) or (isinstance(for_each, list) and all(type(v) is str for v in for_each)):
-        keys = sorted(for_each) if isinstance(for_each, dict) else sorted(set(for_each))  # maps by key, as Terraform
+        values = for_each if isinstance(for_each, dict) else {k: k for k in for_each}  # a set: each.value is the key
+        what = "for_each"
         made = [
-            (f"[{_quoted(k)}]", scope.with_instance(each=(k, for_each[k] if isinstance(for_each, dict) else k)))
-            for k in keys[: MAX_INSTANCES + 1]
-        ]
+            (f"[{_quoted(k)}]", scope.with_instance(each=(k, values[k]))) for k in sorted(values)[: MAX_INSTANCES + 1]
+        ]  # maps by key, as Terraform; a set of strings in lexical order
     elif type(count) is int and count >= 0:
+        what = "count"
         made = [(f"[{i}]", scope.with_instance(index=i)) for i in range(min(count, MAX_INSTANCES + 1))]
     else:
         return [("", scope)], None
     if len(made) > MAX_INSTANCES:
-        what = "for_each" if for_each is not None else "count"
         return [("", scope)], f"{what} makes more than {MAX_INSTANCES:,} instances: audited once, unexpanded"
     return made, None
 
@@ -377,25 +384,15 @@ MAX_CALLER_FILES = 20_000
 
 
 def _terraform_files(roots: list[Path]) -> Iterator[Path]:
-    """The .tf and .tf.json files under ``roots`` (hidden and .terraform directories left
-    out), at most ``MAX_CALLER_FILES``."""
-    seen = 0
+    """The .tf and .tf.json files under ``roots``, as the scan's own walk finds them, at
+    most ``MAX_CALLER_FILES``."""
+    found = 0
     for root in roots:
-        if root.is_file():
-            found: list[Path] = [root]
-        elif root.is_dir():
-            found = []
-            for top, dirs, files in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "node_modules")
-                found += (Path(top, name) for name in sorted(files) if name.endswith((".tf", ".tf.json")))
-                if len(found) > MAX_CALLER_FILES:
-                    break
-        else:
-            continue
-        for path in found:
-            if path.name.endswith((".tf", ".tf.json")) and not path.is_symlink():
-                seen += 1
-                if seen > MAX_CALLER_FILES:
+        paths = [root] if root.is_file() else walk(root, quiet=True) if root.is_dir() else []
+        for path in paths:
+            if path.name.endswith((".tf", ".tf.json")):
+                found += 1
+                if found > MAX_CALLER_FILES:
                     return
                 yield path
 
@@ -529,11 +526,11 @@ class TerraformSource:
             here = scope.for_resource(provider, region, path.name)
             count, for_each = (Evaluator(pos, here).value(meta[k]) if k in meta else None for k in META_ARGUMENTS)
             made, problem = instances(count, for_each, here)
+            span = pos.span(block)
             if problem is not None:
-                result.errors.append(InputError(display, f"line {pos.span(block).start_line}: {address}: {problem}"))
+                result.errors.append(InputError(display, f"line {span.start_line}: {address}: {problem}"))
             if not made:
                 log.info("%s: %s: count or for_each makes no instance: nothing to audit", display, address)
-            span = pos.span(block)
             suppressions = _comment_suppressions(lines, span.start_line, span.end_line) if lines is not None else ()
             for suffix, instance in made:
                 converter = _Converter(pos, instance)

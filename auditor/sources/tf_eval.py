@@ -615,10 +615,16 @@ class ModuleCall:
     maps_providers: bool = False  # it has a ``providers`` argument (else it passes its default one)
 
     def argument(self, name: str) -> Any:
-        evaluator = Evaluator(self.pos or Positions(b""), Scope(self.caller))
-        node = self.arguments[name]
-        value = evaluator.value(node) if self.pos is not None else json_value(node, evaluator)
+        value, _notes = evaluated(self.arguments[name], self.pos, Scope(self.caller))
         return _MISSING if isinstance(value, Unresolved) else value
+
+
+def evaluated(node: Any, pos: Positions | None, scope: Scope) -> tuple[Any, list[str]]:
+    """An HCL expression node (with its file's ``pos``) or a JSON-syntax value (``pos``
+    None) evaluated in ``scope``: its value, and the notes of what it relied on."""
+    evaluator = Evaluator(pos if pos is not None else Positions(b""), scope)
+    value = evaluator.value(node) if pos is not None else json_value(node, evaluator)
+    return value, evaluator.notes
 
 
 def _merge(values: list[Any]) -> Any:
@@ -787,10 +793,8 @@ class ModuleValues:
         entry = declared[where]
         if entry is None:
             return None
-        node, pos = entry
-        evaluator = Evaluator(pos if pos is not None else Positions(b""), Scope(self))
-        value = evaluator.value(node) if pos is not None else json_value(node, evaluator)
-        return value, [f"default_tags of provider {provider} ({where})", *evaluator.notes]
+        value, notes = evaluated(*entry, Scope(self))
+        return value, [f"default_tags of provider {provider} ({where})", *notes]
 
     def _inherited_tags(self, provider: str) -> tuple[Any, list[str]] | None:
         calls = self._calls(self.directory) if self._calls is not None else []
@@ -821,13 +825,11 @@ class ModuleValues:
         if name not in self.local_nodes or name in self._evaluating:
             return _MISSING, []
         self._evaluating.add(name)
-        node, pos = self.local_nodes[name]
-        evaluator = Evaluator(pos, Scope(self)) if pos is not None else Evaluator(Positions(b""), Scope(self))
-        value = evaluator.value(node) if pos is not None else json_value(node, evaluator)
+        value, notes = evaluated(*self.local_nodes[name], Scope(self))
         self._evaluating.discard(name)
         if isinstance(value, Unresolved):
             value = _MISSING
-        self._locals[name] = (value, evaluator.notes)
+        self._locals[name] = (value, notes)
         return self._locals[name]
 
     # -- loading ----------------------------------------------------------------------------------
